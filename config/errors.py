@@ -1,0 +1,33 @@
+"""Domain exceptions raised by services; the API, pages and admin translate them."""
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken. `message` is safe to show to the user."""
+
+    status_code = 400
+    default_message = "The request breaks a rule."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None):
+        self.message = message or self.default_message
+        self.field = field
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    status_code = 404
+    default_message = "Not found."
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    default_message = "You may not do this."
+
+
+class Conflict(DomainError):
+    status_code = 409
+    default_message = "This conflicts with an existing record."
+
+
+class Invalid(DomainError):
+    status_code = 400
+    default_message = "Invalid input."

@@ -1,0 +1,196 @@
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from projects.models import Project
+
+
+class Purchase(models.Model):
+    class Status(models.TextChoices):
+        COMPLETED = "completed"
+        REFUNDED = "refunded"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+    )
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="purchases")
+    amount = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["buyer", "-created_at"], name="purchase_buyer_newest_idx"),
+            models.Index(fields=["project", "status"], name="purchase_project_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["buyer", "project"],
+                condition=Q(status="completed"),
+                name="purchase_one_completed_per_buyer",
+            ),
+            models.UniqueConstraint(
+                fields=["buyer", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="purchase_idempotency_key_unique",
+            ),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status__in=["completed", "refunded"]), name="purchase_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="completed", refunded_at__isnull=True)
+                | Q(status="refunded", refunded_at__isnull=False),
+                name="purchase_refunded_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} for {self.amount} {self.currency}"
+
+
+class Review(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reviews")
+    rating = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    title = models.CharField(max_length=120, blank=True)
+    body = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["project", "-created_at"], name="review_project_newest_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["author", "project"], name="review_one_per_author"),
+            models.CheckConstraint(
+                condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}★ {self.title}"
+
+
+class DownloadToken(models.Model):
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="download_tokens"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="download_tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    max_uses = models.PositiveIntegerField(default=1)
+    use_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(use_count__lte=F("max_uses")), name="download_token_uses_bounded"
+            ),
+            models.CheckConstraint(condition=Q(max_uses__gte=1), name="download_token_max_uses"),
+        ]
+
+    def __str__(self) -> str:
+        return f"token for {self.project} ({self.use_count}/{self.max_uses})"
+
+
+class Download(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="downloads"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="downloads")
+    token = models.ForeignKey(
+        DownloadToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="downloads"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="download_user_newest_idx"),
+            models.Index(fields=["project", "user"], name="download_project_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} by {self.user_id}"
+
+
+class RevenueEvent(models.Model):
+    """Append-only ledger of money movements."""
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase"
+        REFUND = "refund"
+        ADJUSTMENT = "adjustment"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="revenue_events")
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sales_events"
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchase_events",
+    )
+    purchase = models.ForeignKey(
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="revenue_events",
+    )
+    gross = models.DecimalField(max_digits=10, decimal_places=2)
+    platform_fee = models.DecimalField(max_digits=10, decimal_places=2)
+    seller_net = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["seller", "-created_at"], name="revenue_seller_newest_idx"),
+            models.Index(fields=["project", "-created_at"], name="revenue_project_newest_idx"),
+            models.Index(fields=["created_at"], name="revenue_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gross=F("platform_fee") + F("seller_net")),
+                name="revenue_gross_is_fee_plus_net",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["purchase", "refund", "adjustment"]),
+                name="revenue_kind_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["purchase", "kind"],
+                condition=Q(purchase__isnull=False) & Q(kind__in=["purchase", "refund"]),
+                name="revenue_one_event_per_purchase_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.gross} {self.currency}"

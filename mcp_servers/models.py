@@ -1,0 +1,179 @@
+import re
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator, URLValidator
+from django.db import models
+from django.db.models import Q
+
+CREDENTIAL_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+HEADER_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+
+
+def validate_credential_spec(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("The credential spec must be a list.", code="credential_spec")
+    keys: set[str] = set()
+    for index, entry in enumerate(value):
+        if not isinstance(entry, dict):
+            raise ValidationError(f"Entry {index} must be an object.", code="credential_spec")
+        unknown = set(entry) - {"key", "label", "required", "secret", "shared"}
+        if unknown:
+            raise ValidationError(
+                f"Entry {index} has unknown fields: {', '.join(sorted(unknown))}.",
+                code="credential_spec",
+            )
+        key = entry.get("key")
+        if not isinstance(key, str) or not CREDENTIAL_KEY_RE.match(key):
+            raise ValidationError(
+                f"Entry {index}: the key must match [A-Z][A-Z0-9_]{{0,63}}.",
+                code="credential_spec",
+            )
+        if key in keys:
+            raise ValidationError(f"The key {key} appears twice.", code="credential_spec")
+        keys.add(key)
+        if "label" in entry and not isinstance(entry["label"], str):
+            raise ValidationError(f"Entry {index}: label must be text.", code="credential_spec")
+        for flag in ("required", "secret", "shared"):
+            if flag in entry and not isinstance(entry[flag], bool):
+                raise ValidationError(
+                    f"Entry {index}: {flag} must be true or false.", code="credential_spec"
+                )
+
+
+def validate_args(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Arguments must be a list of strings.", code="args")
+
+
+def validate_string_list(value) -> None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("Must be a list of names.", code="invalid")
+
+
+def validate_headers(value) -> None:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValidationError("Headers must be an object of text values.", code="headers")
+
+
+class McpServer(models.Model):
+    class Transport(models.TextChoices):
+        STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+        SSE = "sse", "SSE"
+        STDIO = "stdio", "stdio"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        INACTIVE = "inactive"
+        DELETED = "deleted"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    transport = models.CharField(max_length=20, choices=Transport.choices)
+    url = models.URLField(
+        max_length=500, null=True, blank=True, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    command = models.CharField(max_length=500, blank=True)
+    args = models.JSONField(default=list, blank=True, validators=[validate_args])
+    credential_spec = models.JSONField(
+        default=list, blank=True, validators=[validate_credential_spec]
+    )
+    headers = models.JSONField(default=dict, blank=True, validators=[validate_headers])
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Health probe results.
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_error = models.CharField(max_length=500, blank=True)
+    server_info = models.JSONField(default=dict, blank=True)
+    tools = models.JSONField(default=list, blank=True)
+
+    # Tool pinning and access.
+    tools_fingerprint = models.CharField(max_length=64, blank=True)
+    tools_approved_at = models.DateTimeField(null=True, blank=True)
+    tools_changed = models.BooleanField(default=False)
+    disabled_tools = models.JSONField(default=list, blank=True, validators=[validate_string_list])
+    allowed_groups = models.ManyToManyField(Group, blank=True, related_name="mcp_servers")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"], condition=~Q(status="deleted"), name="mcp_server_name_unique_live"
+            ),
+            models.CheckConstraint(
+                condition=Q(transport__in=["streamable_http", "sse", "stdio"]),
+                name="mcp_server_transport_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "inactive", "deleted"]),
+                name="mcp_server_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(transport="stdio") | (Q(url__isnull=False) & ~Q(url="")),
+                name="mcp_server_http_needs_url",
+            ),
+            models.CheckConstraint(
+                condition=~Q(transport="stdio") | ~Q(command=""),
+                name="mcp_server_stdio_needs_command",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="deleted", deleted_at__isnull=False)
+                | (~Q(status="deleted") & Q(deleted_at__isnull=True)),
+                name="mcp_server_deleted_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.transport in (self.Transport.STREAMABLE_HTTP, self.Transport.SSE) and not self.url:
+            errors["url"] = "A URL is required for HTTP and SSE servers."
+        if self.transport == self.Transport.STDIO and not self.command:
+            errors["command"] = "A command is required for stdio servers."
+        if isinstance(self.headers, dict) and isinstance(self.credential_spec, list):
+            known = self.credential_keys
+            for header, template in self.headers.items():
+                if not isinstance(template, str):
+                    continue
+                for name in HEADER_PLACEHOLDER_RE.findall(template):
+                    if name not in known:
+                        errors["headers"] = (
+                            f"The header {header} names {name}, which is not in the credential spec."
+                        )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def credential_keys(self) -> set[str]:
+        return {entry.get("key") for entry in self.credential_spec if isinstance(entry, dict)}
+
+    def spec_entry(self, key: str) -> dict | None:
+        for entry in self.credential_spec:
+            if isinstance(entry, dict) and entry.get("key") == key:
+                return entry
+        return None
+
+    @property
+    def visible_tools(self) -> list[dict]:
+        disabled = set(self.disabled_tools or [])
+        return [tool for tool in self.tools or [] if tool.get("name") not in disabled]

@@ -1,0 +1,81 @@
+"""Field rules shared by models, services, forms, the API and the legacy import."""
+
+import posixpath
+import re
+
+from django.core.exceptions import ValidationError
+
+# ISO 4217 active codes.
+ISO_4217 = frozenset(
+    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
+    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
+    GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW
+    KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN
+    NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK
+    SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS
+    VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
+)
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 30
+TAG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+MAX_PATH_LENGTH = 255
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_currency(value: str) -> None:
+    if value not in ISO_4217:
+        raise ValidationError(f"“{value}” is not an ISO 4217 currency code.", code="currency")
+
+
+def validate_tags(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("Tags must be a list.", code="tags")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"At most {MAX_TAGS} tags.", code="tags")
+    for tag in value:
+        if not isinstance(tag, str) or len(tag) > MAX_TAG_LENGTH or not TAG_RE.match(tag):
+            raise ValidationError(
+                f"Each tag is a lowercase slug of at most {MAX_TAG_LENGTH} characters "
+                f"(letters, digits, hyphens): {str(tag)[:40]!r} is not.",
+                code="tags",
+            )
+    if len(set(value)) != len(value):
+        raise ValidationError("Tags must not repeat.", code="tags")
+
+
+def normalize_tags(value) -> list[str]:
+    """Lower-case, strip and de-duplicate tags, keeping their order; then validate."""
+    if not isinstance(value, list | tuple):
+        raise ValidationError("Tags must be a list.", code="tags")
+    seen: list[str] = []
+    for tag in value:
+        if not isinstance(tag, str):
+            raise ValidationError("Each tag must be a string.", code="tags")
+        tag = tag.strip().lower()
+        if tag and tag not in seen:
+            seen.append(tag)
+    validate_tags(seen)
+    return seen
+
+
+def normalize_file_path(path) -> str:
+    """Return the normalised relative POSIX path, or raise ValidationError."""
+    if not isinstance(path, str) or not path.strip():
+        raise ValidationError("A file path is required.", code="path")
+    if _CONTROL_RE.search(path):
+        raise ValidationError("A file path may not contain control characters.", code="path")
+    if "\\" in path:
+        raise ValidationError("Use “/” to separate folders in a file path.", code="path")
+    if path.startswith("/"):
+        raise ValidationError("A file path must be relative (no leading “/”).", code="path")
+    if ".." in path.split("/"):
+        raise ValidationError("A file path may not contain “..”.", code="path")
+    normalised = posixpath.normpath(path)
+    if normalised in {".", ""} or normalised.startswith("../"):
+        raise ValidationError("A file path must name a file inside the project.", code="path")
+    if len(normalised) > MAX_PATH_LENGTH:
+        raise ValidationError(
+            f"A file path may be at most {MAX_PATH_LENGTH} characters.", code="path"
+        )
+    return normalised
