@@ -33,9 +33,7 @@ class ChatMessage(models.Model):
         ordering = ["id"]
         indexes = [
             models.Index(fields=["owner", "id"], name="chat_owner_oldest_first_idx"),
-            models.Index(
-                fields=["owner", "project", "id"], name="chat_owner_project_oldest_idx"
-            ),
+            models.Index(fields=["owner", "project", "id"], name="chat_owner_project_oldest_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -10,6 +10,7 @@ class DomainError(Exception):
     def __init__(self, message: str | None = None, *, field: str | None = None):
         self.message = message or self.default_message
         self.field = field
+        self.errors: dict[str, list[str]] = {field: [self.message]} if field else {}
         super().__init__(self.message)
 
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "credentials",
     "chat",
     "marketplace",
+    "legacy",
 ]
 
 MIDDLEWARE = [
@@ -172,7 +173,9 @@ MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 # Cache: Redis when REDIS_URL is set, process-local memory otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -18,9 +18,7 @@ class Credential(models.Model):
         blank=True,
         related_name="credentials",
     )
-    mcp_server = models.ForeignKey(
-        McpServer, on_delete=models.PROTECT, related_name="credentials"
-    )
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.PROTECT, related_name="credentials")
     key = models.CharField(max_length=64)
     # Fernet-encrypted with the first of FERNET_KEYS; never returned, logged or shown.
     value = EncryptedTextField()

@@ -21,7 +21,8 @@ class Purchase(models.Model):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
-    idempotency_key = models.CharField(max_length=64, null=True, blank=True)
+    # null, not "", so the conditional unique constraint skips purchases without a key
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
 

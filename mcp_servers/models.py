@@ -76,7 +76,7 @@ class McpServer(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
     transport = models.CharField(max_length=20, choices=Transport.choices)
-    url = models.URLField(
+    url = models.URLField(  # noqa: DJ001 - the contract says null for stdio servers
         max_length=500, null=True, blank=True, validators=[URLValidator(schemes=["http", "https"])]
     )
     command = models.CharField(max_length=500, blank=True)
@@ -158,7 +158,8 @@ class McpServer(models.Model):
                 for name in HEADER_PLACEHOLDER_RE.findall(template):
                     if name not in known:
                         errors["headers"] = (
-                            f"The header {header} names {name}, which is not in the credential spec."
+                            f"The header {header} names {name}, "
+                            "which is not in the credential spec."
                         )
         if errors:
             raise ValidationError(errors)

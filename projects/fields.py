@@ -20,7 +20,8 @@ class HasTag(Lookup):
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return (
-            f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s)",
+            # lhs is the compiled column reference, never user input.
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s)",  # noqa: S608
             (*lhs_params, str(self.rhs)),
         )
 

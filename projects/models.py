@@ -96,9 +96,7 @@ class Project(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=~Q(name=""), name="project_name_not_blank"
-            ),
+            models.CheckConstraint(condition=~Q(name=""), name="project_name_not_blank"),
             models.CheckConstraint(
                 condition=LessThanOrEqual(Length("description"), MAX_DESCRIPTION),
                 name="project_description_max_length",
@@ -167,4 +165,3 @@ class ProjectFile(models.Model):
 
     def __str__(self) -> str:
         return self.path
-

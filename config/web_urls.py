@@ -1,0 +1,3 @@
+"""The HTML pages for end users."""
+
+urlpatterns: list = []

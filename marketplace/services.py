@@ -1,0 +1,389 @@
+"""Writes of the marketplace. Every money movement and counter change happens in the same
+transaction as the write that causes it."""
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Avg, Count, F
+from django.utils import timezone
+
+from config.errors import Conflict, Forbidden, Invalid, NotFound
+from config.services import validate_model
+from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
+from projects.models import MAX_PRICE, Project
+from projects.services import project_refresh_search_vector
+from projects.validation import normalize_tags, validate_currency
+
+CENT = Decimal("0.01")
+
+
+# ---------------------------------------------------------------- listings
+
+
+def _price(value) -> Decimal:
+    try:
+        price = Decimal(str(value)).quantize(CENT)
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        raise Invalid("Price must be a number.", field="price") from exc
+    if not price.is_finite() or price < 0 or price > MAX_PRICE:
+        raise Invalid(f"Price must be between 0 and {MAX_PRICE}.", field="price")
+    return price
+
+
+def _apply_listing_fields(project: Project, *, price, currency, category, tags) -> None:
+    if price is not None:
+        project.price = _price(price)
+    if currency is not None:
+        currency = str(currency).upper()
+        try:
+            validate_currency(currency)
+        except ValidationError as exc:
+            raise Invalid(exc.messages[0], field="currency") from exc
+        project.currency = currency
+    if category is not None:
+        if category not in Project.Category.values:
+            raise Invalid(
+                f"Category must be one of {', '.join(Project.Category.values)}.", field="category"
+            )
+        project.category = category
+    if tags is not None:
+        try:
+            project.tags = normalize_tags(tags)
+        except ValidationError as exc:
+            raise Invalid(exc.messages[0], field="tags") from exc
+
+
+@transaction.atomic
+def listing_publish(
+    *,
+    actor: AbstractBaseUser,
+    project: Project,
+    price,
+    category: str,
+    currency: str = "USD",
+    tags: list[str] | None = None,
+) -> Project:
+    """Put the owner's project on sale (createMarketplaceProject)."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.owner_id != actor.pk:
+        raise NotFound("Project not found.", field="project")
+    if project.status != Project.Status.ACTIVE:
+        raise Invalid("An archived project cannot be published.", field="project")
+    if project.is_published:
+        raise Conflict("This project is already published; update its listing instead.")
+    _apply_listing_fields(
+        project, price=price, currency=currency, category=category, tags=tags or []
+    )
+    project.is_published = True
+    project.published_at = project.published_at or timezone.now()
+    validate_model(project)
+    project.save()
+    project_refresh_search_vector(project_ids=[project.pk])
+    return project
+
+
+@transaction.atomic
+def listing_update(
+    *, project: Project, price=None, currency=None, category=None, tags=None
+) -> Project:
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    _apply_listing_fields(project, price=price, currency=currency, category=category, tags=tags)
+    validate_model(project)
+    project.save()
+    project_refresh_search_vector(project_ids=[project.pk])
+    return project
+
+
+@transaction.atomic
+def listing_unpublish(*, project: Project) -> Project:
+    """Take a listing off sale; purchases, reviews and downloads stay."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    if project.is_published:
+        project.is_published = False
+        project.save(update_fields=["is_published", "updated_at"])
+    return project
+
+
+# ---------------------------------------------------------------- money
+
+
+def split_amount(gross: Decimal) -> tuple[Decimal, Decimal]:
+    """(platform fee, seller net) of a gross amount; fee rounded half-even, gross = fee + net."""
+    fee = (gross * settings.MARKETPLACE_FEE_RATE).quantize(CENT, rounding=ROUND_HALF_EVEN)
+    return fee, gross - fee
+
+
+def revenue_event_create(
+    *,
+    kind: str,
+    project: Project,
+    gross: Decimal,
+    currency: str,
+    buyer: AbstractBaseUser | None = None,
+    purchase: Purchase | None = None,
+    metadata: dict | None = None,
+) -> RevenueEvent:
+    """Append one entry to the ledger (createRevenueEvent)."""
+    if kind not in RevenueEvent.Kind.values:
+        raise Invalid(f"Kind must be one of {', '.join(RevenueEvent.Kind.values)}.", field="kind")
+    gross = Decimal(gross).quantize(CENT)
+    fee, net = split_amount(gross)
+    return RevenueEvent.objects.create(
+        kind=kind,
+        project=project,
+        seller_id=project.owner_id,
+        buyer=buyer,
+        purchase=purchase,
+        gross=gross,
+        platform_fee=fee,
+        seller_net=net,
+        currency=currency,
+        metadata=metadata or {},
+    )
+
+
+@transaction.atomic
+def purchase_create(
+    *, buyer: AbstractBaseUser, project_id, idempotency_key: str | None = None
+) -> tuple[Purchase, bool]:
+    """Buy a listing. Returns (purchase, created).
+
+    Idempotent: a buyer who already holds a completed purchase gets it back. The project row
+    lock serialises concurrent purchases of one project, and the conditional unique constraint
+    backs it up, so there is exactly one purchase and one revenue event per buyer and project.
+    """
+    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 64):
+        raise Invalid("An Idempotency-Key has 1 to 64 characters.", field="idempotency_key")
+    try:
+        project = Project.objects.select_for_update().get(pk=project_id)
+    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+        raise NotFound("Listing not found.") from exc
+    if idempotency_key:
+        earlier = Purchase.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            if earlier.project_id != project.pk:
+                raise Conflict("This Idempotency-Key was used for another purchase.")
+            return earlier, False
+    existing = Purchase.objects.filter(
+        buyer=buyer, project=project, status=Purchase.Status.COMPLETED
+    ).first()
+    if existing is not None:
+        return existing, False
+    if not project.is_listed:
+        raise NotFound("Listing not found.")
+    if project.owner_id == buyer.pk:
+        raise Invalid("You cannot buy your own project.", field="project")
+    try:
+        with transaction.atomic():
+            purchase = Purchase.objects.create(
+                buyer=buyer,
+                project=project,
+                amount=project.price,
+                currency=project.currency,
+                idempotency_key=idempotency_key or None,
+            )
+    except IntegrityError:
+        existing = Purchase.objects.filter(
+            buyer=buyer, project=project, status=Purchase.Status.COMPLETED
+        ).first()
+        if existing is None:
+            raise
+        return existing, False
+    revenue_event_create(
+        kind=RevenueEvent.Kind.PURCHASE,
+        project=project,
+        gross=purchase.amount,
+        currency=purchase.currency,
+        buyer=buyer,
+        purchase=purchase,
+    )
+    Project.objects.filter(pk=project.pk).update(purchase_count=F("purchase_count") + 1)
+    return purchase, True
+
+
+@transaction.atomic
+def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
+    """Refund a completed purchase: a negative revenue event; no new download tokens."""
+    purchase = Purchase.objects.select_for_update().select_related("project").get(pk=purchase.pk)
+    if purchase.status == Purchase.Status.REFUNDED:
+        raise Conflict("This purchase is already refunded.")
+    Project.objects.select_for_update().filter(pk=purchase.project_id).first()
+    purchase.status = Purchase.Status.REFUNDED
+    purchase.refunded_at = timezone.now()
+    purchase.save(update_fields=["status", "refunded_at"])
+    revenue_event_create(
+        kind=RevenueEvent.Kind.REFUND,
+        project=purchase.project,
+        gross=-purchase.amount,
+        currency=purchase.currency,
+        buyer=purchase.buyer,
+        purchase=purchase,
+        metadata={"reason": reason[:500]} if reason else {},
+    )
+    Project.objects.filter(pk=purchase.project_id).update(purchase_count=F("purchase_count") - 1)
+    return purchase
+
+
+# ---------------------------------------------------------------- reviews
+
+
+def review_validate_eligible(*, author: AbstractBaseUser, project: Project) -> None:
+    """Only a buyer (or, for a free project, a downloader) may review; never the owner."""
+    if project.owner_id == author.pk:
+        raise Forbidden("You cannot review your own project.")
+    bought = Purchase.objects.filter(
+        buyer=author, project=project, status=Purchase.Status.COMPLETED
+    ).exists()
+    if bought:
+        return
+    if project.is_free and Download.objects.filter(user=author, project=project).exists():
+        return
+    raise Forbidden(
+        "Download this free project before reviewing it."
+        if project.is_free
+        else "Only buyers of this project can review it."
+    )
+
+
+def project_refresh_rating(*, project_id) -> None:
+    """Recompute review_count and rating_avg from the reviews, in the caller's transaction."""
+    figures = Review.objects.filter(project_id=project_id).aggregate(
+        count=Count("id"), average=Avg("rating")
+    )
+    average = figures["average"]
+    Project.objects.filter(pk=project_id).update(
+        review_count=figures["count"],
+        rating_avg=None if average is None else Decimal(str(average)).quantize(CENT),
+    )
+
+
+def _review_fields(rating, title, body) -> dict:
+    fields = {}
+    if rating is not None:
+        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+            raise Invalid("Rating must be a whole number from 1 to 5.", field="rating")
+        fields["rating"] = rating
+    if title is not None:
+        if not isinstance(title, str) or len(title) > 120:
+            raise Invalid("A title may be at most 120 characters.", field="title")
+        fields["title"] = title.strip()
+    if body is not None:
+        if not isinstance(body, str) or len(body) > 5000:
+            raise Invalid("A review may be at most 5,000 characters.", field="body")
+        fields["body"] = body.strip()
+    return fields
+
+
+@transaction.atomic
+def review_create(
+    *, author: AbstractBaseUser, project: Project, rating: int, title: str = "", body: str = ""
+) -> Review:
+    if rating is None:
+        raise Invalid("A rating is required.", field="rating")
+    fields = _review_fields(rating, title, body)
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    review_validate_eligible(author=author, project=project)
+    review = Review(author=author, project=project, **fields)
+    try:
+        with transaction.atomic():
+            review.save()
+    except IntegrityError as exc:
+        raise Conflict("You have already reviewed this project; edit your review instead.") from exc
+    project_refresh_rating(project_id=project.pk)
+    return review
+
+
+@transaction.atomic
+def review_update(*, review: Review, rating=None, title=None, body=None) -> Review:
+    fields = _review_fields(rating, title, body)
+    Project.objects.select_for_update().filter(pk=review.project_id).first()
+    for name, value in fields.items():
+        setattr(review, name, value)
+    review.save()
+    project_refresh_rating(project_id=review.project_id)
+    return review
+
+
+@transaction.atomic
+def review_delete(*, review: Review) -> None:
+    project_id = review.project_id
+    Project.objects.select_for_update().filter(pk=project_id).first()
+    review.delete()
+    project_refresh_rating(project_id=project_id)
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def download_validate_entitled(*, user: AbstractBaseUser, project: Project) -> None:
+    """The owner, a buyer with a completed purchase, or anyone for a listed free project."""
+    if project.owner_id == user.pk:
+        return
+    if Purchase.objects.filter(
+        buyer=user, project=project, status=Purchase.Status.COMPLETED
+    ).exists():
+        return
+    if project.is_listed and project.is_free:
+        return
+    raise Forbidden("Buy this project to download it.")
+
+
+@transaction.atomic
+def download_token_create(
+    *, user: AbstractBaseUser, project: Project, max_uses: int = 1
+) -> tuple[str, DownloadToken]:
+    """A one-time download token. The token is returned once; only its SHA-256 is stored."""
+    download_validate_entitled(user=user, project=project)
+    token = secrets.token_urlsafe(32)
+    record = DownloadToken.objects.create(
+        token_hash=hash_token(token),
+        user=user,
+        project=project,
+        expires_at=timezone.now() + dt.timedelta(minutes=settings.DOWNLOAD_TOKEN_TTL_MINUTES),
+        max_uses=max_uses,
+    )
+    return token, record
+
+
+@transaction.atomic
+def download_token_redeem(*, token: str, ip: str | None = None, user_agent: str = "") -> Download:
+    """Spend one use of a token and record the Download. Unknown, expired or used up: NotFound."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+        raise NotFound("This download link is not valid.")
+    digest = hash_token(token)
+    record = (
+        DownloadToken.objects.select_for_update()
+        .select_related("project", "user")
+        .filter(token_hash=digest)
+        .first()
+    )
+    if record is None or not hmac.compare_digest(record.token_hash, digest):
+        raise NotFound("This download link is not valid.")
+    if record.expires_at <= timezone.now() or record.use_count >= record.max_uses:
+        raise NotFound("This download link has expired or was already used.")
+    try:
+        download_validate_entitled(user=record.user, project=record.project)
+    except Forbidden as exc:
+        raise NotFound("This download link is no longer valid.") from exc
+    record.use_count = F("use_count") + 1
+    record.save(update_fields=["use_count"])
+    download = Download.objects.create(
+        user=record.user,
+        project=record.project,
+        token=record,
+        ip=ip,
+        user_agent=(user_agent or "")[:256],
+    )
+    Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
+    return download

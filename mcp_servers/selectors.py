@@ -1,0 +1,36 @@
+"""Reads of the MCP server catalogue, scoped to what the acting user may see."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+
+from config.errors import NotFound
+from mcp_servers.models import McpServer
+
+
+def mcp_server_list_for_user(
+    *, user: AbstractBaseUser, status: str | None = None
+) -> QuerySet[McpServer]:
+    """Active servers the user may use (get_mcp_servers); staff may ask for another status."""
+    queryset = McpServer.objects.all()
+    if getattr(user, "is_staff", False):
+        return queryset.filter(status=status or McpServer.Status.ACTIVE)
+    queryset = queryset.filter(status=McpServer.Status.ACTIVE)
+    if user is None or not user.is_authenticated:
+        return queryset.filter(allowed_groups__isnull=True)
+    # Open to everyone, or limited to a group the user belongs to.
+    return queryset.filter(
+        Q(allowed_groups__isnull=True) | Q(allowed_groups__in=user.groups.all())
+    ).distinct()
+
+
+def mcp_server_get_for_user(*, user: AbstractBaseUser, pk) -> McpServer:
+    """One server the user may see (get_mcp_server); staff see every status."""
+    queryset = (
+        McpServer.objects.all()
+        if getattr(user, "is_staff", False)
+        else mcp_server_list_for_user(user=user)
+    )
+    try:
+        return queryset.get(pk=pk)
+    except (McpServer.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("MCP server not found.") from exc
