@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -74,7 +75,7 @@ def listing_get(*, pk) -> Project:
     """A published, active listing (getMarketplaceProjectByProjectId)."""
     try:
         return listing_list().get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
 
 
@@ -112,7 +113,7 @@ def review_get_for_user(*, user: AbstractBaseUser, project_id) -> Review:
     """The user's own review of a project (get_user_project_review)."""
     try:
         return Review.objects.select_related("author").get(author=user, project_id=project_id)
-    except (Review.DoesNotExist, ValueError, TypeError) as exc:
+    except (Review.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("You have not reviewed this project.") from exc
 
 

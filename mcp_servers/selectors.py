@@ -1,6 +1,7 @@
 """Reads of the MCP server catalogue, scoped to what the acting user may see."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
 from config.errors import NotFound
@@ -32,5 +33,5 @@ def mcp_server_get_for_user(*, user: AbstractBaseUser, pk) -> McpServer:
     )
     try:
         return queryset.get(pk=pk)
-    except (McpServer.DoesNotExist, ValueError, TypeError) as exc:
+    except (McpServer.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("MCP server not found.") from exc

@@ -1,6 +1,7 @@
 """Reads of projects and their files, scoped to the acting user."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from config.errors import NotFound
@@ -21,7 +22,7 @@ def project_get_for_user(*, user: AbstractBaseUser, pk) -> Project:
     """The user's own project; someone else's is "not found" (get_project)."""
     try:
         return project_list_for_user(user=user).get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError) as exc:
+    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Project not found.") from exc
 
 
