@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: setup run test lint migrate clean
 
 setup: $(STAMP)
+	@DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }

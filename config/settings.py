@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_htmx",
     "projects",
     "mcp_servers",
     "credentials",
@@ -67,7 +68,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -75,6 +78,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -138,12 +142,17 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG or TESTING
+        if TESTING
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
 
-LOGIN_URL = "/admin/login/"
+# Without DEBUG, `manage.py collectstatic` (run by `make setup`) fills STATIC_ROOT for WhiteNoise.
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 
 # Security headers; SSL redirect on by default, off for plain-http local runs.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG and not TESTING)
@@ -169,6 +178,8 @@ TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
+# Addresses that may read /metrics without logging in (staff may read it from anywhere).
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
 # Cache: Redis when REDIS_URL is set, process-local memory otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -191,12 +202,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.exceptions.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
@@ -222,10 +233,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, chat, MCP servers, credentials and the marketplace.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectStatusEnum": "projects.models.Project.Status",
+        "McpServerStatusEnum": "mcp_servers.models.McpServer.Status",
+        "PurchaseStatusEnum": "marketplace.models.Purchase.Status",
+    },
 }
 
 LOGGING = {

@@ -1,12 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health
+from config import health, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("api/", include("config.api_urls")),
     path("", include("config.web_urls")),
 ]

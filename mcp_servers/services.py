@@ -49,19 +49,27 @@ def _save(server: McpServer) -> McpServer:
 
 @transaction.atomic
 def mcp_server_create(
-    *, actor: AbstractBaseUser | None, status: str = McpServer.Status.ACTIVE, **fields
+    *,
+    actor: AbstractBaseUser | None,
+    status: str = McpServer.Status.ACTIVE,
+    allowed_groups=None,
+    **fields,
 ) -> McpServer:
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise Invalid(f"Unknown fields: {', '.join(sorted(unknown))}.")
     if status not in (McpServer.Status.ACTIVE, McpServer.Status.INACTIVE):
         raise Invalid("Status must be active or inactive.", field="status")
-    server = McpServer(created_by=actor, status=status, **fields)
-    return _save(server)
+    server = _save(McpServer(created_by=actor, status=status, **fields))
+    if allowed_groups is not None:
+        server.allowed_groups.set(allowed_groups)
+    return server
 
 
 @transaction.atomic
-def mcp_server_update(*, server: McpServer, status: str | None = None, **fields) -> McpServer:
+def mcp_server_update(
+    *, server: McpServer, status: str | None = None, allowed_groups=None, **fields
+) -> McpServer:
     server = McpServer.objects.select_for_update().get(pk=server.pk)
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
@@ -74,7 +82,10 @@ def mcp_server_update(*, server: McpServer, status: str | None = None, **fields)
         if server.status == McpServer.Status.DELETED:
             raise Invalid("Restore a deleted server before changing its status.", field="status")
         server.status = status
-    return _save(server)
+    server = _save(server)
+    if allowed_groups is not None:
+        server.allowed_groups.set(allowed_groups)
+    return server
 
 
 @transaction.atomic

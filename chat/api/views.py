@@ -1,0 +1,61 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from chat import selectors, services
+from chat.api.serializers import ChatMessageSerializer, ChatMessageWriteSerializer
+from chat.models import ChatMessage
+from config.errors import NotFound
+from projects.selectors import project_get_for_user
+
+
+class ChatFilterSerializer(serializers.Serializer):
+    project = serializers.UUIDField(required=False)
+    after = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("project", OpenApiTypes.UUID, description="Only this project's"),
+            OpenApiParameter("after", OpenApiTypes.INT, description="Only messages after this id"),
+        ]
+    ),
+    create=extend_schema(
+        request=ChatMessageWriteSerializer, responses={201: ChatMessageSerializer}
+    ),
+)
+class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """The caller's messages, oldest first."""
+
+    serializer_class = ChatMessageSerializer
+    queryset = ChatMessage.objects.none()  # for the schema; get_queryset scopes to the caller
+
+    def get_queryset(self):
+        filters = ChatFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return selectors.chat_message_list_for_user(
+            user=self.request.user,
+            project_id=filters.validated_data.get("project"),
+            after=filters.validated_data.get("after"),
+        )
+
+    def create(self, request, *args, **kwargs):
+        serializer = ChatMessageWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = None
+        if data.get("project"):
+            try:
+                project = project_get_for_user(user=request.user, pk=data["project"])
+            except NotFound as exc:
+                raise NotFound("Project not found.") from exc
+        message = services.chat_message_create(
+            owner=request.user,
+            content=data["content"],
+            role=data.get("role", "user"),
+            project=project,
+            metadata=data.get("metadata"),
+        )
+        return Response(ChatMessageSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,1 @@
+"""Plumbing shared by every app's API: pagination, errors, throttles, auth endpoints."""

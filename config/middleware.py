@@ -1,0 +1,72 @@
+"""Request plumbing: body size limit and Prometheus request metrics."""
+
+import time
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from prometheus_client import Counter, Histogram
+
+REQUESTS = Counter(
+    "atelier_requests_total", "HTTP requests by view, method and status.", ["view", "method", "status"]
+)
+LATENCY = Histogram(
+    "atelier_request_duration_seconds",
+    "Request latency by view.",
+    ["view"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+QUERIES = Counter("atelier_db_queries_total", "Database queries by view.", ["view"])
+ERRORS = Counter("atelier_errors_total", "Responses with a 5xx status, by view.", ["view"])
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 before reading a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE.
+
+    Django enforces the limit only when it reads the body itself; parsers that read the stream
+    (DRF's) would not, so the limit is checked here for every request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return JsonResponse(
+                {"detail": f"The request body is too large (at most {limit} bytes)."}, status=413
+            )
+        return self.get_response(request)
+
+
+class _QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+class MetricsMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        counter = _QueryCounter()
+        with connection.execute_wrapper(counter):
+            response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name if match else "") or "unmatched"
+        LATENCY.labels(view).observe(time.perf_counter() - started)
+        REQUESTS.labels(view, request.method, str(response.status_code)).inc()
+        if counter.count:
+            QUERIES.labels(view).inc(counter.count)
+        if response.status_code >= 500:
+            ERRORS.labels(view).inc()
+        return response

@@ -1,0 +1,45 @@
+import django_filters
+
+from marketplace import selectors
+from marketplace.models import Purchase, RevenueEvent
+from projects.models import Project
+
+
+class ListingFilter(django_filters.FilterSet):
+    """Validates the listing filters; the query itself is marketplace.selectors.listing_list."""
+
+    category = django_filters.ChoiceFilter(choices=Project.Category.choices)
+    tag = django_filters.CharFilter(max_length=30)
+    min_price = django_filters.NumberFilter(min_value=0, max_value=100000)
+    max_price = django_filters.NumberFilter(min_value=0, max_value=100000)
+    free = django_filters.BooleanFilter()
+    seller = django_filters.CharFilter(max_length=150)
+    q = django_filters.CharFilter(max_length=200)
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in selectors.LISTING_ORDERINGS], empty_label=None
+    )
+
+    class Meta:
+        model = Project
+        fields = ("category", "tag", "min_price", "max_price", "free", "seller", "q", "ordering")
+
+    def filter_queryset(self, queryset):
+        return selectors.listing_list(**self.form.cleaned_data)
+
+
+class RevenueEventFilter(django_filters.FilterSet):
+    project = django_filters.UUIDFilter(field_name="project_id")
+    seller = django_filters.CharFilter(field_name="seller__username", max_length=150)
+    kind = django_filters.ChoiceFilter(choices=RevenueEvent.Kind.choices)
+
+    class Meta:
+        model = RevenueEvent
+        fields = ("project", "seller", "kind")
+
+
+class PurchaseFilter(django_filters.FilterSet):
+    project = django_filters.UUIDFilter(field_name="project_id")
+
+    class Meta:
+        model = Purchase
+        fields = ("project",)

@@ -1,0 +1,314 @@
+import uuid
+
+from django.db.models import Q
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.throttling import SensitiveThrottle
+from config.errors import NotFound
+from marketplace import selectors, services
+from marketplace.api.filters import ListingFilter, PurchaseFilter, RevenueEventFilter
+from marketplace.api.serializers import (
+    DownloadSerializer,
+    DownloadTokenSerializer,
+    ListingPublishSerializer,
+    ListingSerializer,
+    ListingUpdateSerializer,
+    PurchaseSerializer,
+    RevenueEventSerializer,
+    ReviewSerializer,
+    ReviewWriteSerializer,
+    SellerProjectStatsSerializer,
+    StatsSerializer,
+)
+from marketplace.downloads import project_zip_filename, stream_project_zip
+from marketplace.models import Download, Purchase
+from projects.models import Project
+from projects.selectors import project_get_for_user
+
+LISTING_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+def _own_project(request, project_id) -> Project:
+    """The caller's own project, whatever its listing state; someone else's is NotFound."""
+    return project_get_for_user(user=request.user, pk=project_id)
+
+
+def _downloadable_project(request, project_id) -> Project:
+    """A listed project, or one the caller owns or bought (buyers keep access after unpublish)."""
+    try:
+        return selectors.listing_get(pk=project_id)
+    except NotFound:
+        pass
+    project = (
+        Project.objects.filter(pk=project_id)
+        .filter(
+            Q(owner=request.user)
+            | Q(purchases__buyer=request.user, purchases__status=Purchase.Status.COMPLETED)
+        )
+        .distinct()
+        .first()
+    )
+    if project is None:
+        raise NotFound("Listing not found.")
+    return project
+
+
+@extend_schema_view(
+    retrieve=extend_schema(parameters=[LISTING_ID]),
+    create=extend_schema(request=ListingPublishSerializer, responses={201: ListingSerializer}),
+    partial_update=extend_schema(
+        parameters=[LISTING_ID], request=ListingUpdateSerializer, responses={200: ListingSerializer}
+    ),
+    destroy=extend_schema(parameters=[LISTING_ID], responses={204: None}),
+)
+class ListingViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Published projects: anyone browses; owners publish, update and unpublish theirs."""
+
+    serializer_class = ListingSerializer
+    filterset_class = ListingFilter
+    lookup_url_kwarg = "project_id"
+    lookup_value_regex = "[^/]+"
+    http_method_names = ("get", "post", "patch", "delete", "head", "options")
+
+    def get_permissions(self):
+        if self.action in ("list", "retrieve", "reviews") and self.request.method == "GET":
+            return [AllowAny()]
+        return [IsAuthenticated()]
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action in ("purchase", "download_token", "reviews"):
+            throttles.append(SensitiveThrottle())
+        return throttles
+
+    def get_queryset(self):
+        return selectors.listing_list()
+
+    def get_object(self):
+        return selectors.listing_get(pk=self.kwargs["project_id"])
+
+    def create(self, request, *args, **kwargs):
+        serializer = ListingPublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = services.listing_publish(
+            actor=request.user,
+            project=_own_project(request, data["project"]),
+            price=data["price"],
+            currency=data.get("currency", "USD"),
+            category=data["category"],
+            tags=data.get("tags"),
+        )
+        return Response(ListingSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        project = _own_project(request, self.kwargs["project_id"])
+        if not project.is_listed:
+            raise NotFound("Listing not found.")
+        serializer = ListingUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project = services.listing_update(project=project, **serializer.validated_data)
+        return Response(ListingSerializer(project).data)
+
+    def destroy(self, request, *args, **kwargs):
+        project = _own_project(request, self.kwargs["project_id"])
+        if not project.is_published:
+            raise NotFound("Listing not found.")
+        services.listing_unpublish(project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[
+            LISTING_ID,
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
+        ],
+        request=None,
+        responses={200: PurchaseSerializer, 201: PurchaseSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def purchase(self, request, project_id=None):
+        purchase, created = services.purchase_create(
+            buyer=request.user,
+            project_id=self._listing_id(),
+            idempotency_key=request.headers.get("Idempotency-Key"),
+        )
+        return Response(
+            PurchaseSerializer(purchase).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        parameters=[LISTING_ID],
+        responses={200: ReviewSerializer(many=True)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        parameters=[LISTING_ID],
+        request=ReviewWriteSerializer,
+        responses={201: ReviewSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def reviews(self, request, project_id=None):
+        project = self.get_object()
+        if request.method == "GET":
+            page = self.paginate_queryset(selectors.review_list_for_project(project_id=project.pk))
+            return self.get_paginated_response(ReviewSerializer(page, many=True).data)
+        serializer = ReviewWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        review = services.review_create(
+            author=request.user, project=project, **serializer.validated_data
+        )
+        return Response(ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(methods=["GET"], parameters=[LISTING_ID], responses={200: ReviewSerializer})
+    @extend_schema(
+        methods=["PATCH"],
+        parameters=[LISTING_ID],
+        request=ReviewWriteSerializer(partial=True),
+        responses={200: ReviewSerializer},
+    )
+    @extend_schema(methods=["DELETE"], parameters=[LISTING_ID], responses={204: None})
+    @action(detail=True, methods=["get", "patch", "delete"], url_path="reviews/mine")
+    def my_review(self, request, project_id=None):
+        review = selectors.review_get_for_user(user=request.user, project_id=self._listing_id())
+        if request.method == "GET":
+            return Response(ReviewSerializer(review).data)
+        if request.method == "DELETE":
+            services.review_delete(review=review)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        serializer = ReviewWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        review = services.review_update(review=review, **serializer.validated_data)
+        return Response(ReviewSerializer(review).data)
+
+    @extend_schema(parameters=[LISTING_ID], request=None, responses={201: DownloadTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="download-token")
+    def download_token(self, request, project_id=None):
+        project = _downloadable_project(request, self._listing_id())
+        token, record = services.download_token_create(user=request.user, project=project)
+        url = reverse("api:download", kwargs={"token": token})
+        return Response(
+            {"token": token, "url": url, "expires_at": record.expires_at},
+            status=status.HTTP_201_CREATED,
+        )
+
+    def _listing_id(self):
+        if not _is_uuid(self.kwargs["project_id"]):
+            raise NotFound("Listing not found.")
+        return self.kwargs["project_id"]
+
+
+class DownloadView(APIView):
+    """`GET /marketplace/downloads/{token}/`: the token is the only credential; streams a zip."""
+
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("token", str, OpenApiParameter.PATH)],
+        responses={
+            (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="The zip"),
+            404: OpenApiResponse(description="Unknown, expired or used-up token"),
+        },
+    )
+    def get(self, request, token):
+        download = services.download_token_redeem(
+            token=token,
+            ip=request.META.get("REMOTE_ADDR"),
+            user_agent=request.headers.get("User-Agent", ""),
+        )
+        response = StreamingHttpResponse(
+            stream_project_zip(download.project), content_type="application/zip"
+        )
+        response["Content-Disposition"] = (
+            f'attachment; filename="{project_zip_filename(download.project)}"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class DownloadHistoryView(generics.ListAPIView):
+    serializer_class = DownloadSerializer
+    queryset = Download.objects.none()  # for the schema; get_queryset scopes to the caller
+
+    def get_queryset(self):
+        return selectors.download_list_for_user(user=self.request.user)
+
+
+@extend_schema_view(
+    refund=extend_schema(
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        request=None,
+        responses={200: PurchaseSerializer},
+    )
+)
+class PurchaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The caller's purchases; administrators refund."""
+
+    serializer_class = PurchaseSerializer
+    filterset_class = PurchaseFilter
+    queryset = Purchase.objects.none()  # for the schema; get_queryset scopes to the caller
+
+    def get_queryset(self):
+        return selectors.purchase_list_for_user(user=self.request.user)
+
+    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    def refund(self, request, pk=None):
+        purchase = selectors.purchase_list_all().filter(pk=pk).first() if _is_uuid(pk) else None
+        if purchase is None:
+            raise NotFound("Purchase not found.")
+        return Response(PurchaseSerializer(services.purchase_refund(purchase=purchase)).data)
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+class RevenueEventListView(generics.ListAPIView):
+    permission_classes = (IsAdminUser,)
+    serializer_class = RevenueEventSerializer
+    filterset_class = RevenueEventFilter
+
+    def get_queryset(self):
+        return selectors.revenue_event_list()
+
+
+class StatsView(APIView):
+    permission_classes = (IsAdminUser,)
+
+    @extend_schema(responses={200: StatsSerializer})
+    def get(self, request):
+        return Response(StatsSerializer(selectors.marketplace_stats()).data)
+
+
+class SellerStatsView(APIView):
+    @extend_schema(responses={200: SellerProjectStatsSerializer(many=True)})
+    def get(self, request):
+        return Response(
+            SellerProjectStatsSerializer(selectors.seller_stats(user=request.user), many=True).data
+        )

@@ -1,0 +1,100 @@
+from django.contrib.auth.models import Group
+from rest_framework import serializers
+
+from mcp_servers.models import McpServer
+
+
+class ToolSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField(allow_blank=True, required=False)
+    input_schema = serializers.JSONField(required=False)
+
+
+class McpServerSerializer(serializers.ModelSerializer):
+    """What every user sees. Never created_by, never header templates."""
+
+    tools = serializers.SerializerMethodField()
+
+    class Meta:
+        model = McpServer
+        fields = (
+            "id",
+            "name",
+            "slug",
+            "description",
+            "transport",
+            "url",
+            "command",
+            "args",
+            "credential_spec",
+            "status",
+            "last_checked_at",
+            "last_check_ok",
+            "last_check_error",
+            "server_info",
+            "tools",
+            "tools_changed",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_tools(self, server: McpServer) -> list[dict]:
+        return ToolSerializer(server.visible_tools, many=True).data
+
+
+class McpServerAdminSerializer(McpServerSerializer):
+    """What administrators see: everything but created_by."""
+
+    allowed_groups = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta(McpServerSerializer.Meta):
+        fields = (
+            *McpServerSerializer.Meta.fields,
+            "deleted_at",
+            "headers",
+            "disabled_tools",
+            "allowed_groups",
+            "tools_fingerprint",
+            "tools_approved_at",
+        )
+        read_only_fields = fields
+
+    def get_tools(self, server: McpServer) -> list[dict]:
+        return ToolSerializer(server.tools or [], many=True).data
+
+
+class CredentialSpecEntrySerializer(serializers.Serializer):
+    key = serializers.RegexField(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+    label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    required = serializers.BooleanField(required=False)
+    secret = serializers.BooleanField(required=False)
+    shared = serializers.BooleanField(required=False)
+
+
+class McpServerWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    slug = serializers.SlugField(max_length=100, required=False)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    transport = serializers.ChoiceField(choices=McpServer.Transport.choices)
+    url = serializers.URLField(max_length=500, required=False, allow_null=True, allow_blank=True)
+    command = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    args = serializers.ListField(
+        child=serializers.CharField(max_length=500), required=False, max_length=100
+    )
+    credential_spec = CredentialSpecEntrySerializer(many=True, required=False)
+    headers = serializers.DictField(child=serializers.CharField(max_length=2000), required=False)
+    status = serializers.ChoiceField(
+        choices=[McpServer.Status.ACTIVE, McpServer.Status.INACTIVE], required=False
+    )
+    disabled_tools = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, max_length=500
+    )
+    allowed_groups = serializers.PrimaryKeyRelatedField(
+        many=True, queryset=Group.objects.all(), required=False
+    )
+
+    def validate_url(self, value):
+        if value and not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Only http and https URLs are allowed.")
+        return value or None

@@ -1,0 +1,158 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.permissions import IsAdminUser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects import selectors, services
+from projects.api.serializers import (
+    ProjectFileContentSerializer,
+    ProjectFileCreateSerializer,
+    ProjectFileSerializer,
+    ProjectFileSummarySerializer,
+    ProjectSerializer,
+    ProjectWriteSerializer,
+)
+from projects.models import Project, ProjectFile
+
+PROJECT_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+@extend_schema_view(
+    create=extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer}),
+    update=extend_schema(request=ProjectWriteSerializer, responses={200: ProjectSerializer}),
+    partial_update=extend_schema(
+        request=ProjectWriteSerializer, responses={200: ProjectSerializer}
+    ),
+    retrieve=extend_schema(parameters=[PROJECT_ID]),
+    destroy=extend_schema(parameters=[PROJECT_ID]),
+)
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's own projects."""
+
+    serializer_class = ProjectSerializer
+    queryset = Project.objects.none()  # for the schema; get_queryset scopes to the caller
+
+    def get_queryset(self):
+        return selectors.project_list_for_user(user=self.request.user)
+
+    def get_object(self):
+        return selectors.project_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+
+    def create(self, request, *args, **kwargs):
+        serializer = ProjectWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = services.project_create(
+            owner=request.user, name=data["name"], description=data.get("description", "")
+        )
+        if data.get("status") and data["status"] != project.status:
+            project = services.project_update(project=project, status=data["status"])
+        return Response(ProjectSerializer(project).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        project = self.get_object()
+        serializer = ProjectWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        project = services.project_update(
+            project=project,
+            name=data.get("name"),
+            description=data.get("description", None if partial else ""),
+            status=data.get("status"),
+        )
+        return Response(ProjectSerializer(project).data)
+
+    def destroy(self, request, *args, **kwargs):
+        services.project_delete(project=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectFileListView(generics.GenericAPIView):
+    """`GET|POST /projects/{id}/files/`."""
+
+    serializer_class = ProjectFileSummarySerializer
+    queryset = ProjectFile.objects.none()  # for the schema
+
+    @extend_schema(
+        parameters=[PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
+    )
+    def get(self, request, project_id):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        page = self.paginate_queryset(
+            selectors.project_file_list(project=project).only("path", "size", "updated_at")
+        )
+        return self.get_paginated_response(ProjectFileSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        request=ProjectFileCreateSerializer,
+        responses={201: ProjectFileSerializer},
+    )
+    def post(self, request, project_id):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        serializer = ProjectFileCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project_file = services.project_file_create(project=project, **serializer.validated_data)
+        return Response(ProjectFileSerializer(project_file).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectFileDetailView(APIView):
+    """`GET|PUT|DELETE /projects/{id}/files/{path}`; the path may contain `/`."""
+
+    @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectFileSerializer})
+    def get(self, request, project_id, path):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        project_file = selectors.project_file_get(project=project, path=path)
+        return Response(ProjectFileSerializer(project_file).data)
+
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        request=ProjectFileContentSerializer,
+        responses={200: ProjectFileSerializer, 201: ProjectFileSerializer},
+    )
+    def put(self, request, project_id, path):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        serializer = ProjectFileContentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project_file, created = services.project_file_put(
+            project=project, path=path, content=serializer.validated_data["content"]
+        )
+        return Response(
+            ProjectFileSerializer(project_file).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(parameters=[PROJECT_ID], responses={204: None})
+    def delete(self, request, project_id, path):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        services.project_file_delete(
+            project_file=selectors.project_file_get(project=project, path=path)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("owner", str, description="Only this user's projects.")]
+)
+class AdminProjectViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Every user's projects, for administrators."""
+
+    permission_classes = (IsAdminUser,)
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        queryset = selectors.project_list_all()
+        owner = self.request.query_params.get("owner")
+        if owner:
+            queryset = queryset.filter(owner__username=owner)
+        return queryset
