@@ -10,6 +10,16 @@ from config.errors import Invalid, NotFound
 from projects.models import Project
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 @transaction.atomic
 def chat_message_create(
     *,
@@ -22,6 +32,8 @@ def chat_message_create(
     """Append a message to the owner's thread (create_chat_message)."""
     if not isinstance(content, str) or not content.strip():
         raise Invalid("A message cannot be empty.", field="content")
+    if "\x00" in content:
+        raise Invalid("A message may not contain NUL characters.", field="content")
     if len(content) > MAX_CONTENT_LENGTH:
         raise Invalid(
             f"A message may be at most {MAX_CONTENT_LENGTH:,} characters.", field="content"
@@ -31,7 +43,13 @@ def chat_message_create(
     metadata = {} if metadata is None else metadata
     if not isinstance(metadata, dict):
         raise Invalid("Metadata must be a JSON object.", field="metadata")
-    if len(json.dumps(metadata).encode("utf-8")) > MAX_METADATA_BYTES:
+    try:
+        encoded = json.dumps(metadata, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:  # sets, objects, NaN: not storable as JSON
+        raise Invalid("Metadata must be plain JSON.", field="metadata") from exc
+    if _has_nul(metadata):  # jsonb on PostgreSQL refuses NUL in strings
+        raise Invalid("Metadata may not contain NUL characters.", field="metadata")
+    if len(encoded) > MAX_METADATA_BYTES:
         raise Invalid("Metadata may be at most 16 KiB.", field="metadata")
     if project is not None and project.owner_id != owner.pk:
         raise NotFound("Project not found.", field="project")

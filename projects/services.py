@@ -36,15 +36,23 @@ def project_refresh_search_vector(*, project_ids=None) -> None:
     queryset.update(search_vector=SEARCH_VECTOR)
 
 
+def _no_nul(value, *, field: str):
+    """PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database."""
+    if isinstance(value, str) and "\x00" in value:
+        raise Invalid("Text may not contain NUL characters.", field=field)
+    return value
+
+
 def _clean_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise Invalid("A project needs a name.", field="name")
-    return name.strip()
+    return _no_nul(name.strip(), field="name")
 
 
 @transaction.atomic
 def project_create(*, owner: AbstractBaseUser, name: str, description: str = "") -> Project:
-    project = Project(owner=owner, name=_clean_name(name), description=description or "")
+    description = _no_nul(description or "", field="description")
+    project = Project(owner=owner, name=_clean_name(name), description=description)
     validate_model(project)
     project.save()
     project_refresh_search_vector(project_ids=[project.pk])
@@ -63,7 +71,7 @@ def project_update(
     if name is not None:
         project.name = _clean_name(name)
     if description is not None:
-        project.description = description
+        project.description = _no_nul(description, field="description")
     if status is not None:
         if status not in Project.Status.values:
             raise Invalid(
@@ -98,6 +106,7 @@ def project_delete(*, project: Project) -> str:
 def _content_size(content) -> int:
     if not isinstance(content, str):
         raise Invalid("File content must be text.", field="content")
+    _no_nul(content, field="content")
     size = len(content.encode("utf-8"))
     if size > MAX_FILE_BYTES:
         raise Invalid(f"A file may be at most {MAX_FILE_BYTES // 1024} KiB.", field="content")

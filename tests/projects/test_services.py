@@ -57,7 +57,7 @@ def test_project_create_strips_the_name(user):
     assert (project.status, project.is_published) == ("active", False)
 
 
-@pytest.mark.parametrize("name", ["", "   ", "\n\t", None, 42, "x" * 201])
+@pytest.mark.parametrize("name", ["", "   ", "\n\t", None, 42, "x" * 201, "a\x00b"])
 def test_project_create_refuses_bad_names(user, name):
     with pytest.raises(Invalid) as excinfo:
         project_create(owner=user, name=name)
@@ -66,9 +66,10 @@ def test_project_create_refuses_bad_names(user, name):
     assert Project.objects.count() == 0
 
 
-def test_project_create_refuses_too_long_description(user):
+@pytest.mark.parametrize("description", ["x" * 10_001, "nul \x00 inside"])
+def test_project_create_refuses_bad_descriptions(user, description):
     with pytest.raises(Invalid) as excinfo:
-        project_create(owner=user, name="App", description="x" * 10_001)
+        project_create(owner=user, name="App", description=description)
 
     assert excinfo.value.field == "description"
     assert Project.objects.count() == 0
@@ -90,7 +91,14 @@ def test_project_update_changes_only_given_fields(user):
 
 @pytest.mark.parametrize(
     "fields",
-    [{"name": ""}, {"name": "  "}, {"description": "x" * 10_001}, {"status": "deleted"}],
+    [
+        {"name": ""},
+        {"name": "  "},
+        {"name": "a\x00b"},
+        {"description": "x" * 10_001},
+        {"description": "\x00"},
+        {"status": "deleted"},
+    ],
 )
 def test_project_update_refuses_bad_input_and_changes_nothing(user, fields):
     project = ProjectFactory(owner=user)
@@ -251,7 +259,7 @@ def test_project_file_create_accepts_a_255_character_path():
     assert project_file_create(project=project, path=path, content="").path == path
 
 
-@pytest.mark.parametrize("content", [None, b"bytes", 12])
+@pytest.mark.parametrize("content", [None, b"bytes", 12, "binary\x00data"])
 def test_project_file_create_refuses_non_text(content):
     project = ProjectFactory()
     with pytest.raises(Invalid) as excinfo:
