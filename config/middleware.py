@@ -8,7 +8,9 @@ from django.http import JsonResponse
 from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
-    "atelier_requests_total", "HTTP requests by view, method and status.", ["view", "method", "status"]
+    "atelier_requests_total",
+    "HTTP requests by view, method and status.",
+    ["view", "method", "status"],
 )
 LATENCY = Histogram(
     "atelier_request_duration_seconds",

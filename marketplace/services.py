@@ -227,7 +227,10 @@ def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
         purchase=purchase,
         metadata={"reason": reason[:500]} if reason else {},
     )
-    Project.objects.filter(pk=purchase.project_id).update(purchase_count=F("purchase_count") - 1)
+    completed = Purchase.objects.filter(
+        project_id=purchase.project_id, status=Purchase.Status.COMPLETED
+    ).count()
+    Project.objects.filter(pk=purchase.project_id).update(purchase_count=completed)
     return purchase
 
 
@@ -273,10 +276,14 @@ def _review_fields(rating, title, body) -> dict:
     if title is not None:
         if not isinstance(title, str) or len(title) > 120:
             raise Invalid("A title may be at most 120 characters.", field="title")
+        if "\x00" in title:
+            raise Invalid("A title may not contain NUL characters.", field="title")
         fields["title"] = title.strip()
     if body is not None:
         if not isinstance(body, str) or len(body) > 5000:
             raise Invalid("A review may be at most 5,000 characters.", field="body")
+        if "\x00" in body:
+            raise Invalid("A review may not contain NUL characters.", field="body")
         fields["body"] = body.strip()
     return fields
 
@@ -344,6 +351,8 @@ def download_token_create(
     *, user: AbstractBaseUser, project: Project, max_uses: int = 1
 ) -> tuple[str, DownloadToken]:
     """A one-time download token. The token is returned once; only its SHA-256 is stored."""
+    if isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= 100:
+        raise Invalid("A download token allows 1 to 100 uses.", field="max_uses")
     download_validate_entitled(user=user, project=project)
     token = secrets.token_urlsafe(32)
     record = DownloadToken.objects.create(

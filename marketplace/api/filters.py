@@ -1,8 +1,19 @@
 import django_filters
+from drf_spectacular.utils import extend_schema_field
 
 from marketplace import selectors
 from marketplace.models import Purchase, RevenueEvent
 from projects.models import Project
+
+
+@extend_schema_field({"type": "string", "enum": ["true", "false"]})
+class TrueFalseFilter(django_filters.TypedChoiceFilter):
+    """`true` or `false`; anything else is a 400."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: {"true": True, "false": False}.get(value))
+        super().__init__(*args, **kwargs)
 
 
 class ListingFilter(django_filters.FilterSet):
@@ -12,7 +23,7 @@ class ListingFilter(django_filters.FilterSet):
     tag = django_filters.CharFilter(max_length=30)
     min_price = django_filters.NumberFilter(min_value=0, max_value=100000)
     max_price = django_filters.NumberFilter(min_value=0, max_value=100000)
-    free = django_filters.BooleanFilter()
+    free = TrueFalseFilter()
     seller = django_filters.CharFilter(max_length=150)
     q = django_filters.CharFilter(max_length=200)
     ordering = django_filters.ChoiceFilter(

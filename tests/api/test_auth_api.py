@@ -1,0 +1,145 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+User = get_user_model()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_register_returns_user_and_working_token(api_client):
+    response = api_client.post(
+        "/api/v1/auth/register/",
+        {"username": "newbie", "email": "newbie@example.com", "password": "Tr1cky-passphrase"},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["user"]["username"] == "newbie"
+    assert set(body["user"]) == {"id", "username", "email"}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+    me = client.get("/api/v1/auth/me/")
+    assert me.status_code == 200
+    assert me.json() == {
+        "id": body["user"]["id"],
+        "username": "newbie",
+        "email": "newbie@example.com",
+        "is_staff": False,
+    }
+
+
+def test_register_duplicate_username_is_400(api_client, user):
+    response = api_client.post(
+        "/api/v1/auth/register/",
+        {"username": user.username, "email": "x@example.com", "password": "Tr1cky-passphrase"},
+    )
+    assert response.status_code == 400
+    assert "username" in response.json()
+    assert User.objects.filter(username=user.username).count() == 1
+
+
+@pytest.mark.parametrize("password", ["short", "password123", "12345678901"])
+def test_register_weak_password_is_400(api_client, password):
+    response = api_client.post(
+        "/api/v1/auth/register/",
+        {"username": "weakling", "email": "w@example.com", "password": password},
+    )
+    assert response.status_code == 400
+    assert "password" in response.json()
+    assert not User.objects.filter(username="weakling").exists()
+
+
+def test_register_ignores_is_staff(api_client):
+    response = api_client.post(
+        "/api/v1/auth/register/",
+        {
+            "username": "sneaky",
+            "email": "s@example.com",
+            "password": "Tr1cky-passphrase",
+            "is_staff": True,
+            "is_superuser": True,
+        },
+    )
+    assert response.status_code == 201
+    sneaky = User.objects.get(username="sneaky")
+    assert not sneaky.is_staff
+    assert not sneaky.is_superuser
+
+
+def test_token_with_right_password(api_client, user):
+    response = api_client.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.json()["token"]
+    assert response.json()["expiry"]
+    # Stored hashed: the token itself is not in the database.
+    assert not AuthToken.objects.filter(digest=response.json()["token"]).exists()
+
+
+def test_token_with_wrong_password_is_400(api_client, user):
+    response = api_client.post("/api/v1/auth/token/", {"username": user.username, "password": "no"})
+    assert response.status_code == 400
+    assert AuthToken.objects.count() == 0
+
+
+def test_logout_revokes_the_token_at_once(api_client, user):
+    token = api_client.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}
+    ).json()["token"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    assert client.post("/api/v1/auth/logout/").status_code == 204
+    assert client.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_anonymous_me_and_logout_are_401(api_client):
+    assert api_client.get("/api/v1/auth/me/").status_code == 401
+    assert api_client.post("/api/v1/auth/logout/").status_code == 401
+
+
+def test_expired_token_is_rejected(api_client, user):
+    import datetime as dt
+
+    _, token = AuthToken.objects.create(user, expiry=dt.timedelta(seconds=-1))
+    api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert api_client.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_token_creation_is_throttled_per_username(settings, api_client):
+    UserFactory(username="victim")
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"]
+    limit = int(rate.split("/")[0])
+    codes = [
+        api_client.post(
+            "/api/v1/auth/token/",
+            {"username": "victim", "password": f"guess-{i}"},
+            REMOTE_ADDR=f"10.0.0.{i % 250}",
+        ).status_code
+        for i in range(limit + 1)
+    ]
+    assert codes[:limit] == [400] * limit
+    assert codes[limit] == 429
+
+
+def test_throttled_response_says_when_to_retry(settings, api_client):
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"]
+    limit = int(rate.split("/")[0])
+    for i in range(limit):
+        api_client.post("/api/v1/auth/token/", {"username": f"u{i}", "password": "x"})
+    response = api_client.post("/api/v1/auth/token/", {"username": "last", "password": "x"})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0

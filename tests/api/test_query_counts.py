@@ -1,0 +1,104 @@
+"""List endpoints cost the same number of queries for 1 row and for 100."""
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.factories import (
+    ChatMessageFactory,
+    CredentialFactory,
+    DownloadFactory,
+    ListingFactory,
+    McpServerFactory,
+    ProjectFactory,
+    PurchaseFactory,
+    RevenueEventFactory,
+    ReviewFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def token_client(user) -> APIClient:
+    _, token = AuthToken.objects.create(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def count_queries(django_assert_max_num_queries, client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] >= 1
+    return len(captured)
+
+
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [
+        (
+            "/api/v1/marketplace/listings/?page_size=100",
+            lambda u, n: ListingFactory.create_batch(n),
+        ),
+        (
+            "/api/v1/marketplace/listings/?page_size=100&ordering=popular&tag=python",
+            lambda u, n: ListingFactory.create_batch(n),
+        ),
+        ("/api/v1/projects/?page_size=100", lambda u, n: ProjectFactory.create_batch(n, owner=u)),
+        (
+            "/api/v1/chat/messages/?page_size=100",
+            lambda u, n: ChatMessageFactory.create_batch(n, owner=u),
+        ),
+        (
+            "/api/v1/credentials/?page_size=100",
+            lambda u, n: [CredentialFactory(owner=u) for _ in range(n)],
+        ),
+        (
+            "/api/v1/marketplace/purchases/?page_size=100",
+            lambda u, n: PurchaseFactory.create_batch(n, buyer=u),
+        ),
+        (
+            "/api/v1/marketplace/downloads/?page_size=100",
+            lambda u, n: DownloadFactory.create_batch(n, user=u),
+        ),
+        ("/api/v1/mcp-servers/?page_size=100", lambda u, n: McpServerFactory.create_batch(n)),
+    ],
+)
+def test_user_lists_do_not_grow_with_rows(user, url, make, django_assert_max_num_queries):
+    client = token_client(user)
+    make(user, 1)
+    small = count_queries(django_assert_max_num_queries, client, url)
+    make(user, 99)
+    large = count_queries(django_assert_max_num_queries, client, url)
+    assert small == large
+
+
+def test_reviews_list_does_not_grow(api_client, django_assert_max_num_queries):
+    listing = ListingFactory()
+    url = f"/api/v1/marketplace/listings/{listing.pk}/reviews/?page_size=100"
+    ReviewFactory(project=listing)
+    small = count_queries(django_assert_max_num_queries, api_client, url)
+    ReviewFactory.create_batch(99, project=listing)
+    assert count_queries(django_assert_max_num_queries, api_client, url) == small
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/admin/projects/?page_size=100", "/api/v1/marketplace/revenue-events/?page_size=100"],
+)
+def test_admin_lists_do_not_grow(admin_user, url, django_assert_max_num_queries):
+    client = token_client(admin_user)
+    RevenueEventFactory()
+    small = count_queries(django_assert_max_num_queries, client, url)
+    RevenueEventFactory.create_batch(99)
+    assert count_queries(django_assert_max_num_queries, client, url) == small
+
+
+def test_anonymous_listing_page_is_count_plus_page(api_client, django_assert_num_queries):
+    ListingFactory.create_batch(3)
+    with django_assert_num_queries(2):
+        assert api_client.get("/api/v1/marketplace/listings/").status_code == 200
