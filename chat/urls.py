@@ -1,0 +1,10 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("projects/<uuid:pk>/chat/", views.thread, name="thread"),
+    path("projects/<uuid:pk>/chat/messages/", views.new_messages, name="new_messages"),
+]

@@ -1,0 +1,38 @@
+"""Form plumbing shared by the pages: domain errors shown next to the field they concern."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+from config.errors import DomainError
+
+
+def add_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Put a service's error next to its field when the form has that field, else on top."""
+    errors = exc.errors or {None: [exc.message]}
+    for field, messages in errors.items():
+        for message in messages:
+            form.add_error(field if field in form.fields else None, message)
+
+
+class MarkInvalidMixin:
+    """Sets aria-invalid on fields with errors, so Pico outlines them."""
+
+    def full_clean(self):
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        if field in self.fields:
+            self.fields[field].widget.attrs["aria-invalid"] = "true"
+
+
+class SignupForm(MarkInvalidMixin, UserCreationForm):
+    email = forms.EmailField(required=True, help_text="Used only to reach you about your account.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username", "email")

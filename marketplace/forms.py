@@ -1,0 +1,99 @@
+from decimal import Decimal
+
+from django import forms
+
+from config.forms import MarkInvalidMixin
+from marketplace.selectors import LISTING_ORDERINGS
+from projects.models import MAX_PRICE, Project
+
+ORDERING_LABELS = {
+    "newest": "Newest",
+    "price": "Price: low to high",
+    "-price": "Price: high to low",
+    "rating": "Best rated",
+    "popular": "Most popular",
+}
+
+
+class ListingFilterForm(forms.Form):
+    """The marketplace search bar; invalid values are shown and then ignored."""
+
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search projects"}),
+    )
+    category = forms.ChoiceField(
+        required=False, choices=[("", "All categories"), *Project.Category.choices]
+    )
+    tag = forms.CharField(required=False, max_length=30)
+    seller = forms.CharField(required=False, max_length=150)
+    min_price = forms.DecimalField(
+        required=False, min_value=Decimal(0), max_digits=10, decimal_places=2, label="Min price"
+    )
+    max_price = forms.DecimalField(
+        required=False, min_value=Decimal(0), max_digits=10, decimal_places=2, label="Max price"
+    )
+    free = forms.BooleanField(required=False, label="Free only")
+    ordering = forms.ChoiceField(
+        required=False,
+        label="Sort by",
+        choices=[(key, ORDERING_LABELS.get(key, key)) for key in LISTING_ORDERINGS],
+    )
+
+    def filters(self) -> dict:
+        self.is_valid()  # an invalid field drops out of cleaned_data; the others still apply
+        data = self.cleaned_data
+        return {
+            "q": data.get("q") or None,
+            "category": data.get("category") or None,
+            "tag": data.get("tag") or None,
+            "seller": data.get("seller") or None,
+            "min_price": data.get("min_price"),
+            "max_price": data.get("max_price"),
+            "free": True if data.get("free") else None,
+            "ordering": data.get("ordering") or None,
+        }
+
+
+class ListingForm(MarkInvalidMixin, forms.Form):
+    price = forms.DecimalField(
+        min_value=Decimal(0),
+        max_value=MAX_PRICE,
+        max_digits=10,
+        decimal_places=2,
+        help_text="0 makes the project free to download.",
+    )
+    currency = forms.CharField(
+        max_length=3, initial="USD", help_text="ISO 4217 code, such as USD or EUR."
+    )
+    category = forms.ChoiceField(choices=Project.Category.choices)
+    tags = forms.CharField(
+        required=False,
+        max_length=400,
+        help_text="Up to 10, separated by commas: lowercase letters, digits and hyphens.",
+    )
+
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().upper()
+
+    def clean_tags(self) -> list[str]:
+        return [tag.strip() for tag in self.cleaned_data["tags"].split(",") if tag.strip()]
+
+
+class ReviewForm(MarkInvalidMixin, forms.Form):
+    rating = forms.TypedChoiceField(
+        coerce=int,
+        choices=[
+            (5, "★★★★★ Excellent"),
+            (4, "★★★★ Good"),
+            (3, "★★★ Fair"),
+            (2, "★★ Poor"),
+            (1, "★ Bad"),
+        ],
+    )
+    title = forms.CharField(required=False, max_length=120)
+    body = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4}), label="Review"
+    )

@@ -1,0 +1,36 @@
+from django import forms
+
+from config.forms import MarkInvalidMixin
+from projects.models import MAX_DESCRIPTION
+from projects.validation import MAX_PATH_LENGTH
+
+
+class ProjectForm(MarkInvalidMixin, forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(
+        required=False,
+        max_length=MAX_DESCRIPTION,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Shown on the marketplace when you publish the project.",
+    )
+
+
+class ProjectFileForm(MarkInvalidMixin, forms.Form):
+    path = forms.CharField(
+        max_length=MAX_PATH_LENGTH,
+        strip=False,
+        help_text="A relative path such as <code>src/app.py</code>: "
+        "no leading “/”, no “..”, folders separated by “/”.",
+    )
+    content = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if editing:
+            # The service edits content only; the path names the file.
+            self.fields["path"].disabled = True
+            self.fields["path"].help_text = ""
