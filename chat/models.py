@@ -28,6 +28,8 @@ class ChatMessage(models.Model):
     content = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The message's id in the old store, so a repeated legacy import finds it again.
+    legacy_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         ordering = ["id"]
