@@ -1,0 +1,235 @@
+"""The MCP server catalogue in the console. Every write goes through mcp_servers.services."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import models
+
+from config.errors import DomainError
+from mcp_servers import services
+from mcp_servers.models import McpServer
+
+admin.site.site_header = "Atelier console"
+admin.site.site_title = "Atelier console"
+admin.site.index_title = "Operations"
+
+SPEC_HELP = (
+    "A JSON list of the keys users provide, for example "
+    '<code>[{"key": "API_TOKEN", "label": "API token", "required": true, "secret": true}]</code>. '
+    'Keys match <code>[A-Z][A-Z0-9_]{0,63}</code>; add <code>"shared": true</code> for one value '
+    "an administrator sets for everyone."
+)
+
+HEADERS_HELP = (
+    'A JSON object of header templates, e.g. <code>{"Authorization": "Bearer {{API_TOKEN}}"}'
+    "</code>, naming only keys of the credential spec."
+)
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Deleted servers are hidden until asked for."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*McpServer.Status.choices, ("all", "All, deleted included")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Not deleted",
+        }
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == str(value),
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "all":
+            return queryset
+        if value in McpServer.Status.values:
+            return queryset.filter(status=value)
+        return queryset.exclude(status=McpServer.Status.DELETED)
+
+
+def _formfield(db_field, **kwargs):
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
+class McpServerAdminForm(forms.ModelForm):
+    class Meta:
+        model = McpServer
+        formfield_callback = _formfield
+        fields = (
+            "name",
+            "slug",
+            "description",
+            "transport",
+            "url",
+            "command",
+            "args",
+            "credential_spec",
+            "headers",
+            "disabled_tools",
+            "allowed_groups",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Left empty, it is made from the name."
+        self.fields["credential_spec"].help_text = SPEC_HELP
+        self.fields["headers"].help_text = HEADERS_HELP
+        self.fields["allowed_groups"].help_text = "Empty: every user sees the server."
+        for name, rows in (
+            ("credential_spec", 8),
+            ("headers", 3),
+            ("args", 2),
+            ("disabled_tools", 2),
+        ):
+            self.fields[name].widget.attrs.update({"rows": rows, "cols": 90})
+
+    def clean_name(self) -> str:
+        # A friendly early answer; the conditional unique constraint still decides races.
+        name = self.cleaned_data["name"]
+        taken = (
+            McpServer.objects.exclude(status=McpServer.Status.DELETED)
+            .exclude(pk=self.instance.pk)
+            .filter(name=name)
+        )
+        if taken.exists():
+            raise forms.ValidationError("Another server that is not deleted has this name.")
+        return name
+
+
+@admin.register(McpServer)
+class McpServerAdmin(admin.ModelAdmin):
+    form = McpServerAdminForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # noqa: RUF012
+    list_display = (
+        "name",
+        "slug",
+        "transport",
+        "status",
+        "credential_keys_count",
+        "last_check_ok",
+        "updated_at",
+    )
+    list_filter = (StatusFilter, "transport", "last_check_ok")
+    search_fields = ("name", "slug", "description", "url", "command")
+    list_select_related = ("created_by",)
+    readonly_fields = (
+        "status",
+        "deleted_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "last_checked_at",
+        "last_check_ok",
+        "last_check_error",
+        "server_info",
+        "tools",
+        "tools_fingerprint",
+        "tools_approved_at",
+        "tools_changed",
+    )
+    filter_horizontal = ("allowed_groups",)
+    actions = ("activate", "deactivate", "soft_delete", "restore")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "description", "status", "deleted_at")}),
+        ("Connection", {"fields": ("transport", "url", "command", "args", "headers")}),
+        ("Credentials and access", {"fields": ("credential_spec", "allowed_groups")}),
+        (
+            "Health and tools",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "last_checked_at",
+                    "last_check_ok",
+                    "last_check_error",
+                    "server_info",
+                    "tools",
+                    "disabled_tools",
+                    "tools_fingerprint",
+                    "tools_approved_at",
+                    "tools_changed",
+                ),
+            },
+        ),
+        (
+            "Record",
+            {"classes": ("collapse",), "fields": ("created_by", "created_at", "updated_at")},
+        ),
+    )
+
+    @admin.display(description="credential keys")
+    def credential_keys_count(self, server: McpServer) -> int:
+        return len(server.credential_spec or [])
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Servers are soft-deleted with the action, never removed from the database here.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}
+        groups = list(form.cleaned_data.get("allowed_groups") or [])
+        if change:
+            server = services.mcp_server_update(server=obj, allowed_groups=groups, **fields)
+        else:
+            server = services.mcp_server_create(actor=request.user, allowed_groups=groups, **fields)
+        # The admin goes on with `obj` (the success message, the redirect): make it the saved row.
+        obj.pk = server.pk
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        # allowed_groups was set by the service; there are no inlines.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def _apply(self, request, queryset, action, done: str) -> None:
+        changed, failures = 0, []
+        for server in queryset:
+            try:
+                action(server)
+            except DomainError as exc:
+                failures.append(f"{server.name}: {exc.message}")
+            else:
+                changed += 1
+        if changed:
+            self.message_user(request, f"{changed} server(s) {done}.", messages.SUCCESS)
+        for failure in failures:
+            self.message_user(request, failure, messages.ERROR)
+
+    @admin.action(description="Activate selected servers")
+    def activate(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            lambda s: services.mcp_server_update(server=s, status=McpServer.Status.ACTIVE),
+            "activated",
+        )
+
+    @admin.action(description="Deactivate selected servers")
+    def deactivate(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            lambda s: services.mcp_server_update(server=s, status=McpServer.Status.INACTIVE),
+            "deactivated",
+        )
+
+    @admin.action(description="Soft delete selected servers (hidden from users, restorable)")
+    def soft_delete(self, request, queryset):
+        self._apply(
+            request, queryset, lambda s: services.mcp_server_delete(server=s), "soft-deleted"
+        )
+
+    @admin.action(description="Restore selected deleted servers (as inactive)")
+    def restore(self, request, queryset):
+        self._apply(request, queryset, lambda s: services.mcp_server_restore(server=s), "restored")

@@ -1,0 +1,158 @@
+import json
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from mcp_servers.models import McpServer
+from tests.factories import CredentialFactory, McpServerFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/mcp_servers/mcpserver/"
+
+
+def _form(**overrides):
+    data = {
+        "name": "Search",
+        "slug": "",
+        "description": "Web search.",
+        "transport": "streamable_http",
+        "url": "https://search.example.com/mcp",
+        "command": "",
+        "args": "[]",
+        "credential_spec": json.dumps([{"key": "API_TOKEN", "label": "Token", "required": True}]),
+        "headers": json.dumps({"Authorization": "Bearer {{API_TOKEN}}"}),
+        "disabled_tools": "[]",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_non_staff_is_sent_to_admin_login(client, user):
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_list_hides_deleted_until_filtered(admin_client):
+    McpServerFactory(name="Live one")
+    McpServerFactory(name="Resting one", status="inactive")
+    McpServerFactory(name="Gone one", status="deleted", deleted_at=timezone.now())
+    text = admin_client.get(URL).text
+    assert "Live one" in text
+    assert "Resting one" in text
+    assert "Gone one" not in text
+    deleted = admin_client.get(URL + "?status=deleted").text
+    assert "Gone one" in deleted
+    assert "Live one" not in deleted
+    assert "Gone one" in admin_client.get(URL + "?status=all").text
+
+
+def test_search(admin_client):
+    McpServerFactory(name="GitHub tools")
+    McpServerFactory(name="Weather")
+    text = admin_client.get(URL + "?q=github").text
+    assert "GitHub tools" in text
+    assert "Weather" not in text
+
+
+def test_add_goes_through_the_service(admin_client, admin_user):
+    group = Group.objects.create(name="beta")
+    response = admin_client.post(URL + "add/", _form(allowed_groups=[group.pk]))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    server = McpServer.objects.get(name="Search")
+    assert server.slug == "search"
+    assert server.created_by == admin_user
+    assert server.status == "active"
+    assert server.credential_spec == [{"key": "API_TOKEN", "label": "Token", "required": True}]
+    assert list(server.allowed_groups.all()) == [group]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"credential_spec": '[{"key": "lower"}]'}, "the key must match"),
+        ({"credential_spec": "{not json"}, "Enter a valid JSON"),
+        ({"credential_spec": '[{"key": "A"}, {"key": "A"}]'}, "appears twice"),
+        ({"url": ""}, "A URL is required"),
+        ({"headers": '{"X": "{{OTHER}}"}'}, "not in the credential spec"),
+    ],
+)
+def test_add_validates(admin_client, overrides, message):
+    response = admin_client.post(URL + "add/", _form(**overrides))
+    assert response.status_code == 200
+    assert message in response.text
+    assert not McpServer.objects.exists()
+
+
+def test_duplicate_live_name_is_a_form_error(admin_client):
+    McpServerFactory(name="Search")
+    response = admin_client.post(URL + "add/", _form())
+    assert response.status_code == 200
+    assert "Another server that is not deleted has this name." in response.text
+    assert McpServer.objects.filter(name="Search").count() == 1
+
+
+def test_change_goes_through_the_service(admin_client):
+    server = McpServerFactory(name="Old name")
+    response = admin_client.post(
+        f"{URL}{server.pk}/change/", _form(name="New name", slug=server.slug)
+    )
+    assert response.status_code == 302
+    server.refresh_from_db()
+    assert server.name == "New name"
+    assert server.headers == {"Authorization": "Bearer {{API_TOKEN}}"}
+
+
+def test_change_form_of_a_deleted_server_opens(admin_client):
+    server = McpServerFactory(status="deleted", deleted_at=timezone.now())
+    assert admin_client.get(f"{URL}{server.pk}/change/").status_code == 200
+
+
+def _action(admin_client, action, *servers):
+    return admin_client.post(
+        URL + "?status=all",
+        {"action": action, "_selected_action": [str(s.pk) for s in servers]},
+        follow=True,
+    )
+
+
+def test_actions_deactivate_activate_soft_delete_restore(admin_client):
+    server = McpServerFactory()
+    _action(admin_client, "deactivate", server)
+    server.refresh_from_db()
+    assert server.status == "inactive"
+    _action(admin_client, "activate", server)
+    server.refresh_from_db()
+    assert server.status == "active"
+    response = _action(admin_client, "soft_delete", server)
+    assert "1 server(s) soft-deleted." in response.text
+    server.refresh_from_db()
+    assert (server.status, server.deleted_at is not None) == ("deleted", True)
+    _action(admin_client, "restore", server)
+    server.refresh_from_db()
+    assert (server.status, server.deleted_at) == ("inactive", None)
+
+
+def test_activate_deleted_server_reports_error(admin_client):
+    server = McpServerFactory(status="deleted", deleted_at=timezone.now())
+    response = _action(admin_client, "activate", server)
+    assert "Restore a deleted server" in response.text
+    server.refresh_from_db()
+    assert server.status == "deleted"
+
+
+def test_soft_delete_keeps_the_row_and_its_credentials(admin_client):
+    credential = CredentialFactory()
+    _action(admin_client, "soft_delete", credential.mcp_server)
+    assert McpServer.objects.filter(pk=credential.mcp_server_id, status="deleted").exists()
+    credential.refresh_from_db()
+
+
+def test_no_hard_delete(admin_client):
+    server = McpServerFactory()
+    assert admin_client.get(f"{URL}{server.pk}/delete/").status_code == 403
+    assert "delete_selected" not in admin_client.get(URL).text
+    assert McpServer.objects.filter(pk=server.pk).exists()
