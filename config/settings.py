@@ -178,6 +178,8 @@ TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
+MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
+MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 

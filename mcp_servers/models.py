@@ -97,9 +97,18 @@ class McpServer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class CheckStatus(models.TextChoices):
+        OK = "ok"
+        NEEDS_CREDENTIALS = "needs_credentials"
+        DOWN = "down"
+        REFUSED = "refused"
+        NOT_RUN = "not_run"
+
     # Health probe results.
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)
+    # Why a check failed, or that it was not run (stdio); empty before the first check.
+    last_check_status = models.CharField(max_length=20, choices=CheckStatus.choices, blank=True)
     last_check_error = models.CharField(max_length=500, blank=True)
     server_info = models.JSONField(default=dict, blank=True)
     tools = models.JSONField(default=list, blank=True)
@@ -108,6 +117,8 @@ class McpServer(models.Model):
     tools_fingerprint = models.CharField(max_length=64, blank=True)
     tools_approved_at = models.DateTimeField(null=True, blank=True)
     tools_changed = models.BooleanField(default=False)
+    # The tool list as approved, to show what a changed list added, removed or altered.
+    approved_tools = models.JSONField(default=list, blank=True)
     disabled_tools = models.JSONField(default=list, blank=True, validators=[validate_string_list])
     allowed_groups = models.ManyToManyField(Group, blank=True, related_name="mcp_servers")
 
@@ -125,6 +136,19 @@ class McpServer(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["active", "inactive", "deleted"]),
                 name="mcp_server_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    last_check_status__in=[
+                        "",
+                        "ok",
+                        "needs_credentials",
+                        "down",
+                        "refused",
+                        "not_run",
+                    ]
+                ),
+                name="mcp_server_last_check_status_valid",
             ),
             models.CheckConstraint(
                 condition=Q(transport="stdio") | (Q(url__isnull=False) & ~Q(url="")),

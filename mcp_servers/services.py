@@ -1,13 +1,30 @@
 """Writes of the admin-curated MCP server catalogue."""
 
+import hashlib
+import json
+import logging
+
+import jsonschema
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from config.errors import Conflict, Invalid
+from chat import services as chat_services
+from chat.models import MAX_CONTENT_LENGTH, ChatMessage
+from config.errors import Conflict, DomainError, Invalid, NotFound
 from config.services import validate_model
-from mcp_servers.models import McpServer
+from credentials import services as credential_services
+from credentials.models import Credential
+from mcp_servers import client as mcp_client
+from mcp_servers import selectors
+from mcp_servers.models import HEADER_PLACEHOLDER_RE, McpServer
+from projects import selectors as project_selectors
+from projects.models import Project
+
+logger = logging.getLogger(__name__)
 
 EDITABLE_FIELDS = (
     "name",
@@ -116,3 +133,430 @@ def mcp_server_restore(*, server: McpServer) -> McpServer:
 @transaction.atomic
 def mcp_server_set_status(*, server: McpServer, status: str) -> McpServer:
     return mcp_server_update(server=server, status=status)
+
+
+# --- Live checks, tool pinning and tool calls ----------------------------------------------------
+# The network side is mcp_servers.client; these functions decide what to send and record what
+# came back. No database transaction is held open while a server is being talked to.
+
+
+class McpServerUnavailable(DomainError):
+    """The server could not be reached, refused the call, or answered with an error."""
+
+    status_code = 502
+    default_message = "The MCP server could not be reached."
+
+
+class McpServerTimeout(DomainError):
+    status_code = 504
+    default_message = "The MCP server did not answer in time."
+
+
+class McpToolFailed(DomainError):
+    """The tool ran and reported an error."""
+
+    status_code = 502
+    default_message = "The tool reported an error."
+
+
+def _timeout() -> float:
+    return float(settings.MCP_TIMEOUT_SECONDS)
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def mcp_tool_fingerprint(tool: dict) -> str:
+    """sha256 of one tool's name, description and input schema, in canonical JSON."""
+    material = {
+        "name": tool.get("name", ""),
+        "description": tool.get("description") or "",
+        "input_schema": tool.get("input_schema") or {},
+    }
+    return hashlib.sha256(_canonical(material).encode("utf-8")).hexdigest()
+
+
+def mcp_tools_fingerprint(tools: list[dict]) -> str:
+    """sha256 over every tool's fingerprint, in name order: the value pinned on approval."""
+    parts = sorted((tool.get("name", ""), mcp_tool_fingerprint(tool)) for tool in tools)
+    return hashlib.sha256(_canonical(parts).encode("utf-8")).hexdigest()
+
+
+def mcp_tools_diff(server: McpServer) -> dict[str, list[str]]:
+    """Tool names the current list added, removed or changed against the approved list."""
+    approved = {t.get("name"): mcp_tool_fingerprint(t) for t in server.approved_tools or []}
+    current = {t.get("name"): mcp_tool_fingerprint(t) for t in server.tools or []}
+    return {
+        "added": sorted(name for name in current if name not in approved),
+        "removed": sorted(name for name in approved if name not in current),
+        "changed": sorted(
+            name for name in current if name in approved and current[name] != approved[name]
+        ),
+    }
+
+
+def _pin(server: McpServer, tools: list[dict]) -> None:
+    server.tools_fingerprint = mcp_tools_fingerprint(tools)
+    server.approved_tools = tools
+    server.tools_approved_at = timezone.now()
+    server.tools_changed = False
+
+
+def _record_tools(server: McpServer, tools: list[dict]) -> None:
+    """Store what the server offers now; the first list found is pinned, a different one later
+    marks the server for review and keeps the pinned fingerprint."""
+    server.tools = tools
+    if not server.tools_fingerprint:
+        _pin(server, tools)
+    else:
+        server.tools_changed = mcp_tools_fingerprint(tools) != server.tools_fingerprint
+
+
+_CHECK_FIELDS = [
+    "last_checked_at",
+    "last_check_ok",
+    "last_check_status",
+    "last_check_error",
+    "server_info",
+    "tools",
+    "tools_fingerprint",
+    "approved_tools",
+    "tools_approved_at",
+    "tools_changed",
+    "updated_at",
+]
+
+
+def _header_keys(server: McpServer) -> list[str]:
+    keys: list[str] = []
+    for template in (server.headers or {}).values():
+        for key in HEADER_PLACEHOLDER_RE.findall(template):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _fill_headers(server: McpServer, values: dict[str, str]) -> dict[str, str]:
+    """The header templates with credential values filled in; a header naming a key without a
+    value is left out rather than sent half-filled."""
+    headers: dict[str, str] = {}
+    for name, template in (server.headers or {}).items():
+        keys = HEADER_PLACEHOLDER_RE.findall(template)
+        if all(key in values for key in keys):
+            headers[name] = HEADER_PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], template)
+    return headers
+
+
+def _shared_values(server: McpServer, keys: list[str]) -> dict[str, str]:
+    """Decrypt the shared keys among `keys` that an administrator has set."""
+    shared = [k for k in keys if (server.spec_entry(k) or {}).get("shared")]
+    present = set(
+        Credential.objects.filter(owner=None, mcp_server=server, key__in=shared).values_list(
+            "key", flat=True
+        )
+    )
+    return {
+        key: credential_services.credential_reveal(owner=None, server=server, key=key)
+        for key in shared
+        if key in present
+    }
+
+
+def mcp_server_check(*, server: McpServer) -> McpServer:
+    """Probe the server now and record what it says (check_mcp_server).
+
+    stdio servers are never run. The probe carries shared keys only, never a user's secret, so
+    a server that wants per-user keys may answer "needs credentials", which is not "down".
+    """
+    server = McpServer.objects.get(pk=server.pk)
+    now = timezone.now()
+    outcome: dict = {"last_checked_at": now}
+    if server.transport == McpServer.Transport.STDIO:
+        outcome.update(
+            last_check_ok=None,
+            last_check_status=McpServer.CheckStatus.NOT_RUN,
+            last_check_error="Not run: stdio servers are catalogued but never executed here.",
+        )
+        return _record_check(server, outcome)
+    headers = _fill_headers(server, _shared_values(server, _header_keys(server)))
+    try:
+        result = mcp_client.probe(
+            url=server.url, transport=server.transport, headers=headers, timeout=_timeout()
+        )
+    except mcp_client.McpClientError as exc:
+        status = {
+            exc.REFUSED: McpServer.CheckStatus.REFUSED,
+            exc.NEEDS_CREDENTIALS: McpServer.CheckStatus.NEEDS_CREDENTIALS,
+        }.get(exc.kind, McpServer.CheckStatus.DOWN)
+        outcome.update(last_check_ok=False, last_check_status=status, last_check_error=exc.message)
+        logger.info("MCP server %s check failed: %s", server.pk, exc.message)
+        return _record_check(server, outcome)
+    outcome.update(
+        last_check_ok=True,
+        last_check_status=McpServer.CheckStatus.OK,
+        last_check_error="",
+        server_info=result.server_info,
+        tools=result.tools,
+    )
+    logger.info(
+        "MCP server %s check ok: protocol %s, %d tools",
+        server.pk,
+        result.protocol_version,
+        len(result.tools),
+    )
+    return _record_check(server, outcome)
+
+
+@transaction.atomic
+def _record_check(server: McpServer, outcome: dict) -> McpServer:
+    locked = McpServer.objects.select_for_update().get(pk=server.pk)
+    tools = outcome.pop("tools", None)
+    for name, value in outcome.items():
+        setattr(locked, name, value[:500] if name == "last_check_error" else value)
+    if tools is not None:
+        _record_tools(locked, tools)
+    locked.save(update_fields=_CHECK_FIELDS)
+    return locked
+
+
+@transaction.atomic
+def mcp_server_approve_tools(
+    *, server: McpServer, actor: AbstractBaseUser | None = None
+) -> McpServer:
+    """Pin the tool list the last check found and allow calls again."""
+    server = McpServer.objects.select_for_update().get(pk=server.pk)
+    if server.last_checked_at is None or (not server.tools and not server.last_check_ok):
+        raise Invalid("Check the server before approving its tools.")
+    _pin(server, server.tools or [])
+    server.save(
+        update_fields=[
+            "tools_fingerprint",
+            "approved_tools",
+            "tools_approved_at",
+            "tools_changed",
+            "updated_at",
+        ]
+    )
+    logger.info("MCP server %s tools approved by user %s", server.pk, getattr(actor, "pk", None))
+    return server
+
+
+def _validate_arguments(tool: dict, arguments) -> None:
+    if not isinstance(arguments, dict):
+        raise Invalid("Arguments must be a JSON object.", field="arguments")
+    schema = tool.get("input_schema") or {"type": "object"}
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
+    try:
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise McpServerUnavailable("The tool's input schema is not valid JSON Schema.") from exc
+    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(arguments))
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path)
+        message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+        raise Invalid(f"{where}: {message}" if where else message, field="arguments")
+
+
+def _call_values(*, user: AbstractBaseUser, server: McpServer) -> dict[str, str]:
+    """Decrypt the credentials the header templates name: the user's own keys, and the shared
+    keys from the administrator. A required key without a value stops the call here."""
+    needed = _header_keys(server)
+    required = [
+        entry["key"]
+        for entry in server.credential_spec
+        if isinstance(entry, dict) and entry.get("required")
+    ]
+    keys = list(dict.fromkeys([*required, *needed]))
+    shared = {k for k in keys if (server.spec_entry(k) or {}).get("shared")}
+    personal = [k for k in keys if k not in shared]
+    present = set(
+        Credential.objects.filter(mcp_server=server)
+        .filter(Q(owner=user, key__in=personal) | Q(owner=None, key__in=list(shared)))
+        .values_list("key", flat=True)
+    )
+    for key in required:
+        if key not in present:
+            if key in shared:
+                raise Invalid(
+                    f"{server.name} needs the shared key {key}, which an administrator has not "
+                    "set yet; no call was made."
+                )
+            raise Invalid(
+                f"{server.name} needs your credential {key}; add it first. No call was made."
+            )
+    return {
+        key: credential_services.credential_reveal(
+            owner=None if key in shared else user, server=server, key=key
+        )
+        for key in needed
+        if key in present
+    }
+
+
+MAX_LOGGED_ARGUMENTS_BYTES = 8 * 1024
+
+
+def _call_metadata(server: McpServer, tool: str, arguments: dict, **extra) -> dict:
+    encoded = json.dumps(arguments, ensure_ascii=False)
+    keep = len(encoded.encode("utf-8")) <= MAX_LOGGED_ARGUMENTS_BYTES and "\\u0000" not in encoded
+    return {
+        "mcp_call": {
+            "server": str(server.pk),
+            "server_name": server.name,
+            "tool": tool,
+            "arguments": arguments if keep else None,
+            "arguments_truncated": not keep,
+            **extra,
+        }
+    }
+
+
+def _chat_text(text: str) -> str:
+    text = text.replace("\x00", "\ufffd")
+    if len(text) > MAX_CONTENT_LENGTH:
+        text = text[: MAX_CONTENT_LENGTH - 40] + "\n… [truncated for the chat]"
+    return text if text.strip() else "(empty result)"
+
+
+@transaction.atomic
+def _append_to_chat(
+    *,
+    user: AbstractBaseUser,
+    project: Project,
+    server: McpServer,
+    tool: str,
+    arguments: dict,
+    text: str,
+    is_error: bool,
+    truncated: bool = False,
+) -> list[ChatMessage]:
+    call = chat_services.chat_message_create(
+        owner=user,
+        project=project,
+        role=ChatMessage.Role.TOOL,
+        content=_chat_text(f"Called {tool} on {server.name} with {json.dumps(arguments)}"),
+        metadata=_call_metadata(server, tool, arguments, phase="call"),
+    )
+    result = chat_services.chat_message_create(
+        owner=user,
+        project=project,
+        role=ChatMessage.Role.TOOL,
+        content=_chat_text(text),
+        metadata=_call_metadata(
+            server, tool, arguments, phase="result", is_error=is_error, truncated=truncated
+        ),
+    )
+    return [call, result]
+
+
+def _truncate(text: str, structured):
+    limit = settings.MCP_RESULT_MAX_CHARS
+    truncated = False
+    if len(text) > limit:
+        text = f"{text[:limit]}\n… [truncated: {limit:,} of {len(text):,} characters shown]"
+        truncated = True
+    if structured is not None and len(_canonical(structured)) > limit:
+        structured, truncated = None, True
+    return text, structured, truncated
+
+
+def mcp_tool_call(
+    *,
+    user: AbstractBaseUser,
+    server: McpServer,
+    tool: str,
+    arguments,
+    project: Project | None = None,
+) -> dict:
+    """Call one tool of a server with the user's own credentials (call_mcp_tool).
+
+    Refused before any network traffic when the server is not the user's to see or not active,
+    its tools changed since approval, the tool is unknown or disabled, the arguments do not
+    match the tool's input schema, or a required credential has no value. With a project, the
+    call and its result are appended to that project's chat as `tool` messages.
+    """
+    server = selectors.mcp_server_get_for_user(user=user, pk=server.pk)
+    if project is not None:
+        project = project_selectors.project_get_for_user(user=user, pk=project.pk)
+    if server.status != McpServer.Status.ACTIVE:
+        raise Invalid("This MCP server is not active.")
+    if server.transport == McpServer.Transport.STDIO:
+        raise Invalid("stdio servers are catalogued but never run by the web application.")
+    if server.tools_changed:
+        raise Conflict(
+            "The tools of this server changed since they were approved; an administrator must "
+            "review them before any call."
+        )
+    definition = next((t for t in server.visible_tools if t.get("name") == tool), None)
+    if definition is None:
+        raise NotFound("Tool not found.")
+    _validate_arguments(definition, arguments)
+    values = _call_values(user=user, server=server)
+    pinned = mcp_tool_fingerprint(definition)
+
+    def verify(current: dict | None) -> None:
+        if current is None or mcp_tool_fingerprint(current) != pinned:
+            raise mcp_client.McpClientError(
+                mcp_client.McpClientError.TOOL_CHANGED,
+                "The tool no longer matches the approved list; an administrator must review it.",
+            )
+
+    try:
+        result = mcp_client.call_tool(
+            url=server.url,
+            transport=server.transport,
+            headers=_fill_headers(server, values),
+            timeout=_timeout(),
+            tool=tool,
+            arguments=arguments,
+            secrets=values.values(),
+            verify_tool=verify,
+        )
+    except mcp_client.McpClientError as exc:
+        logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
+        if exc.kind == exc.TOOL_CHANGED:
+            mcp_server_check(server=server)  # records the new list for the admin's review
+            raise Conflict(exc.message) from None
+        if exc.kind == exc.TOOL_ERROR:
+            if project is not None:
+                _append_to_chat(
+                    user=user,
+                    project=project,
+                    server=server,
+                    tool=tool,
+                    arguments=arguments,
+                    text=exc.message,
+                    is_error=True,
+                )
+            raise McpToolFailed(exc.message) from None
+        if exc.kind == exc.TIMEOUT:
+            raise McpServerTimeout(exc.message) from None
+        if exc.kind == exc.REFUSED:
+            raise Invalid(exc.message) from None
+        raise McpServerUnavailable(exc.message) from None
+    text, structured, truncated = _truncate(result.text, result.structured_content)
+    messages = []
+    if project is not None:
+        messages = _append_to_chat(
+            user=user,
+            project=project,
+            server=server,
+            tool=tool,
+            arguments=arguments,
+            text=text,
+            is_error=False,
+            truncated=truncated,
+        )
+    logger.info("MCP call %s/%s by user %s ok", server.pk, tool, user.pk)
+    return {
+        "server": str(server.pk),
+        "tool": tool,
+        "protocol_version": result.protocol_version,
+        "text": text,
+        "structured_content": structured,
+        "truncated": truncated,
+        "chat_message_ids": [message.pk for message in messages],
+    }

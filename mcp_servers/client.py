@@ -1,0 +1,445 @@
+"""The network side of MCP: talk to one server through the official SDK, behind an address guard.
+
+Nothing here touches the database; services.py decides what to ask and records the answers.
+Every error leaves as McpClientError with a short message that names no secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpcore2
+import httpx2
+from django.conf import settings
+from mcp import Client
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import REQUEST_TIMEOUT
+
+logger = logging.getLogger(__name__)
+
+# Cloud metadata endpoints: refused even for hosts an operator allows.
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+MAX_TOOL_PAGES = 20
+MAX_TOOLS = 500
+REDACTED = "[redacted]"
+
+
+class McpClientError(Exception):
+    """A probe or call failed. `kind` says how; `message` is short and secret-free."""
+
+    REFUSED = "refused"  # the address guard said no
+    NEEDS_CREDENTIALS = "needs_credentials"  # the server answered 401/403
+    DOWN = "down"  # nothing answered, or it answered with an HTTP error
+    TIMEOUT = "timeout"
+    PROTOCOL = "protocol"  # it answered, but not as an MCP server we can use
+    TOOL_ERROR = "tool_error"  # the tool itself reported an error
+    TOOL_CHANGED = "tool_changed"  # the tool no longer matches the approved list
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class ProbeResult:
+    protocol_version: str
+    server_info: dict
+    tools: list[dict]
+
+
+@dataclass
+class CallResult:
+    protocol_version: str
+    text: str
+    structured_content: Any
+    tool: dict | None = None  # the tool as the server lists it now
+
+
+@dataclass
+class _Attempt:
+    """What the transport saw, for telling 'needs credentials' and 'refused' from 'down'."""
+
+    statuses: list[int] = field(default_factory=list)
+    refusal: str = ""
+
+
+# --- Address guard ------------------------------------------------------------------------------
+
+
+def _allowed_entries() -> list[tuple[str, int | None]]:
+    entries = []
+    for item in settings.MCP_ALLOWED_HOSTS:
+        parsed = urlsplit(f"//{item.strip().lower()}")
+        try:
+            entries.append((parsed.hostname or "", parsed.port))
+        except ValueError:
+            continue
+    return entries
+
+
+def host_is_allowed(host: str, port: int) -> bool:
+    """Whether an operator opened this host (MCP_ALLOWED_HOSTS: `host` or `host:port`)."""
+    host = host.strip("[]").lower()
+    return any(
+        name == host and (allowed is None or allowed == port)
+        for name, allowed in _allowed_entries()
+    )
+
+
+def address_is_public(address: str) -> bool:
+    """Only globally routable unicast addresses; never private, loopback, link-local,
+    multicast, reserved, unspecified, shared (CGNAT) or cloud metadata."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+        elif ip in NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.is_global and not ip.is_multicast and ip not in METADATA_ADDRESSES
+
+
+def _address_verdict(host: str, port: int, addresses: Iterable[str]) -> str:
+    """Empty when every address may be reached, else why not (naming the host, never a URL)."""
+    allowed = host_is_allowed(host, port)
+    for address in addresses:
+        try:
+            is_metadata = ipaddress.ip_address(address) in METADATA_ADDRESSES
+        except ValueError:
+            is_metadata = False
+        if is_metadata:
+            return f"{host} is a cloud metadata address, which is never reached."
+        if not allowed and not address_is_public(address):
+            return (
+                f"{host} resolves to a private, loopback or otherwise non-public address; "
+                "an operator may open it with MCP_ALLOWED_HOSTS."
+            )
+    return ""
+
+
+async def _resolve(host: str, port: int) -> list[str]:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return [host]
+    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class GuardedNetworkBackend(httpcore2.AsyncNetworkBackend):
+    """Resolves each host itself, refuses non-public addresses, and connects to the address it
+    checked: every connection, including one a redirect asks for, passes the guard, and a DNS
+    answer cannot change between the check and the connect."""
+
+    def __init__(self, attempt: _Attempt):
+        self._inner = httpcore2.AnyIOBackend()
+        self._attempt = attempt
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        try:
+            addresses = await _resolve(host, port)
+        except OSError as exc:
+            raise httpcore2.ConnectError(f"{host} could not be resolved.") from exc
+        verdict = _address_verdict(host, port, addresses)
+        if verdict:
+            self._attempt.refusal = verdict
+            raise httpcore2.ConnectError(verdict)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore2.ConnectError as exc:
+                last = exc
+        raise last or httpcore2.ConnectError(f"{host} has no address.")
+
+    async def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore2.ConnectError("Unix sockets are never reached.")
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+def check_url(url: str) -> tuple[str, int]:
+    """The URL's (host, port) if its form is acceptable: http(s), a host, no user info."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise McpClientError(McpClientError.REFUSED, "Only http and https URLs are reached.")
+    if parts.username or parts.password:
+        raise McpClientError(McpClientError.REFUSED, "URLs with user info are not reached.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise McpClientError(McpClientError.REFUSED, "The URL has an invalid port.") from exc
+    return parts.hostname, port
+
+
+async def _guard_url(url: str, attempt: _Attempt) -> None:
+    host, port = check_url(url)
+    try:
+        addresses = await _resolve(host, port)
+    except OSError as exc:
+        raise McpClientError(McpClientError.DOWN, f"{host} could not be resolved.") from exc
+    verdict = _address_verdict(host, port, addresses)
+    if verdict:
+        attempt.refusal = verdict
+        raise McpClientError(McpClientError.REFUSED, f"Refused: {verdict}")
+
+
+def _http_client(
+    attempt: _Attempt, headers: dict[str, str] | None, timeout: float
+) -> httpx2.AsyncClient:
+    async def record(response: httpx2.Response) -> None:
+        attempt.statuses.append(response.status_code)
+
+    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    # The SDK's transport keeps httpcore's pool private; give it the guarded backend.
+    transport._pool._network_backend = GuardedNetworkBackend(attempt)
+    return httpx2.AsyncClient(
+        headers=headers or {},
+        timeout=httpx2.Timeout(timeout),
+        transport=transport,
+        trust_env=False,  # no proxies from the environment: the guard checks the real peer
+        follow_redirects=False,  # the SDK follows same-origin redirects itself, through the guard
+        event_hooks={"response": [record]},
+    )
+
+
+# --- Talking MCP -------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _session(
+    url: str, transport: str, headers: dict[str, str], timeout: float, attempt: _Attempt
+):
+    """An MCP client in automatic mode: `server/discover` first (2026-07-28), falling back to
+    the `initialize` handshake for earlier servers; `client.protocol_version` is the agreement."""
+    await _guard_url(url, attempt)
+    if transport == "sse":
+
+        def factory(headers=None, timeout=None, auth=None):
+            return _http_client(attempt, headers, read_timeout)
+
+        read_timeout = timeout
+        connection = sse_client(
+            url,
+            headers=headers,
+            timeout=timeout,
+            sse_read_timeout=timeout,
+            httpx_client_factory=factory,
+        )
+        async with Client(connection, read_timeout_seconds=timeout, cache=None) as client:
+            yield client
+        return
+    async with _http_client(attempt, headers, timeout) as http:
+        connection = streamable_http_client(url, http_client=http)
+        async with Client(connection, read_timeout_seconds=timeout, cache=None) as client:
+            yield client
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> McpClientError:
+    """One secret-free McpClientError for whatever the SDK, httpx or anyio raised."""
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        if isinstance(leaf, McpClientError):
+            return McpClientError(leaf.kind, redact(leaf.message, secrets))
+    if attempt.refusal:
+        return McpClientError(McpClientError.REFUSED, f"Refused: {attempt.refusal}")
+    auth_status = next((s for s in attempt.statuses if s in (401, 403)), None)
+    if auth_status:
+        return McpClientError(
+            McpClientError.NEEDS_CREDENTIALS,
+            f"Needs credentials: the server answered HTTP {auth_status}.",
+        )
+    for leaf in leaves:
+        if isinstance(leaf, TimeoutError | httpx2.TimeoutException) or (
+            isinstance(leaf, MCPError) and leaf.code == REQUEST_TIMEOUT
+        ):
+            return McpClientError(McpClientError.TIMEOUT, "Timed out waiting for the server.")
+    for leaf in leaves:
+        if isinstance(leaf, httpx2.ConnectError | OSError):
+            return McpClientError(McpClientError.DOWN, "Down: could not connect to the server.")
+        if isinstance(leaf, httpx2.HTTPStatusError):
+            return McpClientError(
+                McpClientError.DOWN, f"Down: the server answered HTTP {leaf.response.status_code}."
+            )
+    error_status = next((s for s in attempt.statuses if s >= 400), None)
+    if error_status:
+        return McpClientError(
+            McpClientError.DOWN, f"Down: the server answered HTTP {error_status}."
+        )
+    for leaf in leaves:
+        if isinstance(leaf, MCPError):
+            message = redact(leaf.message, secrets)[:200]
+            return McpClientError(McpClientError.PROTOCOL, f"The server answered: {message}")
+        if isinstance(leaf, httpx2.TransportError):
+            return McpClientError(McpClientError.DOWN, "Down: the connection failed.")
+    return McpClientError(
+        McpClientError.PROTOCOL,
+        f"Unexpected error talking to the server ({type(leaves[0]).__name__}).",
+    )
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_json(value: Any, secrets: Iterable[str]) -> Any:
+    if value is None:
+        return None
+    encoded = json.dumps(value)
+    cleaned = redact(encoded, secrets)
+    return value if cleaned == encoded else json.loads(cleaned)
+
+
+def _tool_dict(tool) -> dict:
+    return {
+        "name": tool.name,
+        "description": tool.description or "",
+        "input_schema": tool.input_schema or {},
+    }
+
+
+async def _list_tools(client: Client) -> list[dict]:
+    tools: list[dict] = []
+    cursor = None
+    for _page in range(MAX_TOOL_PAGES):
+        listing = await client.list_tools(cursor=cursor)
+        tools.extend(_tool_dict(tool) for tool in listing.tools)
+        cursor = listing.next_cursor
+        if not cursor or len(tools) >= MAX_TOOLS:
+            break
+    return tools[:MAX_TOOLS]
+
+
+def _content_text(result) -> str:
+    parts = []
+    for block in result.content or []:
+        kind = getattr(block, "type", "")
+        if kind == "text":
+            parts.append(block.text)
+        elif kind == "resource" and hasattr(block.resource, "text"):
+            parts.append(block.resource.text)
+        else:
+            parts.append(f"[{kind or 'content'}]")
+    return "\n".join(parts)
+
+
+def _run(coroutine_function, *args):
+    """Run one network exchange to completion from synchronous Django code."""
+    return anyio.run(coroutine_function, *args)
+
+
+def probe(*, url: str, transport: str, headers: dict[str, str], timeout: float) -> ProbeResult:
+    """Connect, negotiate, list the tools. Raises McpClientError."""
+    attempt = _Attempt()
+    secrets = _header_secrets(headers)
+
+    async def go() -> ProbeResult:
+        with anyio.fail_after(timeout):
+            async with _session(url, transport, headers, timeout, attempt) as client:
+                info = client.server_info
+                return ProbeResult(
+                    protocol_version=client.protocol_version,
+                    server_info={
+                        "name": info.name if info else "",
+                        "version": info.version if info else "",
+                        "protocol_version": client.protocol_version,
+                    },
+                    tools=await _list_tools(client),
+                )
+
+    try:
+        return _run(go)
+    except Exception as exc:
+        raise _describe(exc, attempt, secrets) from None
+
+
+def call_tool(
+    *,
+    url: str,
+    transport: str,
+    headers: dict[str, str],
+    timeout: float,
+    tool: str,
+    arguments: dict,
+    secrets: Iterable[str] = (),
+    verify_tool=None,
+) -> CallResult:
+    """Call one tool. `verify_tool(current_definition_or_None)` runs before the call and may
+    raise McpClientError to stop it (the pinning check). Raises McpClientError."""
+    attempt = _Attempt()
+    secrets = [*secrets, *_header_secrets(headers)]
+
+    async def go() -> CallResult:
+        with anyio.fail_after(timeout):
+            async with _session(url, transport, headers, timeout, attempt) as client:
+                current = None
+                if verify_tool is not None:
+                    listed = await _list_tools(client)
+                    current = next((t for t in listed if t["name"] == tool), None)
+                    verify_tool(current)
+                result = await client.call_tool(tool, arguments)
+                text = redact(_content_text(result), secrets)
+                if result.is_error:
+                    raise McpClientError(
+                        McpClientError.TOOL_ERROR,
+                        f"The tool reported an error: {text[:300] or 'no details'}",
+                    )
+                return CallResult(
+                    protocol_version=client.protocol_version,
+                    text=text,
+                    structured_content=_redact_json(result.structured_content, secrets),
+                    tool=current,
+                )
+
+    try:
+        return _run(go)
+    except Exception as exc:
+        raise _describe(exc, attempt, secrets) from None
+
+
+def _header_secrets(headers: dict[str, str]) -> list[str]:
+    return [value for value in headers.values() if value]

@@ -1,0 +1,124 @@
+"""Real MCP servers (the SDK's MCPServer, formerly FastMCP) on 127.0.0.1 for the tests.
+
+Each runs under uvicorn in a thread on a free port; `running()` starts one and always stops it.
+"""
+
+import contextlib
+import hashlib
+import socket
+import threading
+import time
+
+import anyio
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def demo_server(name: str = "demo") -> MCPServer:
+    """add computes from its arguments; whoami proves which credential arrived without echoing
+    it; leak echoes it (a hostile server); boom raises; slow sleeps; big returns a lot."""
+    server = MCPServer(name, version="1.2.3")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @server.tool()
+    def whoami(ctx: Context) -> str:
+        """The sha256 of the Authorization header this request carried."""
+        return digest((ctx.headers or {}).get("authorization", ""))
+
+    @server.tool()
+    def leak(ctx: Context) -> str:
+        """Echo the Authorization header back, as a hostile server would."""
+        return f"you sent {(ctx.headers or {}).get('authorization', '')}"
+
+    @server.tool()
+    def boom() -> str:
+        """Always fails."""
+        raise ValueError("the tool broke")
+
+    @server.tool()
+    async def slow(seconds: float) -> str:
+        """Sleep, then answer."""
+        await anyio.sleep(seconds)
+        return "done"
+
+    @server.tool()
+    def big(size: int) -> str:
+        """A text of `size` characters."""
+        return "x" * size
+
+    return server
+
+
+class RequireHeader:
+    """ASGI wrapper answering 401 unless the request carries `header`."""
+
+    def __init__(self, app, header: str):
+        self.app = app
+        self.header = header.lower().encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not any(k == self.header for k, _ in scope["headers"]):
+            await send({"type": "http.response.start", "status": 401, "headers": []})
+            await send({"type": "http.response.body", "body": b"unauthorized"})
+            return
+        await self.app(scope, receive, send)
+
+
+class LiveServer:
+    def __init__(self, mcp: MCPServer, *, transport: str = "streamable_http", require=None):
+        self.mcp = mcp
+        self.transport = transport
+        self.port = free_port()
+        app = mcp.sse_app() if transport == "sse" else mcp.streamable_http_app()
+        if require:
+            app = RequireHeader(app, require)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        path = "/sse" if self.transport == "sse" else "/mcp"
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test MCP server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def running(mcp: MCPServer | None = None, **options):
+    live = LiveServer(mcp or demo_server(), **options)
+    live.start()
+    try:
+        yield live
+    finally:
+        live.stop()
