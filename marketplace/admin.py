@@ -20,7 +20,9 @@ def revenue_chart(revenue_by_day: list[dict]) -> dict:
     values = [Decimal(row["gross"]) for row in revenue_by_day]
     top = max([*values, Decimal(0)])
     bottom = min([*values, Decimal(0)])
-    span = (top - bottom) or Decimal(1)
+    if top == bottom:  # no revenue at all: a flat line along the bottom
+        top = Decimal(1)
+    span = top - bottom
     plot_height = CHART_HEIGHT - 2 * CHART_PAD
     slot = (CHART_WIDTH - 2 * CHART_PAD) / max(len(values), 1)
 

@@ -60,10 +60,13 @@ def home(request):
     listings = selectors.listing_list(**filters)
     page_obj = Paginator(listings, LISTINGS_PER_PAGE).get_page(request.GET.get("page"))
     searching = any(value not in (None, "") for key, value in filters.items() if key != "ordering")
+    filtering = any(
+        value not in (None, "") for key, value in filters.items() if key not in ("q", "ordering")
+    )
     return render(
         request,
         "marketplace/listing_list.html",
-        {"form": form, "page_obj": page_obj, "searching": searching},
+        {"form": form, "page_obj": page_obj, "searching": searching, "filtering": filtering},
     )
 
 

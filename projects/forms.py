@@ -28,6 +28,10 @@ class ProjectFileForm(MarkInvalidMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 18, "class": "code", "spellcheck": "false"}),
     )
 
+    def clean_content(self) -> str:
+        # Browsers submit textarea lines with CRLF; files keep the LF they were written with.
+        return self.cleaned_data["content"].replace("\r\n", "\n")
+
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if editing:

@@ -77,6 +77,7 @@ def test_revenue_chart_scales_and_puts_refunds_below_the_axis():
 def test_revenue_chart_of_no_revenue_is_flat():
     chart = revenue_chart([{"date": timezone.now().date(), "gross": Decimal("0")}])
     assert chart["bars"][0]["height"] == 0
+    assert chart["axis_y"] == chart["height"] - chart["pad"]
 
 
 @pytest.mark.parametrize(

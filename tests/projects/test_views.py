@@ -213,3 +213,9 @@ def test_other_user_sees_empty_list(client):
     client.force_login(other)
     ProjectFactory()
     assert "You have no projects yet." in client.get("/projects/").text
+
+
+def test_file_content_keeps_unix_line_endings(web, user):
+    project = ProjectFactory(owner=user)
+    web.post(f"/projects/{project.pk}/files/new/", {"path": "a.py", "content": "a\r\nb\r\n"})
+    assert ProjectFile.objects.get(project=project).content == "a\nb\n"
