@@ -118,10 +118,11 @@ class McpServerAdmin(admin.ModelAdmin):
         "transport",
         "status",
         "credential_keys_count",
-        "last_check_ok",
-        "updated_at",
+        "last_check_status",
+        "tools_changed",
+        "last_checked_at",
     )
-    list_filter = (StatusFilter, "transport", "last_check_ok")
+    list_filter = (StatusFilter, "transport", "last_check_status", "tools_changed")
     search_fields = ("name", "slug", "description", "url", "command")
     list_select_related = ("created_by",)
     readonly_fields = (
@@ -132,15 +133,17 @@ class McpServerAdmin(admin.ModelAdmin):
         "updated_at",
         "last_checked_at",
         "last_check_ok",
+        "last_check_status",
         "last_check_error",
         "server_info",
         "tools",
+        "approved_tools",
         "tools_fingerprint",
         "tools_approved_at",
         "tools_changed",
     )
     filter_horizontal = ("allowed_groups",)
-    actions = ("activate", "deactivate", "soft_delete", "restore")
+    actions = ("activate", "deactivate", "soft_delete", "restore", "check_now", "approve_tools")
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "status", "deleted_at")}),
         ("Connection", {"fields": ("transport", "url", "command", "args", "headers")}),
@@ -152,9 +155,11 @@ class McpServerAdmin(admin.ModelAdmin):
                 "fields": (
                     "last_checked_at",
                     "last_check_ok",
+                    "last_check_status",
                     "last_check_error",
                     "server_info",
                     "tools",
+                    "approved_tools",
                     "disabled_tools",
                     "tools_fingerprint",
                     "tools_approved_at",
@@ -233,3 +238,22 @@ class McpServerAdmin(admin.ModelAdmin):
     @admin.action(description="Restore selected deleted servers (as inactive)")
     def restore(self, request, queryset):
         self._apply(request, queryset, lambda s: services.mcp_server_restore(server=s), "restored")
+
+    @admin.action(description="Check selected servers now (live probe)")
+    def check_now(self, request, queryset):
+        for server in queryset:
+            checked = services.mcp_server_check(server=server)
+            level = messages.SUCCESS if checked.last_check_ok else messages.WARNING
+            detail = checked.last_check_error or f"{len(checked.tools or [])} tool(s)"
+            self.message_user(
+                request, f"{checked.name}: {checked.last_check_status} — {detail}", level
+            )
+
+    @admin.action(description="Approve the tool lists the last check found")
+    def approve_tools(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            lambda s: services.mcp_server_approve_tools(server=s, actor=request.user),
+            "had their tools approved",
+        )

@@ -156,3 +156,33 @@ def test_no_hard_delete(admin_client):
     assert admin_client.get(f"{URL}{server.pk}/delete/").status_code == 403
     assert "delete_selected" not in admin_client.get(URL).text
     assert McpServer.objects.filter(pk=server.pk).exists()
+
+
+def test_check_now_and_approve_tools_actions(admin_client, demo):
+    server = McpServerFactory(url=demo.url, credential_spec=[])
+    response = _action(admin_client, "check_now", server)
+    server.refresh_from_db()
+    assert server.last_check_status == "ok"
+    assert f"{server.name}: ok" in response.text
+    assert server.tools
+    response = _action(admin_client, "approve_tools", server)
+    assert "had their tools approved" in response.text
+    server.refresh_from_db()
+    assert server.tools_approved_at is not None
+    assert not server.tools_changed
+
+
+def test_check_now_never_runs_stdio(admin_client):
+    server = McpServerFactory(transport="stdio", url=None, command="npx some-server")
+    response = _action(admin_client, "check_now", server)
+    assert "never executed" in response.text
+    server.refresh_from_db()
+    assert server.last_check_status == "not_run"
+
+
+def test_approve_before_check_is_an_error_message(admin_client):
+    server = McpServerFactory()
+    response = _action(admin_client, "approve_tools", server)
+    assert "Check the server before approving its tools." in response.text
+    server.refresh_from_db()
+    assert server.tools_approved_at is None
