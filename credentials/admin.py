@@ -2,9 +2,9 @@
 
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdmin
 from credentials import services
 from credentials.models import Credential, CredentialEvent
-from projects.admin import ReadOnlyAdmin
 
 
 @admin.register(Credential)

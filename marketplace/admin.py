@@ -7,10 +7,10 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from marketplace import selectors, services
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
-from projects.admin import ReadOnlyAdmin
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 220, 24
 

@@ -2,21 +2,9 @@
 
 from django.contrib import admin, messages
 
+from config.admin import ReadOnlyAdmin
 from marketplace.services import listing_unpublish
 from projects.models import Project, ProjectFile
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Viewable by staff; written only by the services behind the pages and the API."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ProjectFileInline(admin.TabularInline):
