@@ -320,9 +320,9 @@ def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> 
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
+    """`text` with every secret (and every filled header value) replaced, longest first."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
 
 

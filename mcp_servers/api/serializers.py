@@ -1,13 +1,23 @@
 from django.contrib.auth.models import Group
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mcp_servers.models import McpServer
+from mcp_servers.services import mcp_tools_diff
 
 
 class ToolSerializer(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField(allow_blank=True, required=False)
     input_schema = serializers.JSONField(required=False)
+
+
+class ToolsDiffSerializer(serializers.Serializer):
+    """Tool names the last check found added, removed or changed against the approved list."""
+
+    added = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    changed = serializers.ListField(child=serializers.CharField())
 
 
 class McpServerSerializer(serializers.ModelSerializer):
@@ -30,6 +40,7 @@ class McpServerSerializer(serializers.ModelSerializer):
             "status",
             "last_checked_at",
             "last_check_ok",
+            "last_check_status",
             "last_check_error",
             "server_info",
             "tools",
@@ -57,11 +68,20 @@ class McpServerAdminSerializer(McpServerSerializer):
             "allowed_groups",
             "tools_fingerprint",
             "tools_approved_at",
+            "approved_tools",
+            "tools_diff",
         )
         read_only_fields = fields
 
+    approved_tools = ToolSerializer(many=True, read_only=True)
+    tools_diff = serializers.SerializerMethodField()
+
     def get_tools(self, server: McpServer) -> list[dict]:
         return ToolSerializer(server.tools or [], many=True).data
+
+    @extend_schema_field(ToolsDiffSerializer)
+    def get_tools_diff(self, server: McpServer) -> dict:
+        return mcp_tools_diff(server)
 
 
 class CredentialSpecEntrySerializer(serializers.Serializer):
@@ -98,3 +118,31 @@ class McpServerWriteSerializer(serializers.Serializer):
         if value and not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("Only http and https URLs are allowed.")
         return value or None
+
+
+class ToolCallSerializer(serializers.Serializer):
+    arguments = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="The tool's arguments, checked against its input schema before the call.",
+    )
+    project = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="One of your projects: the call and its result are appended to its chat.",
+    )
+
+
+class ToolCallResultSerializer(serializers.Serializer):
+    server = serializers.UUIDField()
+    tool = serializers.CharField()
+    protocol_version = serializers.CharField(help_text="The MCP revision agreed with the server.")
+    text = serializers.CharField(
+        allow_blank=True, help_text="The result's text, truncated above MCP_RESULT_MAX_CHARS."
+    )
+    structured_content = serializers.JSONField(allow_null=True)
+    truncated = serializers.BooleanField()
+    chat_message_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The two `tool` messages written to the project's chat, if one was given.",
+    )

@@ -1,16 +1,27 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config.api.permissions import IsAdminForWrites
+from config.api.throttling import SensitiveThrottle
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
     McpServerAdminSerializer,
     McpServerSerializer,
     McpServerWriteSerializer,
+    ToolCallResultSerializer,
+    ToolCallSerializer,
 )
 from mcp_servers.models import McpServer
+from projects import selectors as project_selectors
 
 SERVER_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 STATUS = OpenApiParameter(
@@ -39,6 +50,68 @@ STATUS = OpenApiParameter(
         responses={200: McpServerAdminSerializer},
     ),
     destroy=extend_schema(parameters=[SERVER_ID], responses={204: None}),
+    check=extend_schema(
+        summary="Check the server now (administrators)",
+        description=(
+            "Runs the live probe: negotiates the protocol, lists the tools and records the "
+            "outcome (`last_check_*`, `server_info`, `tools`). A failed check is still a 200 "
+            "whose `last_check_status` says why: `down`, `needs_credentials` or `refused`; "
+            "stdio servers are never run (`not_run`). The first successful check pins the "
+            "tool list; a later different list sets `tools_changed`."
+        ),
+        parameters=[SERVER_ID],
+        request=None,
+        responses={
+            200: McpServerAdminSerializer,
+            403: OpenApiResponse(description="Not an administrator"),
+            404: OpenApiResponse(description="No such server"),
+        },
+    ),
+    approve_tools=extend_schema(
+        summary="Approve the current tool list (administrators)",
+        description="Pins the tool list of the last check and clears `tools_changed`.",
+        parameters=[SERVER_ID],
+        request=None,
+        responses={
+            200: McpServerAdminSerializer,
+            400: OpenApiResponse(description="The server was never checked"),
+            403: OpenApiResponse(description="Not an administrator"),
+            404: OpenApiResponse(description="No such server"),
+        },
+    ),
+    call_tool=extend_schema(
+        summary="Call one of the server's tools with your own credentials",
+        description=(
+            "Fills the server's header templates from your own credentials (shared keys from "
+            "the administrator's value), checks the arguments against the tool's input schema, "
+            "calls the tool with a timeout (MCP_TIMEOUT_SECONDS) and returns its result. With "
+            "`project`, the call and its result are appended to that project's chat as two "
+            "messages of role `tool`, the call in their `metadata.mcp_call`."
+        ),
+        parameters=[
+            SERVER_ID,
+            OpenApiParameter("tool_name", str, OpenApiParameter.PATH, description="The tool"),
+        ],
+        request=ToolCallSerializer,
+        responses={
+            200: ToolCallResultSerializer,
+            400: OpenApiResponse(
+                description="Arguments that do not match the tool's input schema, a required "
+                "credential without a value (no call was made), an inactive or stdio server, "
+                "or an address the guard refuses"
+            ),
+            404: OpenApiResponse(
+                description="No such server for you (group scoping), no such enabled tool, "
+                "or a project that is not yours"
+            ),
+            409: OpenApiResponse(description="The tools changed and await an administrator"),
+            502: OpenApiResponse(
+                description="The server could not be reached, refused the credentials, "
+                "or the tool reported an error"
+            ),
+            504: OpenApiResponse(description="The server did not answer in time"),
+        },
+    ),
 )
 class McpServerViewSet(
     mixins.ListModelMixin,
@@ -51,6 +124,17 @@ class McpServerViewSet(
     """The curated catalogue: users read active servers, administrators manage them."""
 
     permission_classes = (IsAdminForWrites,)
+
+    def get_permissions(self):
+        if self.action == "call_tool":
+            return [IsAuthenticated()]
+        return super().get_permissions()
+
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.action in ("check", "call_tool"):
+            throttles.append(SensitiveThrottle())
+        return throttles
 
     def get_serializer_class(self):
         if self.request and self.request.user.is_staff:
@@ -85,3 +169,33 @@ class McpServerViewSet(
     def destroy(self, request, *args, **kwargs):
         services.mcp_server_delete(server=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"])
+    def check(self, request, pk=None):
+        server = services.mcp_server_check(server=self.get_object())
+        return Response(McpServerAdminSerializer(server).data)
+
+    @action(detail=True, methods=["post"], url_path="approve-tools")
+    def approve_tools(self, request, pk=None):
+        server = services.mcp_server_approve_tools(server=self.get_object(), actor=request.user)
+        return Response(McpServerAdminSerializer(server).data)
+
+    @action(detail=True, methods=["post"], url_path=r"tools/(?P<tool_name>[^/]+)/call")
+    def call_tool(self, request, pk=None, tool_name=None):
+        serializer = ToolCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        server = self.get_object()
+        project_id = serializer.validated_data.get("project")
+        project = (
+            project_selectors.project_get_for_user(user=request.user, pk=project_id)
+            if project_id
+            else None
+        )
+        result = services.mcp_tool_call(
+            user=request.user,
+            server=server,
+            tool=tool_name,
+            arguments=serializer.validated_data["arguments"],
+            project=project,
+        )
+        return Response(ToolCallResultSerializer(result).data)
