@@ -1,13 +1,27 @@
 """Writes of the credentials vault. Every change writes a CredentialEvent; no secret leaves here
 except through credential_reveal, which only server-side code calls."""
 
+import logging
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.errors import Conflict, Invalid, NotFound
+from config.logging import register_secret
+from credentials.crypto import (
+    TOKEN,
+    CredentialUnreadable,
+    token_decrypt,
+    token_is_current,
+    token_rotate,
+    with_token,
+)
 from credentials.models import MAX_VALUE_LENGTH, Credential, CredentialEvent, mask_value
 from mcp_servers.models import McpServer
+
+logger = logging.getLogger(__name__)
 
 
 def _event(*, credential, owner, actor, action, ip=None) -> None:
@@ -21,6 +35,7 @@ def _check_value(value) -> str:
         raise Invalid("A value is required.", field="value")
     if len(value) > MAX_VALUE_LENGTH:
         raise Invalid(f"A value may be at most {MAX_VALUE_LENGTH} characters.", field="value")
+    register_secret(value)  # scrubbed from any log line of this request
     return value
 
 
@@ -76,7 +91,8 @@ def credential_update(
     ip: str | None = None,
 ) -> Credential:
     value = _check_value(value)
-    credential = Credential.objects.select_for_update().get(pk=credential.pk)
+    # The old value is never read: it may not decrypt any more, and re-entering it is the fix.
+    credential = Credential.objects.select_for_update().defer("value").get(pk=credential.pk)
     credential.value = value
     credential.value_hint = mask_value(value)
     credential.save(update_fields=["value", "value_hint", "updated_at"])
@@ -103,6 +119,7 @@ def credential_set(
     """Create or replace the value of one key (set_credential)."""
     existing = (
         Credential.objects.select_for_update()
+        .defer("value")
         .filter(owner=owner, mcp_server=server, key=key)
         .first()
     )
@@ -125,15 +142,84 @@ def credential_delete(
 
 @transaction.atomic
 def credential_reveal(*, owner: AbstractBaseUser | None, server: McpServer, key: str) -> str:
-    """The decrypted value, for server-side use only (reveal_credential). Audited as `used`."""
+    """The decrypted value, for server-side use only (reveal_credential). Audited as `used`.
+
+    A value no configured key opens raises CredentialUnreadable (logged without the value).
+    """
     credential = (
-        Credential.objects.select_for_update()
+        with_token(Credential.objects.select_for_update())
         .filter(owner=owner, mcp_server=server, key=key)
         .first()
     )
     if credential is None:
         raise NotFound(f"No value is set for {key}.", field="key")
+    try:
+        value = token_decrypt(credential.value_token)
+    except CredentialUnreadable:
+        logger.warning(
+            "Credential %s (%s on server %s) cannot be decrypted with the configured keys",
+            credential.pk,
+            key,
+            server.pk,
+        )
+        raise
+    register_secret(value)
     credential.last_used_at = timezone.now()
     credential.save(update_fields=["last_used_at"])
     _event(credential=credential, owner=owner, actor=owner, action="used")
-    return credential.value
+    return value
+
+
+def _write_tokens(rows: list[tuple[bytes, int]]) -> None:
+    """Store ready-made tokens. Around the ORM on purpose: the field would encrypt whatever it is
+    given again, expressions included (fernet_fields encrypts their text)."""
+    table = connection.ops.quote_name(Credential._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET value = %s WHERE id = %s", rows)  # noqa: S608
+
+
+@dataclass(frozen=True)
+class RotationBatch:
+    last_id: int  # resume after this id; 0 rows seen means done
+    seen: int
+    rotated: int
+    current: int
+    unreadable: int
+
+
+@transaction.atomic
+def credential_rotate_batch(*, after_id: int, size: int, dry_run: bool = False) -> RotationBatch:
+    """Re-encrypt with the first of FERNET_KEYS the next `size` credentials (owned or shared)
+    after `after_id`, rows locked; each changed row gets a `rotated` event. Rows already under
+    the first key are left alone, so an interrupted rotation simply runs again. A row no key
+    opens is counted as unreadable and left for its owner to re-enter. The plaintext is never
+    materialised: tokens are rotated as tokens."""
+    queryset = Credential.objects if dry_run else Credential.objects.select_for_update()
+    rows = list(
+        with_token(queryset.filter(pk__gt=after_id))
+        .order_by("pk")
+        .values_list("pk", "owner_id", TOKEN)[:size]
+    )
+    rotated: list[tuple[int, int | None, bytes]] = []
+    current = unreadable = 0
+    for pk, owner_id, token in rows:
+        if token_is_current(token):
+            current += 1
+            continue
+        try:
+            rotated.append((pk, owner_id, token_rotate(token)))
+        except CredentialUnreadable:
+            unreadable += 1
+    if rotated and not dry_run:
+        _write_tokens([(new_token, pk) for pk, _, new_token in rotated])
+        CredentialEvent.objects.bulk_create(
+            CredentialEvent(credential_id=pk, owner_id=owner_id, action="rotated")
+            for pk, owner_id, _ in rotated
+        )
+    return RotationBatch(
+        last_id=rows[-1][0] if rows else after_id,
+        seen=len(rows),
+        rotated=len(rotated),
+        current=current,
+        unreadable=unreadable,
+    )

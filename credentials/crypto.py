@@ -1,0 +1,111 @@
+"""The encrypted `Credential.value` column, looked at as Fernet tokens.
+
+fernet_fields derives one Fernet key per FERNET_KEYS entry (HKDF-SHA256, unless
+FERNET_USE_HKDF is off) and caches the keys and its MultiFernet on the field instance. Everything
+here reuses that field, so there is one definition of the keys. The helpers work on the raw token
+(read around the field's decryption), so checking whether a value is readable or current never
+produces its plaintext.
+"""
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.core.signals import setting_changed
+from django.db.models import BinaryField, ExpressionWrapper, F, QuerySet
+from django.dispatch import receiver
+
+from config.errors import DomainError
+
+# The annotation that carries the raw token next to a deferred `value`.
+TOKEN = "value_token"  # noqa: S105 - a column alias, not a secret
+UNREADABLE_MESSAGE = "This credential cannot be decrypted — re-enter it."
+
+
+class CredentialUnreadable(DomainError):
+    """The stored value does not decrypt with any configured key (a removed or wrong key)."""
+
+    status_code = 409
+    default_message = UNREADABLE_MESSAGE
+
+
+def value_field():
+    from credentials.models import Credential
+
+    return Credential._meta.get_field("value")
+
+
+def reset_key_cache() -> None:
+    """Forget the keys the field derived, so the next use reads FERNET_KEYS again."""
+    field = value_field()
+    for name in ("keys", "fernet_keys", "fernet"):
+        field.__dict__.pop(name, None)
+
+
+@receiver(setting_changed)
+def _keys_changed(*, setting: str, **kwargs) -> None:
+    if setting in {"FERNET_KEYS", "FERNET_USE_HKDF", "SECRET_KEY"}:
+        reset_key_cache()
+
+
+def all_keys() -> MultiFernet:
+    """Every configured key; the first one encrypts (what `rotate` re-encrypts to)."""
+    return MultiFernet([Fernet(key) for key in value_field().fernet_keys])
+
+
+def first_key() -> Fernet:
+    return Fernet(value_field().fernet_keys[0])
+
+
+def with_token(queryset: QuerySet) -> QuerySet:
+    """`queryset` with the value column deferred and its raw token annotated as TOKEN."""
+    return queryset.defer("value").annotate(
+        **{TOKEN: ExpressionWrapper(F("value"), output_field=BinaryField())}
+    )
+
+
+def _bytes(token) -> bytes:
+    return bytes(token) if token is not None else b""
+
+
+def token_is_readable(token) -> bool:
+    """Whether some configured key signed this token. Verifies the HMAC only; decrypts nothing."""
+    try:
+        all_keys().extract_timestamp(_bytes(token))
+    except InvalidToken:
+        return False
+    return True
+
+
+def token_is_current(token) -> bool:
+    """Whether the first key signed this token, i.e. a rotation would leave it alone."""
+    try:
+        first_key().extract_timestamp(_bytes(token))
+    except InvalidToken:
+        return False
+    return True
+
+
+def token_rotate(token) -> bytes:
+    """The same value encrypted with the first key; CredentialUnreadable if no key opens it."""
+    try:
+        return all_keys().rotate(_bytes(token))
+    except InvalidToken as exc:
+        raise CredentialUnreadable() from exc
+
+
+def token_decrypt(token) -> str:
+    try:
+        return all_keys().decrypt(_bytes(token)).decode()
+    except InvalidToken as exc:
+        raise CredentialUnreadable() from exc
+
+
+def credential_is_readable(credential) -> bool:
+    """Whether the credential's value decrypts, from its annotated token when the selector
+    attached one (no extra query), else from a one-column read."""
+    if hasattr(credential, TOKEN):
+        return token_is_readable(getattr(credential, TOKEN))
+    token = (
+        with_token(type(credential).objects.filter(pk=credential.pk))
+        .values_list(TOKEN, flat=True)
+        .first()
+    )
+    return token_is_readable(token)
