@@ -1,11 +1,12 @@
-"""Request plumbing: body size limit and Prometheus request metrics."""
+"""Request plumbing: body size limit and Prometheus request metrics (and the pool's use)."""
 
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.http import JsonResponse
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 REQUESTS = Counter(
     "atelier_requests_total",
@@ -20,6 +21,40 @@ LATENCY = Histogram(
 )
 QUERIES = Counter("atelier_db_queries_total", "Database queries by view.", ["view"])
 ERRORS = Counter("atelier_errors_total", "Responses with a 5xx status, by view.", ["view"])
+
+
+class PoolCollector:
+    """This process's psycopg connection pool, read at scrape time (PostgreSQL with a pool only)."""
+
+    GAUGES = (
+        ("pool_max", "atelier_db_pool_max", "Most connections the pool may open."),
+        ("pool_size", "atelier_db_pool_size", "Connections the pool holds, busy or idle."),
+        ("pool_available", "atelier_db_pool_available", "Idle connections in the pool."),
+        ("requests_waiting", "atelier_db_pool_waiting", "Requests waiting for a connection."),
+    )
+    COUNTERS = (
+        ("connections_errors", "atelier_db_pool_connection_errors", "Failed connection attempts."),
+        ("connections_lost", "atelier_db_pool_connections_lost", "Connections found broken."),
+        ("returns_bad", "atelier_db_pool_returns_bad", "Connections returned broken."),
+    )
+
+    def collect(self):
+        pool = getattr(connections["default"], "pool", None)
+        if pool is None:
+            return
+        stats = pool.get_stats()
+        for key, name, help_text in self.GAUGES:
+            yield GaugeMetricFamily(name, help_text, value=stats.get(key, 0))
+        yield GaugeMetricFamily(
+            "atelier_db_pool_in_use",
+            "Connections lent out to requests.",
+            value=stats.get("pool_size", 0) - stats.get("pool_available", 0),
+        )
+        for key, name, help_text in self.COUNTERS:
+            yield CounterMetricFamily(name, help_text, value=stats.get(key, 0))
+
+
+REGISTRY.register(PoolCollector())
 
 
 class BodySizeLimitMiddleware:

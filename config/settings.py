@@ -253,3 +253,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+# Every handler scrubs secrets (auth headers, credential values, tokens) last, before writing.
+LOGGING.setdefault("filters", {})["scrub_secrets"] = {"()": "config.logging.ScrubSecretsFilter"}
+for _handler in LOGGING["handlers"].values():
+    _handler["filters"] = [*_handler.get("filters", []), "scrub_secrets"]
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.logging.SecretsExceptionReporterFilter"

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from config import health, metrics
+from config import admin_views, health, metrics
 
 urlpatterns = [
+    path("admin/read-only/", admin_views.view, name="admin-read-only"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

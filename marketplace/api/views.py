@@ -16,6 +16,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.idempotency import idempotent
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
 from marketplace import selectors, services
@@ -146,6 +147,7 @@ class ListingViewSet(
         responses={200: PurchaseSerializer, 201: PurchaseSerializer},
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def purchase(self, request, project_id=None):
         purchase, created = services.purchase_create(
             buyer=request.user,

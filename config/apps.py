@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ConfigConfig(AppConfig):
+    """Shared plumbing with its own tables: idempotency records and the read-only switch."""
+
+    name = "config"
+    label = "config"
+    verbose_name = "Operations"
