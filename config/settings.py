@@ -65,9 +65,11 @@ INSTALLED_APPS = [
     "chat",
     "marketplace",
     "legacy",
+    "config",
 ]
 
 MIDDLEWARE = [
+    "config.request_log.RequestLogMiddleware",
     "config.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.BodySizeLimitMiddleware",
@@ -76,9 +78,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "config.readonly.ReadOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.db_retry.TransientRetryMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -247,10 +251,21 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# One line per record on stderr: JSON when it is not a terminal, with the request id, user and view.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_context": {"()": "config.request_log.RequestContextFilter"}},
+    "formatters": {"structured": {"()": "config.request_log.LogFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_context"],
+            "formatter": "structured",
+        }
+    },
+    # Django's own loggers go through the root's handler too, so their lines are structured.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 # Every handler scrubs secrets (auth headers, credential values, tokens) last, before writing.
