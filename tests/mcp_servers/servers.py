@@ -78,12 +78,68 @@ class RequireHeader:
         await self.app(scope, receive, send)
 
 
+class HandshakeOnly:
+    """ASGI wrapper that knows no `server/discover` (404), like a server of revision 2025-11-25
+    or earlier, so the client has to fall back to the `initialize` handshake."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if b'"server/discover"' in body:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"not found"})
+            return
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+class Redirect:
+    """An ASGI app that answers every request with a 307 to `location`, counting requests."""
+
+    def __init__(self, location: str):
+        self.location = location.encode()
+        self.requests = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        self.requests += 1
+        headers = [(b"location", self.location), (b"content-length", b"0")]
+        await send({"type": "http.response.start", "status": 307, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+
 class LiveServer:
-    def __init__(self, mcp: MCPServer, *, transport: str = "streamable_http", require=None):
+    def __init__(
+        self,
+        mcp: MCPServer | None = None,
+        *,
+        app=None,
+        transport: str = "streamable_http",
+        require: str | None = None,
+        handshake_only: bool = False,
+    ):
         self.mcp = mcp
         self.transport = transport
         self.port = free_port()
-        app = mcp.sse_app() if transport == "sse" else mcp.streamable_http_app()
+        if app is None:
+            app = mcp.sse_app() if transport == "sse" else mcp.streamable_http_app()
+        if handshake_only:
+            app = HandshakeOnly(app)
         if require:
             app = RequireHeader(app, require)
         config = uvicorn.Config(
@@ -116,7 +172,9 @@ class LiveServer:
 
 @contextlib.contextmanager
 def running(mcp: MCPServer | None = None, **options):
-    live = LiveServer(mcp or demo_server(), **options)
+    if "app" not in options:
+        mcp = mcp or demo_server()
+    live = LiveServer(mcp, **options)
     live.start()
     try:
         yield live

@@ -341,3 +341,13 @@ def test_calls_over_sse(loopback_allowed, user):
         result = mcp_tool_call(user=user, server=server, tool="whoami", arguments={})
 
     assert result["text"] == digest(f"Bearer {secret(8)}")
+
+
+def test_calls_to_a_handshake_era_server(loopback_allowed, user):
+    with running(demo_server("legacy-calls"), handshake_only=True) as live:
+        server = checked(live.url)
+        credential_set(owner=user, server=server, key="API_TOKEN", value=secret(9))
+
+        result = mcp_tool_call(user=user, server=server, tool="add", arguments={"a": 3, "b": 4})
+
+    assert (result["text"], result["protocol_version"]) == ("7", "2025-11-25")

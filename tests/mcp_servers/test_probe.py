@@ -23,7 +23,7 @@ from mcp_servers.services import (
     mcp_tools_fingerprint,
 )
 from tests.factories import McpServerFactory
-from tests.mcp_servers.servers import demo_server, free_port, running
+from tests.mcp_servers.servers import Redirect, demo_server, free_port, running
 
 pytestmark = pytest.mark.django_db
 
@@ -72,13 +72,26 @@ def test_check_records_a_healthy_server_and_pins_its_first_tool_list(demo):
     assert server.tools_changed is False
 
 
+def test_a_handshake_era_server_is_reached_through_initialize(loopback_allowed):
+    with running(demo_server("legacy"), handshake_only=True) as live:
+        server = mcp_server_check(server=open_server(live.url))
+
+    assert (server.last_check_ok, server.last_check_status) == (True, "ok")
+    assert server.server_info == {
+        "name": "legacy",
+        "version": "1.2.3",
+        "protocol_version": "2025-11-25",
+    }
+    assert [tool["name"] for tool in server.tools] == DEMO_TOOLS
+
+
 def test_check_over_sse_negotiates_too(loopback_allowed):
     with running(demo_server("sse-demo"), transport="sse") as live:
         server = mcp_server_check(server=open_server(live.url, transport="sse"))
 
     assert (server.last_check_ok, server.last_check_status) == (True, "ok")
     assert server.server_info["name"] == "sse-demo"
-    assert server.server_info["protocol_version"]
+    assert server.server_info["protocol_version"] == "2026-07-28"
     assert "add" in [tool["name"] for tool in server.tools]
 
 
@@ -240,6 +253,19 @@ def test_private_and_metadata_addresses_are_refused(demo, url):
     server = mcp_server_check(server=open_server(url.format(port=demo.port)))
 
     assert (server.last_check_ok, server.last_check_status) == (False, "refused")
+
+
+def test_a_redirect_to_another_host_is_not_followed(loopback_allowed):
+    target = Redirect("http://example.invalid/")  # counts whatever reaches it
+    with running(app=target) as elsewhere:
+        redirect = Redirect(f"http://localhost:{elsewhere.port}/mcp")
+        with running(app=redirect) as live:
+            server = mcp_server_check(server=open_server(live.url))
+
+    assert redirect.requests >= 1
+    assert target.requests == 0
+    assert (server.last_check_ok, server.last_check_status) == (False, "down")
+    assert "not followed" in server.last_check_error
 
 
 def test_metadata_stays_refused_even_when_named_in_allowed_hosts(settings):
