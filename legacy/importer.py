@@ -1,0 +1,1141 @@
+"""Import of the old store's dump: check every row, write in one transaction, verify.
+
+The dump is read map by map (each a streaming pass over the file) in the order of the
+references between maps, so a row is checked against rows already accepted. Only compact
+facts about the rows other maps refer to stay in memory (id -> a small tuple); the rows
+themselves go to the database in batches.
+"""
+
+import json
+import secrets
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import connection, transaction
+from django.utils.text import slugify
+
+from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
+from legacy import dump
+from legacy.dump import DumpError, DumpSource, UuidList, frozen, legacy_uuid
+from legacy.rows import RowCheck, ref_key
+from legacy.writer import insert_rows, reset_sequence, update_rows
+from marketplace.models import Download, Purchase, RevenueEvent, Review
+from marketplace.services import split_amount
+from mcp_servers.models import McpServer, validate_credential_spec
+from projects.models import (
+    MAX_DESCRIPTION,
+    MAX_FILE_BYTES,
+    MAX_FILES_PER_PROJECT,
+    MAX_PRICE,
+    MAX_PROJECT_BYTES,
+    Project,
+    ProjectFile,
+)
+from projects.services import project_refresh_search_vector
+from projects.validation import normalize_file_path, normalize_tags, validate_currency
+
+User = get_user_model()
+ZERO = Decimal("0.00")
+LOOKUP_CHUNK = 2000
+TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
+TRANSPORTS["stdio"] = "stdio"
+_username_validator = UnicodeUsernameValidator()
+_email_validator = EmailValidator()
+_url_validator = URLValidator(schemes=["http", "https"])
+
+# The key fields of each map, in the order of the tuples the import builds and the checksum
+# reads back; the first one is the key the rows are found by.
+FIELDS = {
+    dump.USERS: ("username", "email", "is_staff", "date_joined"),
+    dump.PROJECTS: ("id", "owner_id", "name", "description", "status", "created_at", "updated_at"),
+    dump.LISTINGS: ("id", "is_published", "published_at", "price", "currency", "category", "tags"),
+    dump.PROJECT_FILES: ("project_id", "path", "content"),
+    dump.MCP_SERVERS: (
+        "id",
+        "name",
+        "description",
+        "transport",
+        "url",
+        "command",
+        "args",
+        "credential_spec",
+        "status",
+        "deleted_at",
+        "created_at",
+    ),
+    dump.CHAT_MESSAGES: (
+        "legacy_id",
+        "owner_id",
+        "project_id",
+        "role",
+        "content",
+        "metadata",
+        "created_at",
+    ),
+    dump.PURCHASES: (
+        "id",
+        "buyer_id",
+        "project_id",
+        "amount",
+        "currency",
+        "status",
+        "created_at",
+        "refunded_at",
+    ),
+    dump.REVIEWS: ("id", "author_id", "project_id", "rating", "title", "body", "created_at"),
+    dump.DOWNLOADS: ("id", "user_id", "project_id", "created_at"),
+    dump.REVENUE_EVENTS: (
+        "id",
+        "kind",
+        "project_id",
+        "seller_id",
+        "buyer_id",
+        "purchase_id",
+        "gross",
+        "platform_fee",
+        "seller_net",
+        "currency",
+        "metadata",
+        "created_at",
+    ),
+}
+MODELS = {
+    dump.USERS: User,
+    dump.PROJECTS: Project,
+    dump.LISTINGS: Project,
+    dump.PROJECT_FILES: ProjectFile,
+    dump.MCP_SERVERS: McpServer,
+    dump.CHAT_MESSAGES: ChatMessage,
+    dump.PURCHASES: Purchase,
+    dump.REVIEWS: Review,
+    dump.DOWNLOADS: Download,
+    dump.REVENUE_EVENTS: RevenueEvent,
+}
+LISTING_DEFAULTS = (False, None, ZERO, "USD", Project.Category.OTHER.value, [])
+# Positions of JSON values in FIELDS, made hashable for the checksum.
+JSON_POSITIONS = {
+    dump.LISTINGS: (6,),
+    dump.MCP_SERVERS: (6, 7),
+    dump.CHAT_MESSAGES: (5,),
+    dump.REVENUE_EVENTS: (10,),
+}
+# Choices as plain tuples: TextChoices.values builds a new list on every call.
+CATEGORIES = tuple(Project.Category.values)
+PROJECT_STATUSES = tuple(Project.Status.values)
+PURCHASE_STATUSES = tuple(Purchase.Status.values)
+REVENUE_KINDS = tuple(RevenueEvent.Kind.values)
+UUID_KEYED = set(dump.MAPS) - {dump.USERS, dump.PROJECT_FILES}
+MASK = (1 << 64) - 1
+
+
+def checksum_of(map_name: str, values: tuple) -> int:
+    """The row's key fields as a 64-bit number; summed per map, row order does not matter.
+
+    Python's hash is salted per process, which is fine: both sides are computed in one run.
+    """
+    positions = JSON_POSITIONS.get(map_name)
+    if positions:
+        values = tuple(frozen(v) if i in positions else v for i, v in enumerate(values))
+    return hash(values) & MASK
+
+
+class Problem(NamedTuple):
+    map: str
+    ref: object  # the row's own id, or its index in the array for rows without one
+    index: int
+    errors: list  # [(field, reason)]
+    row: object
+
+
+class ImportFailed(Exception):
+    """Strict mode found invalid rows, or the verification found a difference."""
+
+
+@dataclass
+class MapStats:
+    name: str
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    # What was accepted, to verify against the database afterwards.
+    accepted: int = 0
+    checksum: int = 0
+    keys: object = None
+
+    def __post_init__(self):
+        self.keys = UuidList() if self.name in UUID_KEYED else []
+
+    def accept(self, values: tuple) -> None:
+        self.accepted += 1
+        self.checksum = (self.checksum + checksum_of(self.name, values)) & MASK
+        self.keys.append(values[:2] if self.name == dump.PROJECT_FILES else values[0])
+
+
+def where_in(queryset, column: str, keys: list):
+    """`column IN keys`; on PostgreSQL as `= ANY(array)`, one parameter however many keys."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(queryset.model._meta.db_table)
+        return queryset.extra(  # noqa: S610 - column names come from FIELDS, keys are a param
+            where=[f"{table}.{connection.ops.quote_name(column)} = ANY(%s)"], params=[keys]
+        )
+    return queryset.filter(**{f"{column}__in": keys})
+
+
+def _chunks(items: list, size: int = LOOKUP_CHUNK) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _extra_defaults(model, columns: Iterable[str]) -> tuple[list[str], list]:
+    """NOT NULL columns the import does not set, with their model defaults."""
+    names, values = [], []
+    taken = set(columns)
+    for model_field in model._meta.concrete_fields:
+        if model_field.column in taken or model_field.null or model_field.primary_key:
+            continue
+        names.append(model_field.column)
+        values.append(model_field.get_default())
+    return names, values
+
+
+class LegacyImport:
+    def __init__(
+        self,
+        source: DumpSource,
+        *,
+        skip_invalid: bool = False,
+        batch_size: int = 5000,
+        on_problem: Callable[[Problem], None] = lambda problem: None,
+        progress: Callable[[str], object] | None = None,
+        log: Callable[[str], None] = lambda message: None,
+    ):
+        self.source = source
+        self.skip_invalid = skip_invalid
+        self.batch_size = batch_size
+        self.on_problem = on_problem
+        self.progress = progress
+        self.log = log
+        self.stats = {name: MapStats(name) for name in dump.MAPS}
+        self.problem_count = 0
+        # Compact facts about accepted rows that later maps refer to.
+        self.users: dict[str, int] = {}  # legacy id -> user pk
+        self.projects: dict[str, tuple] = {}  # legacy id -> (uuid, owner pk, active)
+        self.purchases: dict[str, tuple] = {}  # legacy id -> (buyer pk, project uuid, cents, cur)
+        self.rejected: dict[str, set] = {dump.USERS: set(), dump.PROJECTS: set()}
+        self.rejected[dump.PURCHASES] = set()
+        self.changed_projects = 0
+        self.had_rows: dict[str, bool] = {}
+        # Columns written on insert only, after the key fields.
+        self.extra_columns = {
+            dump.USERS: ("password",),
+            dump.CHAT_MESSAGES: ("id",),
+            dump.REVIEWS: ("updated_at",),
+            dump.MCP_SERVERS: ("slug", "updated_at"),
+        }
+
+    # ------------------------------------------------------------------ driver
+
+    @property
+    def writing(self) -> bool:
+        """Strict mode stops writing at the first invalid row (the transaction rolls back)."""
+        return self.skip_invalid or self.problem_count == 0
+
+    def run(self, *, dry_run: bool = False) -> dict[str, MapStats]:
+        header = self.source.header()
+        if header.get("format") != dump.FORMAT:
+            raise DumpError(
+                f"format must be {dump.FORMAT!r}, not {str(header.get('format'))[:40]!r}."
+            )
+        try:
+            self.exported_at = dump.parse_timestamp(header.get("exportedAt"))
+        except ValueError as exc:
+            raise DumpError("exportedAt must be an ISO 8601 timestamp.") from exc
+        with transaction.atomic():
+            self.had_rows = {name: model.objects.exists() for name, model in MODELS.items()}
+            self.import_users()
+            listings = self.collect_listings()
+            self.import_projects(listings)
+            del listings
+            self.import_files()
+            self.import_mcp_servers()
+            self.import_purchases()
+            self.import_reviews()
+            self.import_downloads()
+            self.import_revenue_events()
+            self.purchases.clear()  # nothing refers to purchases any more
+            self.import_chat_messages()
+            if not self.writing:
+                raise ImportFailed(
+                    f"{self.problem_count} invalid rows; nothing was written. "
+                    "Fix the dump, or import the valid rows with --skip-invalid."
+                )
+            self._timed("counters recomputed", self.refresh_counters)
+            self._timed("verified", self.verify)
+            if dry_run:
+                transaction.set_rollback(True)
+            started = time.monotonic()
+        finished = "rolled back" if dry_run else "committed"
+        self.log(f"{finished} in {time.monotonic() - started:.1f} s")
+        return self.stats
+
+    def _timed(self, what: str, step: Callable) -> None:
+        started = time.monotonic()
+        step()
+        self.log(f"{what} in {time.monotonic() - started:.1f} s")
+
+    def _rows(self, map_name: str):
+        stats = self.stats[map_name]
+        bar = self.progress(map_name) if self.progress else None
+        for index, row in enumerate(self.source.rows(map_name)):
+            stats.read += 1
+            if bar is not None and index % 1000 == 999:
+                bar.update(1000)
+            yield index, row
+        if bar is not None:
+            bar.update(stats.read % 1000)
+            bar.close()
+
+    def reject(self, map_name: str, index: int, row, errors: list) -> None:
+        self.stats[map_name].rejected += 1
+        self.problem_count += 1
+        own_id = row.get("id") if isinstance(row, dict) and map_name != dump.PROJECT_FILES else None
+        ref = own_id if isinstance(own_id, str | int) and own_id != "" else index
+        self.on_problem(Problem(map_name, ref, index, errors, row))
+
+    def _reference(self, check: RowCheck, key: str, target: str, facts: dict, *, required=True):
+        """The facts about the referenced row, or None with the problem recorded."""
+        ref = check.ref(key, required=required)
+        if ref is None:
+            return None
+        found = facts.get(ref)
+        if found is None:
+            if ref in self.rejected[target]:
+                check.fail(key, f"refers to {target} row {ref!r}, which is invalid")
+            else:
+                check.fail(key, f"refers to no row of {target}: {ref!r}")
+        return found
+
+    def _upsert(self, map_name: str, records: list, *, extra: Callable | None = None) -> list:
+        """Insert new rows and update changed ones; returns the records that changed."""
+        stats = self.stats[map_name]
+        model = MODELS[map_name]
+        names = FIELDS[map_name]
+        existing = {}
+        if self.had_rows[map_name]:
+            for chunk in _chunks([record[0] for record in records]):
+                for values in where_in(model.objects, names[0], chunk).values_list(*names):
+                    existing[values[0]] = values
+        inserts, updates, changed = [], [], []
+        for record in records:
+            old = existing.get(record[0])
+            if old is None:
+                stats.created += 1
+                inserts.append(record + extra(record) if extra else record)
+                changed.append(record)
+            elif old == record:
+                stats.unchanged += 1
+            else:
+                stats.updated += 1
+                updates.append((*record[1:], record[0]))
+                changed.append(record)
+        columns = list(names) + list(self.extra_columns.get(map_name, ()))
+        defaults_columns, defaults = _extra_defaults(model, columns)
+        insert_rows(model, columns + defaults_columns, [(*row, *defaults) for row in inserts])
+        update_rows(model, names[0], list(names[1:]), updates)
+        for record in records:
+            stats.accept(record)
+        return changed
+
+    # ------------------------------------------------------------------ users
+
+    def import_users(self) -> None:
+        name = dump.USERS
+        usernames: set[str] = set()
+        pending: list[tuple] = []  # (legacy key, record)
+        placeholder = 0
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            username = check.text("username", required=True, max_length=150, min_length=1)
+            if username:
+                try:
+                    _username_validator(username)
+                except ValidationError:
+                    check.fail("username", "may hold only letters, digits and @.+-_")
+                    username = None
+            email = check.text("email", max_length=254)
+            if email:
+                try:
+                    _email_validator(email)
+                except ValidationError:
+                    check.fail("email", "is not an email address")
+            is_staff = check.boolean("isAdmin", False)
+            joined = check.timestamp("createdAt", self.exported_at)
+            if key is not None and (key in self.users or key in self.rejected[name]):
+                check.fail("id", "appears twice in users (the first row is kept)")
+            elif username is not None and username in usernames:
+                check.fail("username", "is taken by an earlier row of users")
+            if check.errors:
+                if key is not None and key not in self.users:
+                    self.rejected[name].add(key)
+                self.reject(name, index, row, check.errors)
+                continue
+            usernames.add(username)
+            placeholder -= 1
+            self.users[key] = placeholder
+            pending.append((key, (username, email, is_staff, joined)))
+            if len(pending) >= self.batch_size:
+                self._flush_users(pending)
+        self._flush_users(pending)
+
+    def _flush_users(self, pending: list) -> None:
+        if self.writing and pending:
+            self._upsert(
+                dump.USERS,
+                [record for _, record in pending],
+                extra=lambda record: (UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30),),
+            )
+            usernames = [record[0] for _, record in pending]
+            pks = dict(where_in(User.objects, "username", usernames).values_list("username", "id"))
+            for key, record in pending:
+                self.users[key] = pks[record[0]]
+        pending.clear()
+
+    # ------------------------------------------------------------------ listings, projects
+
+    def collect_listings(self) -> dict[str, tuple]:
+        """Marketplace rows by project, checked on their own; merged as projects are read."""
+        name = dump.LISTINGS
+        listings: dict[str, tuple] = {}
+        seen_ids: set[int] = set()  # hashes: a third less memory
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            project = check.ref("projectId")
+            price = check.money("price", ZERO, minimum=ZERO, maximum=MAX_PRICE)
+            currency = self._currency(check, "USD")
+            category = check.choice("category", CATEGORIES, "other")
+            tags = check.row.get("tags")
+            if tags is None:
+                tags = []
+            else:
+                try:
+                    tags = normalize_tags(tags)
+                except ValidationError as exc:
+                    check.fail("tags", exc.messages[0])
+            published = check.boolean("isPublished", False)
+            published_at = check.timestamp("publishedAt", None)
+            if published and published_at is None and "publishedAt" not in check.row:
+                published_at = self.exported_at
+            if key is not None and hash(key) in seen_ids:
+                check.fail("id", "appears twice in marketplaceProjects (the first is kept)")
+            elif project is not None and project in listings:
+                check.fail(
+                    "projectId",
+                    f"project {project!r} already has a marketplace row (the first is kept)",
+                )
+            if key is not None:
+                seen_ids.add(hash(key))
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            listings[project] = (
+                index,
+                row["id"],
+                (published, published_at, price, currency, category, tags),
+            )
+        return listings
+
+    def _currency(self, check: RowCheck, default: str) -> str | None:
+        value = check.row.get("currency")
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            check.fail("currency", "must be a string")
+            return None
+        value = value.upper()
+        try:
+            validate_currency(value)
+        except ValidationError:
+            check.fail("currency", f"is not an ISO 4217 currency code: {value[:10]!r}")
+            return None
+        return value
+
+    def import_projects(self, listings: dict[str, tuple]) -> None:
+        name = dump.PROJECTS
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            owner = self._reference(check, "userId", dump.USERS, self.users)
+            title = check.text("name", required=True, max_length=200, min_length=1, strip=True)
+            description = check.text("description", max_length=MAX_DESCRIPTION)
+            status = check.choice("status", PROJECT_STATUSES, "active")
+            created = check.timestamp("createdAt", self.exported_at)
+            updated = check.timestamp("updatedAt", created)
+            if key is not None and (key in self.projects or key in self.rejected[name]):
+                check.fail("id", "appears twice in projects (the first row is kept)")
+                key = None  # the first row keeps the id
+            listing = listings.pop(key, None) if key is not None else None
+            if check.errors:
+                if key is not None:
+                    self.rejected[name].add(key)
+                self.reject(name, index, row, check.errors)
+                if listing is not None:
+                    self._reject_listing(
+                        listing, "projectId", f"refers to projects row {key!r}, which is invalid"
+                    )
+                continue
+            pk = legacy_uuid(name, key)
+            if listing is not None and listing[2][0] and status != "active":
+                self._reject_listing(
+                    listing,
+                    "isPublished",
+                    "a listing can only be published while its project is active",
+                )
+                listing = None
+            self.projects[key] = (pk, owner, status == "active")
+            pending.append(
+                (
+                    (pk, owner, title, description, status, created, updated),
+                    listing[2] if listing is not None else None,
+                )
+            )
+            if len(pending) >= self.batch_size:
+                self._flush_projects(pending)
+        self._flush_projects(pending)
+        for project, listing in listings.items():
+            reason = (
+                f"refers to projects row {project!r}, which is invalid"
+                if project in self.rejected[name]
+                else f"refers to no row of projects: {project!r}"
+            )
+            self._reject_listing(listing, "projectId", reason)
+
+    def _reject_listing(self, listing: tuple, field_name: str, reason: str) -> None:
+        index, ref, _ = listing
+        stats = self.stats[dump.LISTINGS]
+        stats.rejected += 1
+        self.problem_count += 1
+        self.on_problem(Problem(dump.LISTINGS, ref, index, [(field_name, reason)], None))
+
+    def _flush_projects(self, pending: list) -> None:
+        if not (self.writing and pending):
+            pending.clear()
+            return
+        projects, listings = self.stats[dump.PROJECTS], self.stats[dump.LISTINGS]
+        names = FIELDS[dump.PROJECTS] + FIELDS[dump.LISTINGS][1:]
+        existing = {}
+        if self.had_rows[dump.PROJECTS]:
+            for chunk in _chunks([record[0] for record, _ in pending]):
+                for values in where_in(Project.objects, "id", chunk).values_list(*names):
+                    existing[values[0]] = values
+        inserts, updates, changed = [], [], []
+        for record, listing in pending:
+            old = existing.get(record[0])
+            if old is None:
+                projects.created += 1
+                if listing is not None:
+                    listings.created += 1
+                row = record + (listing or LISTING_DEFAULTS)
+                inserts.append(row)
+                changed.append(record[0])
+            else:
+                old_record, old_listing = old[:7], old[7:]
+                new_listing = listing if listing is not None else old_listing
+                if record[4] != "active":
+                    new_listing = (False, *new_listing[1:])
+                project_changed = old_record != record
+                listing_changed = old_listing != new_listing
+                if project_changed or (listing is None and listing_changed):
+                    projects.updated += 1
+                else:
+                    projects.unchanged += 1
+                if listing is not None:
+                    if listing_changed:
+                        listings.updated += 1
+                    else:
+                        listings.unchanged += 1
+                if project_changed or listing_changed:
+                    row = record + new_listing
+                    updates.append((*row[1:], row[0]))
+                    changed.append(record[0])
+            projects.accept(record)
+            if listing is not None:
+                listings.accept((record[0], *listing))
+        columns = list(names)
+        defaults_columns, defaults = _extra_defaults(Project, columns)
+        insert_rows(Project, columns + defaults_columns, [(*row, *defaults) for row in inserts])
+        update_rows(Project, "id", columns[1:], updates)
+        project_refresh_search_vector(project_ids=changed)
+        self.changed_projects += len(changed)
+        pending.clear()
+
+    # ------------------------------------------------------------------ files, servers
+
+    def import_files(self) -> None:
+        name = dump.PROJECT_FILES
+        seen: set[int] = set()
+        totals: dict[str, list] = {}
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
+            project_key = ref_key(check.row.get("projectId"))
+            path = check.row.get("path")
+            if path is None:
+                check.fail("path", "is required")
+            else:
+                try:
+                    path = normalize_file_path(path)
+                except ValidationError as exc:
+                    check.fail("path", exc.messages[0])
+                    path = None
+            content = check.text("content", required=True)
+            size = len(content.encode()) if content is not None else 0
+            if size > MAX_FILE_BYTES:
+                check.fail("content", f"must be at most {MAX_FILE_BYTES // 1024} KiB")
+            if project is not None and path is not None:
+                if hash((project_key, path)) in seen:
+                    check.fail("path", f"{path!r} appears twice in this project (first kept)")
+                else:
+                    count, total = totals.get(project_key, (0, 0))
+                    if count + 1 > MAX_FILES_PER_PROJECT:
+                        check.fail("projectId", f"more than {MAX_FILES_PER_PROJECT} files")
+                    elif total + size > MAX_PROJECT_BYTES:
+                        check.fail("content", "the project's files exceed 20 MiB")
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            seen.add(hash((project_key, path)))
+            count, total = totals.get(project_key, (0, 0))
+            totals[project_key] = (count + 1, total + size)
+            pending.append((project[0], path, content))
+            if len(pending) >= self.batch_size:
+                self._flush_files(pending)
+        self._flush_files(pending)
+
+    def _flush_files(self, pending: list) -> None:
+        if not (self.writing and pending):
+            pending.clear()
+            return
+        stats = self.stats[dump.PROJECT_FILES]
+        existing = {}
+        if self.had_rows[dump.PROJECT_FILES]:
+            for chunk in _chunks(list({record[0] for record in pending})):
+                for pk, project, path, content in where_in(
+                    ProjectFile.objects, "project_id", chunk
+                ).values_list("id", "project_id", "path", "content"):
+                    existing[(project, path)] = (pk, content)
+        stamp = self.exported_at
+        inserts, updates = [], []
+        for project, path, content in pending:
+            size = len(content.encode())
+            old = existing.get((project, path))
+            if old is None:
+                stats.created += 1
+                inserts.append((project, path, content, size, stamp, stamp))
+            elif old[1] == content:
+                stats.unchanged += 1
+            else:
+                stats.updated += 1
+                updates.append((content, size, stamp, old[0]))
+            stats.accept((project, path, content))
+        insert_rows(
+            ProjectFile,
+            ["project_id", "path", "content", "size", "created_at", "updated_at"],
+            inserts,
+        )
+        update_rows(ProjectFile, "id", ["content", "size", "updated_at"], updates)
+        pending.clear()
+
+    def import_mcp_servers(self) -> None:
+        name = dump.MCP_SERVERS
+        live_names = {}
+        slugs = set(McpServer.objects.values_list("slug", flat=True))
+        for pk, server_name in McpServer.objects.exclude(status="deleted").values_list(
+            "id", "name"
+        ):
+            live_names[server_name] = pk
+        seen: set[str] = set()
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            server_name = check.text(
+                "name", required=True, max_length=100, min_length=1, strip=True
+            )
+            description = check.text("description", max_length=5000)
+            url = check.text("url", max_length=500) or None
+            command = check.text("command", max_length=500)
+            args = check.string_list("args")
+            transport = check.row.get("transport")
+            if transport is None:
+                transport = "stdio" if command and not url else "streamable_http"
+            elif transport in TRANSPORTS:
+                transport = TRANSPORTS[transport]
+            else:
+                check.fail("transport", f"must be http, sse or stdio, not {str(transport)[:40]!r}")
+            spec = check.row.get("credentialSpec")
+            if spec is None:
+                spec = []
+            else:
+                try:
+                    validate_credential_spec(spec)
+                except ValidationError as exc:
+                    check.fail("credentialSpec", exc.messages[0])
+            active = check.boolean("isActive", True)
+            deleted_at = check.timestamp("deletedAt", None)
+            created = check.timestamp("createdAt", self.exported_at)
+            if transport in ("streamable_http", "sse"):
+                if not url:
+                    check.fail("url", "is required for http and sse servers")
+                else:
+                    try:
+                        _url_validator(url)
+                    except ValidationError:
+                        check.fail("url", "must be an http(s) URL")
+            elif transport == "stdio" and not command:
+                check.fail("command", "is required for stdio servers")
+            status = "deleted" if deleted_at else ("active" if active else "inactive")
+            pk = legacy_uuid(name, key) if key is not None else None
+            if key is not None and key in seen:
+                check.fail("id", "appears twice in mcpServers (the first row is kept)")
+            elif server_name and status != "deleted" and live_names.get(server_name, pk) != pk:
+                check.fail("name", f"another live MCP server is named {server_name!r}")
+            if key is not None:
+                seen.add(key)
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            if status != "deleted":
+                live_names[server_name] = pk
+            record = (
+                pk,
+                server_name,
+                description,
+                transport,
+                url,
+                command,
+                args,
+                spec,
+                status,
+                deleted_at,
+                created,
+            )
+            pending.append(record)
+        if self.writing and pending:
+
+            def extra(record):
+                base = slugify(record[1])[:90] or "server"
+                slug, n = base, 2
+                while slug in slugs:
+                    slug, n = f"{base}-{n}", n + 1
+                slugs.add(slug)
+                return (slug, record[10])
+
+            self._upsert(name, pending, extra=extra)
+
+    # ------------------------------------------------------------------ marketplace
+
+    def import_purchases(self) -> None:
+        name = dump.PURCHASES
+        completed: set[int] = set()
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            buyer = self._reference(check, "userId", dump.USERS, self.users)
+            project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
+            amount = check.money("amount", ZERO, minimum=ZERO)
+            currency = self._currency(check, "USD")
+            status = check.choice("status", PURCHASE_STATUSES, "completed")
+            created = check.timestamp("createdAt", self.exported_at)
+            refunded = check.timestamp("refundedAt", None)
+            if status == "refunded" and refunded is None and "refundedAt" not in check.row:
+                refunded = created
+            elif status == "completed":
+                refunded = None
+            if key is not None and (key in self.purchases or key in self.rejected[name]):
+                check.fail("id", "appears twice in marketplacePurchases (the first is kept)")
+                key = None
+            if buyer is not None and project is not None:
+                if buyer == project[1]:
+                    check.fail("userId", "a seller cannot buy their own project")
+                elif status == "completed" and hash((buyer, project[0])) in completed:
+                    check.fail(
+                        "projectId",
+                        "this user already has a completed purchase of this project "
+                        "(the first is kept)",
+                    )
+            if check.errors:
+                if key is not None:
+                    self.rejected[name].add(key)
+                self.reject(name, index, row, check.errors)
+                continue
+            if status == "completed":
+                completed.add(hash((buyer, project[0])))
+            self.purchases[key] = (buyer, project[0], int(amount * 100), currency)
+            pending.append(
+                (
+                    legacy_uuid(name, key),
+                    buyer,
+                    project[0],
+                    amount,
+                    currency,
+                    status,
+                    created,
+                    refunded,
+                )
+            )
+            if len(pending) >= self.batch_size:
+                self._flush(name, pending)
+        self._flush(name, pending)
+
+    def _flush(self, map_name: str, pending: list, *, extra=None) -> None:
+        if self.writing and pending:
+            self._upsert(map_name, pending, extra=extra)
+        pending.clear()
+
+    def import_reviews(self) -> None:
+        name = dump.REVIEWS
+        seen_ids: set[int] = set()  # hashes: a third less memory
+        pairs: set[int] = set()
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            author = self._reference(check, "userId", dump.USERS, self.users)
+            project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
+            rating = check.row.get("rating")
+            if rating is None:
+                check.fail("rating", "is required")
+            elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+                check.fail("rating", f"must be a whole number from 1 to 5, not {rating!r}")
+            title = check.text("title", max_length=120)
+            body = check.text("comment", max_length=5000)
+            created = check.timestamp("createdAt", self.exported_at)
+            updated = check.timestamp("updatedAt", created)
+            if key is not None and hash(key) in seen_ids:
+                check.fail("id", "appears twice in marketplaceReviews (the first is kept)")
+            if key is not None:
+                seen_ids.add(hash(key))
+            if author is not None and project is not None:
+                if author == project[1]:
+                    check.fail("userId", "an owner cannot review their own project")
+                elif hash((author, project[0])) in pairs:
+                    check.fail(
+                        "userId", "this user already reviewed this project (the first is kept)"
+                    )
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            pairs.add(hash((author, project[0])))
+            pending.append(
+                (legacy_uuid(name, key), author, project[0], rating, title, body, created, updated)
+            )
+            if len(pending) >= self.batch_size:
+                self._flush_reviews(pending)
+        self._flush_reviews(pending)
+
+    def _flush_reviews(self, pending: list) -> None:
+        # updated_at is written but not compared: it follows created_at when absent.
+        records = [record[:7] for record in pending]
+        updated = {record[0]: record[7] for record in pending}
+        self._flush(dump.REVIEWS, records, extra=lambda record: (updated[record[0]],))
+        pending.clear()
+
+    def import_downloads(self) -> None:
+        name = dump.DOWNLOADS
+        seen_ids: set[int] = set()  # hashes: a third less memory
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            user = self._reference(check, "userId", dump.USERS, self.users)
+            project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
+            created = check.timestamp("createdAt", self.exported_at)
+            if key is not None and hash(key) in seen_ids:
+                check.fail("id", "appears twice in marketplaceDownloads (the first is kept)")
+            if key is not None:
+                seen_ids.add(hash(key))
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            pending.append((legacy_uuid(name, key), user, project[0], created))
+            if len(pending) >= self.batch_size:
+                self._flush(name, pending)
+        self._flush(name, pending)
+
+    def import_revenue_events(self) -> None:
+        name = dump.REVENUE_EVENTS
+        seen_ids: set[int] = set()  # hashes: a third less memory
+        per_purchase: set[tuple] = set()
+        pending: list[tuple] = []
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            kind = check.choice("type", REVENUE_KINDS, None)
+            project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
+            purchase = self._reference(
+                check, "purchaseId", dump.PURCHASES, self.purchases, required=False
+            )
+            purchase_key = ref_key(check.row.get("purchaseId"))
+            buyer = purchase[0] if purchase is not None else None
+            if purchase is None and check.row.get("buyerId") is not None:
+                buyer = self._reference(check, "buyerId", dump.USERS, self.users)
+            default_amount = None
+            if purchase is not None:
+                default_amount = Decimal(purchase[2]) / 100
+                if kind == "refund":
+                    default_amount = -default_amount
+            gross = check.money("amount", default_amount)
+            if gross is None and "amount" not in check.row:
+                check.fail("amount", "is required when there is no purchase")
+            currency = self._currency(check, purchase[3] if purchase is not None else "USD")
+            fee = check.money("platformFee", None)
+            net = check.money("sellerNet", None)
+            metadata = check.json_object("metadata")
+            created = check.timestamp("createdAt", self.exported_at)
+            if gross is not None:
+                if fee is None and net is None:
+                    fee, net = split_amount(gross)
+                elif fee is None or net is None or fee + net != gross:
+                    check.fail("platformFee", "platformFee + sellerNet must equal amount")
+            if project is not None and purchase is not None and purchase[1] != project[0]:
+                check.fail("purchaseId", "the purchase is of another project")
+            if key is not None and hash(key) in seen_ids:
+                check.fail("id", "appears twice in revenueEvents (the first is kept)")
+            elif kind in ("purchase", "refund") and (purchase_key, kind) in per_purchase:
+                check.fail("purchaseId", f"this purchase already has a {kind} event (first kept)")
+            if key is not None:
+                seen_ids.add(hash(key))
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            if purchase is not None and kind in ("purchase", "refund"):
+                per_purchase.add((purchase_key, kind))
+            pending.append(
+                (
+                    legacy_uuid(name, key),
+                    kind,
+                    project[0],
+                    project[1],
+                    buyer,
+                    legacy_uuid(dump.PURCHASES, purchase_key) if purchase is not None else None,
+                    gross,
+                    fee,
+                    net,
+                    currency,
+                    metadata,
+                    created,
+                )
+            )
+            if len(pending) >= self.batch_size:
+                self._flush(name, pending)
+        self._flush(name, pending)
+
+    # ------------------------------------------------------------------ chat
+
+    def _chat_order(self) -> array | None:
+        """Each message's rank in createdAt order (file order among equals); None if sorted."""
+        stamps = array("d")
+        default = self.exported_at.timestamp()
+        in_order, last = True, float("-inf")
+        for row in self.source.rows(dump.CHAT_MESSAGES):
+            value = row.get("createdAt") if isinstance(row, dict) else None
+            try:
+                stamp = default if value is None else dump.parse_timestamp(value).timestamp()
+            except ValueError:
+                stamp = float("inf")
+            if stamp < last:
+                in_order = False
+            last = stamp
+            stamps.append(stamp)
+        if in_order:
+            return None
+        order = sorted(range(len(stamps)), key=stamps.__getitem__)
+        del stamps
+        rank = array("q", bytes(8 * len(order)))
+        for position, index in enumerate(order):
+            rank[index] = position
+        return rank
+
+    def import_chat_messages(self) -> None:
+        name = dump.CHAT_MESSAGES
+        rank = self._chat_order()
+        last_id = ChatMessage.objects.order_by("-id").values_list("id", flat=True).first()
+        base = (last_id or 0) + 1
+        ids: dict = {}
+        seen_ids: set[int] = set()  # hashes: a third less memory
+        pending: list[tuple] = []
+        roles = tuple(ChatMessage.Role.values)
+        for index, row in self._rows(name):
+            check = RowCheck(row)
+            key = check.ref("id")
+            owner = self._reference(check, "userId", dump.USERS, self.users)
+            project = self._reference(
+                check, "projectId", dump.PROJECTS, self.projects, required=False
+            )
+            content = check.text(
+                "content", required=True, min_length=1, max_length=MAX_CONTENT_LENGTH
+            )
+            role = check.choice("role", roles, "user")
+            metadata = check.json_object("metadata", max_bytes=MAX_METADATA_BYTES)
+            created = check.timestamp("createdAt", self.exported_at)
+            if project is not None and owner is not None and project[1] != owner:
+                check.fail("projectId", "the project belongs to another user")
+            if key is not None and hash(key) in seen_ids:
+                check.fail("id", "appears twice in chatMessages (the first row is kept)")
+            if key is not None:
+                seen_ids.add(hash(key))
+            if check.errors:
+                self.reject(name, index, row, check.errors)
+                continue
+            legacy_id = legacy_uuid(name, key)
+            ids[legacy_id] = base + (rank[index] if rank is not None else index)
+            pending.append(
+                (
+                    legacy_id,
+                    owner,
+                    project[0] if project is not None else None,
+                    role,
+                    content,
+                    metadata,
+                    created,
+                )
+            )
+            if len(pending) >= self.batch_size:
+                self._flush(name, pending, extra=lambda record: (ids.pop(record[0]),))
+                ids.clear()
+        self._flush(name, pending, extra=lambda record: (ids.pop(record[0]),))
+        if self.writing:
+            reset_sequence(ChatMessage)
+
+    # ------------------------------------------------------------------ after the write
+
+    def refresh_counters(self) -> None:
+        """purchase_count, download_count, review_count and rating_avg from the rows."""
+        quote = connection.ops.quote_name
+        project = quote(Project._meta.db_table)
+        purchase = quote(Purchase._meta.db_table)
+        download = quote(Download._meta.db_table)
+        review = quote(Review._meta.db_table)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # Fresh statistics, so the planner joins rather than loops.
+                for model in {*MODELS.values()}:
+                    cursor.execute(f"ANALYZE {quote(model._meta.db_table)}")
+        # rating_avg rounds half to even, like marketplace.services.project_refresh_rating:
+        # q = 100 * sum // count, r = 100 * sum % count.
+        sql = f"""
+            WITH bought AS (
+                SELECT project_id, COUNT(*) AS n FROM {purchase}
+                WHERE status = 'completed' GROUP BY project_id
+            ), fetched AS (
+                SELECT project_id, COUNT(*) AS n FROM {download} GROUP BY project_id
+            ), rated AS (
+                SELECT project_id, COUNT(*) AS n, SUM(rating) * 100 AS s
+                FROM {review} GROUP BY project_id
+            ), figures AS (
+                SELECT p.id AS id,
+                    COALESCE(bought.n, 0) AS purchases,
+                    COALESCE(fetched.n, 0) AS downloads,
+                    COALESCE(rated.n, 0) AS reviews,
+                    CASE WHEN rated.n IS NULL THEN NULL ELSE
+                        (rated.s / rated.n
+                         + CASE WHEN 2 * (rated.s % rated.n) > rated.n
+                                  OR (2 * (rated.s % rated.n) = rated.n
+                                      AND (rated.s / rated.n) % 2 = 1)
+                            THEN 1 ELSE 0 END) / 100.0
+                    END AS rating
+                FROM {project} p
+                LEFT JOIN bought ON bought.project_id = p.id
+                LEFT JOIN fetched ON fetched.project_id = p.id
+                LEFT JOIN rated ON rated.project_id = p.id
+            )
+            UPDATE {project} SET
+                purchase_count = figures.purchases,
+                download_count = figures.downloads,
+                review_count = figures.reviews,
+                rating_avg = figures.rating
+            FROM figures
+            WHERE figures.id = {project}.id AND (
+                {project}.purchase_count <> figures.purchases
+                OR {project}.download_count <> figures.downloads
+                OR {project}.review_count <> figures.reviews
+                OR {project}.rating_avg IS DISTINCT FROM figures.rating)
+        """  # noqa: S608 - table names from _meta
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+
+    def verify(self) -> None:
+        """Read back every imported row's key fields; fail loudly if a count or checksum differs."""
+        differences = []
+        for map_name, stats in self.stats.items():
+            count, checksum = 0, 0
+            for values in self._read_back(map_name, stats.keys):
+                count += 1
+                checksum = (checksum + checksum_of(map_name, values)) & MASK
+            expected = stats.read - stats.rejected
+            if count != stats.accepted or count != expected or checksum != stats.checksum:
+                differences.append(
+                    f"{map_name}: the dump has {expected} valid rows, the import wrote "
+                    f"{stats.accepted}, the database holds {count}"
+                    + ("" if checksum == stats.checksum else " and the checksum differs")
+                )
+            stats.keys = None
+        if differences:
+            raise ImportFailed(
+                "Verification failed; nothing was written.\n" + "\n".join(differences)
+            )
+
+    def _read_back(self, map_name: str, keys):
+        model, names = MODELS[map_name], FIELDS[map_name]
+        chunks = keys.chunks(LOOKUP_CHUNK) if isinstance(keys, UuidList) else _chunks(keys)
+        for chunk in chunks:
+            if map_name == dump.PROJECT_FILES:
+                wanted = {(values[0], values[1]) for values in chunk}
+                projects = list({project for project, _ in wanted})
+                for values in where_in(ProjectFile.objects, "project_id", projects).values_list(
+                    *names
+                ):
+                    if (values[0], values[1]) in wanted:
+                        yield values
+            else:
+                yield from where_in(model.objects, names[0], chunk).values_list(*names)
+
+
+def summary_table(stats: dict[str, MapStats]) -> str:
+    columns = ("read", "created", "updated", "unchanged", "rejected")
+    width = max(len(name) for name in stats) + 2
+    lines = ["map".ljust(width) + "".join(column.rjust(11) for column in columns)]
+    for map_name, figures in stats.items():
+        lines.append(
+            map_name.ljust(width)
+            + "".join(str(getattr(figures, column)).rjust(11) for column in columns)
+        )
+    return "\n".join(lines)
+
+
+def as_json(problem: Problem) -> str:
+    entry = {
+        "map": problem.map,
+        "id": problem.ref,
+        "index": problem.index,
+        "problems": [{"field": f, "reason": r} for f, r in problem.errors],
+    }
+    if problem.row is not None:
+        entry["row"] = problem.row
+    return json.dumps(entry, default=str)

@@ -1,0 +1,120 @@
+"""manage.py import_legacy_store FILE: load the old store's dump, checked, in one transaction."""
+
+import json
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from legacy.dump import DumpError, open_dump
+from legacy.importer import ImportFailed, LegacyImport, as_json, summary_table
+
+
+class PlainProgress:
+    """Log lines instead of a bar when the output is not a terminal."""
+
+    EVERY = 100_000
+
+    def __init__(self, name: str, write):
+        self.name, self.write, self.count, self.started = name, write, 0, time.monotonic()
+
+    def update(self, n: int) -> None:
+        before = self.count // self.EVERY
+        self.count += n
+        if self.count // self.EVERY > before:
+            self.write(f"{self.name}: {self.count:,} rows read")
+
+    def close(self) -> None:
+        seconds = time.monotonic() - self.started
+        self.write(f"{self.name}: {self.count:,} rows read in {seconds:.1f} s")
+
+
+class Command(BaseCommand):
+    help = "Import a memstorage-v1 dump of the old store (a path, - for standard input, or .gz)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the dump: a JSON file, a .gz of one, or - for stdin")
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid rows and report the others instead of writing nothing",
+        )
+        parser.add_argument("--report", help="with --skip-invalid: write rejected rows here (JSON)")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="check and count everything, commit nothing"
+        )
+        parser.add_argument("--batch-size", type=int, default=5000)
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        report = open(options["report"], "w", encoding="utf-8") if options["report"] else None  # noqa: SIM115
+        written = 0
+        if report:
+            report.write('{"format": "memstorage-v1-import-report", "rejected": [\n')
+
+        def on_problem(problem):
+            nonlocal written
+            if report:
+                report.write((",\n" if written else "") + as_json(problem))
+                written += 1
+                return
+            for field, reason in problem.errors:
+                self.stderr.write(f"{problem.map} {problem.ref!r}: {field or '(row)'}: {reason}")
+
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            def progress(name):
+                return tqdm(desc=name, unit=" rows", unit_scale=True, leave=True)
+        else:
+
+            def progress(name):
+                return PlainProgress(name, self.stderr.write)
+
+        stats, failure = None, None
+        try:
+            with open_dump(options["file"]) as source:
+                importer = LegacyImport(
+                    source,
+                    skip_invalid=options["skip_invalid"],
+                    batch_size=options["batch_size"],
+                    on_problem=on_problem,
+                    progress=progress,
+                    log=self.stderr.write,
+                )
+                try:
+                    stats = importer.run(dry_run=options["dry_run"])
+                except ImportFailed as exc:
+                    stats, failure = importer.stats, exc
+        except DumpError as exc:
+            failure = exc
+        finally:
+            if report:
+                totals = {name: vars(s) | {"keys": None} for name, s in (stats or {}).items()}
+                report.write('\n], "summary": ' + json.dumps(_summary(totals)) + "}\n")
+                report.close()
+
+        if stats:
+            self.stdout.write(summary_table(stats))
+        if failure is not None:
+            raise CommandError(str(failure))
+        rows = sum(s.read for s in stats.values())
+        seconds = time.monotonic() - started
+        rate = rows / max(seconds, 1e-9)
+        self.stderr.write(f"{rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
+        rejected = sum(s.rejected for s in stats.values())
+        changed = sum(s.created + s.updated for s in stats.values())
+        if rejected:
+            where = f" (see {options['report']})" if report else ""
+            self.stdout.write(f"{rejected} invalid rows were skipped{where}.")
+        if options["dry_run"]:
+            self.stdout.write("Dry run: nothing was written.")
+        elif not changed:
+            self.stdout.write("Nothing changed: the database already holds every row of this dump.")
+        else:
+            self.stdout.write(f"Imported: {changed} rows created or updated.")
+
+
+def _summary(totals: dict) -> dict:
+    columns = ("read", "created", "updated", "unchanged", "rejected")
+    return {name: {c: figures[c] for c in columns} for name, figures in totals.items()}

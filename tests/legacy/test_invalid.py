@@ -1,0 +1,171 @@
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management.base import CommandError
+
+from chat.models import ChatMessage
+from legacy.dump import MAPS
+from marketplace.models import Purchase, Review
+from projects.models import Project, ProjectFile
+from tests.factories import ProjectFactory
+from tests.legacy.conftest import INVOICE, run_import, snapshot
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+@pytest.fixture
+def strict(capsys, sample, write_dump):
+    """Run the strict import of the (changed) sample; return the problem lines it printed."""
+
+    def run():
+        before = snapshot()
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        err = StringIO()
+        with pytest.raises(CommandError) as failure:
+            call_command("import_legacy_store", write_dump(sample), stdout=StringIO(), stderr=err)
+        assert "nothing was written" in str(failure.value)
+        assert snapshot() == before  # strict mode leaves the database untouched
+        lines = err.getvalue().splitlines()
+        return [line for line in lines if line.split(" ")[0] in MAPS and "rows read" not in line]
+
+    return run
+
+
+def test_a_missing_required_field(sample, strict):
+    del sample["projects"][1]["name"]
+
+    assert "projects 'proj-42': name: is required" in strict()
+
+
+def test_a_dangling_reference(sample, strict):
+    sample["chatMessages"][0]["userId"] = "user-404"
+
+    assert "chatMessages 'm1': userId: refers to no row of users: 'user-404'" in strict()
+
+
+def test_a_rating_of_seven(sample, strict):
+    sample["marketplaceReviews"][0]["rating"] = 7
+
+    assert (
+        "marketplaceReviews 'rev-1': rating: must be a whole number from 1 to 5, not 7" in strict()
+    )
+
+
+def test_a_negative_price(sample, strict):
+    sample["marketplaceProjects"][0]["price"] = "-5.00"
+
+    assert "marketplaceProjects 'mp-1': price: must not be negative" in strict()
+
+
+def test_an_unknown_currency(sample, strict):
+    sample["marketplacePurchases"][0]["currency"] = "XYZ"
+
+    lines = strict()
+
+    assert (
+        "marketplacePurchases 'pur-1': currency: is not an ISO 4217 currency code: 'XYZ'" in lines
+    )
+    # The revenue event of that purchase leads to an invalid row, so it is invalid too.
+    assert any(line.startswith("revenueEvents 'rev-evt-1': purchaseId:") for line in lines)
+
+
+def test_a_path_with_dot_dot(sample, strict):
+    sample["projectFiles"][2]["path"] = "../etc/passwd"
+
+    (line,) = strict()
+
+    assert line.startswith("projectFiles 2: path: A file path may not contain")
+
+
+def test_two_reviews_by_one_user_of_one_project(sample, strict):
+    sample["marketplaceReviews"].append(dict(sample["marketplaceReviews"][0], id="rev-2"))
+
+    assert strict() == [
+        "marketplaceReviews 'rev-2': userId: this user already reviewed this project "
+        "(the first is kept)"
+    ]
+
+
+def test_two_marketplace_rows_for_one_project(sample, strict):
+    sample["marketplaceProjects"].append(dict(sample["marketplaceProjects"][0], id="mp-3"))
+
+    assert strict() == [
+        f"marketplaceProjects 'mp-3': projectId: project '{INVOICE}' already has a marketplace "
+        "row (the first is kept)"
+    ]
+
+
+def test_a_wrong_format(sample, write_dump):
+    sample["format"] = "memstorage-v0"
+
+    with pytest.raises(CommandError, match="format must be 'memstorage-v1'"):
+        run_import(write_dump(sample))
+    assert not User.objects.exists()
+
+
+def test_strict_mode_leaves_an_existing_database_untouched(sample, write_dump):
+    ProjectFactory(name="Already here")
+    run_import(write_dump(json.loads(json.dumps(sample))))
+    before = snapshot()
+    sample["projects"][0]["name"] = "Renamed"  # a valid change ...
+    sample["marketplaceReviews"][0]["rating"] = 0  # ... and an invalid row
+
+    with pytest.raises(CommandError):
+        run_import(write_dump(sample, "second.json"))
+
+    assert snapshot() == before
+    assert Project.objects.get(pk=INVOICE).name == "Invoice parser agent"
+
+
+def test_skip_invalid_imports_the_rest_and_reports_the_rejected_rows(sample, write_dump, tmp_path):
+    sample["users"][2]["username"] = "not valid!"  # linus: his project, messages ... follow
+    sample["marketplaceReviews"][0]["rating"] = 7
+    report = tmp_path / "report.json"
+
+    out, _ = run_import(write_dump(sample), skip_invalid=True, report=str(report))
+
+    data = json.loads(report.read_text())
+    rejected = {(entry["map"], entry["id"]): entry for entry in data["rejected"]}
+    assert rejected[("users", "user-3")]["problems"] == [
+        {"field": "username", "reason": "may hold only letters, digits and @.+-_"}
+    ]
+    assert rejected[("users", "user-3")]["row"]["username"] == "not valid!"
+    # Rows whose references lead to a rejected row are rejected with them.
+    assert rejected[("projects", "proj-43")]["problems"] == [
+        {"field": "userId", "reason": "refers to users row 'user-3', which is invalid"}
+    ]
+    assert ("chatMessages", "m3") in rejected
+    assert ("marketplacePurchases", "pur-1") in rejected
+    assert ("revenueEvents", "rev-evt-1") in rejected
+    assert rejected[("marketplaceReviews", "rev-1")]["problems"][0]["field"] in {
+        "rating", "userId"
+    }  # fmt: skip
+    assert data["summary"]["projects"] == {
+        "read": 3, "created": 2, "updated": 0, "unchanged": 0, "rejected": 1
+    }  # fmt: skip
+    assert "invalid rows were skipped" in out
+    # The valid rows are in.
+    assert set(User.objects.values_list("username", flat=True)) == {"ada", "grace"}
+    assert Project.objects.count() == 2
+    assert ChatMessage.objects.count() == 2
+    assert ProjectFile.objects.count() == 3
+    assert not Purchase.objects.exists()
+    assert not Review.objects.exists()
+    invoice = Project.objects.get(pk=INVOICE)
+    assert (invoice.purchase_count, invoice.download_count, invoice.review_count) == (0, 0, 0)
+
+
+def test_every_problem_of_a_row_is_reported(sample, strict):
+    sample["marketplacePurchases"][0].update(amount="-1", status="lost")
+
+    lines = strict()
+
+    assert "marketplacePurchases 'pur-1': amount: must not be negative" in lines
+    assert any(
+        line.startswith("marketplacePurchases 'pur-1': status: must be one of") for line in lines
+    )
