@@ -226,8 +226,12 @@ def _http_client(
         attempt.statuses.append(response.status_code)
 
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
-    # The SDK's transport keeps httpcore's pool private; give it the guarded backend.
-    transport._pool._network_backend = GuardedNetworkBackend(attempt)
+    # httpx2's transport takes no network backend; hand its connection pool the guarded one,
+    # and fail loudly rather than run unguarded if that pool ever changes shape.
+    pool = transport._pool
+    if not isinstance(getattr(pool, "_network_backend", None), httpcore2.AsyncNetworkBackend):
+        raise RuntimeError("httpx2's connection pool no longer takes a network backend")
+    pool._network_backend = GuardedNetworkBackend(attempt)
     return httpx2.AsyncClient(
         headers=headers or {},
         timeout=httpx2.Timeout(timeout),
@@ -249,11 +253,11 @@ async def _session(
     the `initialize` handshake for earlier servers; `client.protocol_version` is the agreement."""
     await _guard_url(url, attempt)
     if transport == "sse":
+        budget = timeout
 
         def factory(headers=None, timeout=None, auth=None):
-            return _http_client(attempt, headers, read_timeout)
+            return _http_client(attempt, headers, budget)
 
-        read_timeout = timeout
         connection = sse_client(
             url,
             headers=headers,
@@ -261,12 +265,16 @@ async def _session(
             sse_read_timeout=timeout,
             httpx_client_factory=factory,
         )
-        async with Client(connection, read_timeout_seconds=timeout, cache=None) as client:
+        async with Client(
+            connection, mode="auto", read_timeout_seconds=timeout, cache=None
+        ) as client:
             yield client
         return
     async with _http_client(attempt, headers, timeout) as http:
         connection = streamable_http_client(url, http_client=http)
-        async with Client(connection, read_timeout_seconds=timeout, cache=None) as client:
+        async with Client(
+            connection, mode="auto", read_timeout_seconds=timeout, cache=None
+        ) as client:
             yield client
 
 

@@ -240,6 +240,9 @@ def _header_keys(server: McpServer) -> list[str]:
 def _fill_headers(server: McpServer, values: dict[str, str]) -> dict[str, str]:
     """The header templates with credential values filled in; a header naming a key without a
     value is left out rather than sent half-filled."""
+    for key, value in values.items():
+        if any(char in value for char in "\r\n\x00"):
+            raise Invalid(f"The value of {key} has a line break and cannot be sent in a header.")
     headers: dict[str, str] = {}
     for name, template in (server.headers or {}).items():
         keys = HEADER_PLACEHOLDER_RE.findall(template)
@@ -279,7 +282,15 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
             last_check_error="Not run: stdio servers are catalogued but never executed here.",
         )
         return _record_check(server, outcome)
-    headers = _fill_headers(server, _shared_values(server, _header_keys(server)))
+    try:
+        headers = _fill_headers(server, _shared_values(server, _header_keys(server)))
+    except DomainError as exc:  # a shared value that cannot be read or sent
+        outcome.update(
+            last_check_ok=False,
+            last_check_status=McpServer.CheckStatus.NEEDS_CREDENTIALS,
+            last_check_error=exc.message,
+        )
+        return _record_check(server, outcome)
     try:
         result = mcp_client.probe(
             url=server.url, transport=server.transport, headers=headers, timeout=_timeout()

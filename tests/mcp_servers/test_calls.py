@@ -351,3 +351,10 @@ def test_calls_to_a_handshake_era_server(loopback_allowed, user):
         result = mcp_tool_call(user=user, server=server, tool="add", arguments={"a": 3, "b": 4})
 
     assert (result["text"], result["protocol_version"]) == ("7", "2025-11-25")
+
+
+def test_a_value_that_would_split_the_header_is_never_sent(server, user):
+    credential_set(owner=user, server=server, key="API_TOKEN", value=f"{secret(10)}\r\nX-Evil: 1")
+
+    with pytest.raises(Invalid, match="API_TOKEN has a line break"):
+        mcp_tool_call(user=user, server=server, tool="add", arguments={"a": 1, "b": 2})
