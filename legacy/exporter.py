@@ -69,6 +69,7 @@ def mcp_servers() -> Iterator[dict]:
     fields = (
         "id",
         "name",
+        "slug",
         "description",
         "transport",
         "url",
@@ -83,6 +84,7 @@ def mcp_servers() -> Iterator[dict]:
         row = {
             "id": str(server["id"]),
             "name": server["name"],
+            "slug": server["slug"],
             "description": server["description"],
             "transport": TRANSPORTS.get(server["transport"], server["transport"]),
             "url": server["url"],

@@ -7,6 +7,7 @@ themselves go to the database in batches.
 """
 
 import json
+import re
 import secrets
 import time
 from array import array
@@ -45,10 +46,11 @@ from projects.validation import normalize_file_path, normalize_tags, validate_cu
 
 User = get_user_model()
 ZERO = Decimal("0.00")
-LOOKUP_CHUNK = 2000
+LOOKUP_CHUNK = 5000
 TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
 TRANSPORTS["stdio"] = "stdio"
 _username_validator = UnicodeUsernameValidator()
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _email_validator = EmailValidator()
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -144,7 +146,11 @@ def checksum_of(map_name: str, values: tuple) -> int:
     """
     positions = JSON_POSITIONS.get(map_name)
     if positions:
-        values = tuple(frozen(v) if i in positions else v for i, v in enumerate(values))
+        values = tuple(
+            # A raw PostgreSQL cursor hands JSON back as text.
+            frozen(json.loads(v) if isinstance(v, str) else v) if i in positions else v
+            for i, v in enumerate(values)
+        )
     return hash(values) & MASK
 
 
@@ -669,6 +675,7 @@ class LegacyImport:
         ):
             live_names[server_name] = pk
         seen: set[str] = set()
+        wanted_slugs: dict = {}  # the dump's slug (an export carries it), else one from the name
         pending: list[tuple] = []
         for index, row in self._rows(name):
             check = RowCheck(row)
@@ -677,6 +684,9 @@ class LegacyImport:
                 "name", required=True, max_length=100, min_length=1, strip=True
             )
             description = check.text("description", max_length=5000)
+            slug = check.text("slug", max_length=100)
+            if slug and not SLUG_RE.match(slug):
+                check.fail("slug", "may hold only lowercase letters, digits and hyphens")
             url = check.text("url", max_length=500) or None
             command = check.text("command", max_length=500)
             args = check.string_list("args")
@@ -721,6 +731,7 @@ class LegacyImport:
                 continue
             if status != "deleted":
                 live_names[server_name] = pk
+            wanted_slugs[pk] = slug
             record = (
                 pk,
                 server_name,
@@ -738,6 +749,10 @@ class LegacyImport:
         if self.writing and pending:
 
             def extra(record):
+                wanted = wanted_slugs.get(record[0])
+                if wanted and wanted not in slugs:
+                    slugs.add(wanted)
+                    return (wanted, record[10])
                 base = slugify(record[1])[:90] or "server"
                 slug, n = base, 2
                 while slug in slugs:
@@ -1113,6 +1128,17 @@ class LegacyImport:
                 ):
                     if (values[0], values[1]) in wanted:
                         yield values
+            elif connection.vendor == "postgresql":
+                # psycopg returns the same Python types as the ORM, without its per-row work.
+                quote = connection.ops.quote_name
+                columns = ", ".join(quote(name) for name in names)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT {columns} FROM {quote(model._meta.db_table)} "  # noqa: S608
+                        f"WHERE {quote(names[0])} = ANY(%s)",
+                        [chunk],
+                    )
+                    yield from cursor.fetchall()
             else:
                 yield from where_in(model.objects, names[0], chunk).values_list(*names)
 

@@ -2,7 +2,6 @@
 
 import gzip
 import os
-import sys
 
 from django.core.management.base import BaseCommand
 
@@ -22,8 +21,9 @@ class Command(BaseCommand):
             self.stderr.write(f"{name}: {count:,} rows")
 
         if path == "-":
-            export_store(sys.stdout, on_map=on_map)
-            sys.stdout.flush()
+            self.stdout.ending = ""  # the dump is written in fragments
+            export_store(self.stdout, on_map=on_map)
+            self.stdout.flush()
             return
         opener = gzip.open if path.endswith(".gz") else open
         partial = f"{path}.partial"
