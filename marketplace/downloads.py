@@ -43,7 +43,8 @@ def stream_project_zip(project: Project) -> Iterator[bytes]:
         ProjectFile.objects.filter(project=project)
         .order_by("path")
         .values_list("path", "content")
-        .iterator(chunk_size=50)
+        # One file per fetch: files may be 1 MiB each, and a batch would hold them all at once.
+        .iterator(chunk_size=1)
     )
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path, content in files:
