@@ -12,6 +12,7 @@ import logging
 import time
 
 from django.db import InterfaceError, OperationalError, connection
+from django.http import JsonResponse
 from prometheus_client import Counter
 
 logger = logging.getLogger("atelier.db_retry")
@@ -20,6 +21,10 @@ RETRIES = Counter(
     "atelier_db_retries_total",
     "Transient database errors met by idempotent work: retried, or given up after the last try.",
     ["outcome"],
+)
+UNAVAILABLE = Counter(
+    "atelier_db_unavailable_total",
+    "Requests answered 503 because the database could not be reached.",
 )
 
 ATTEMPTS = 3  # tries in all, the first included
@@ -46,6 +51,11 @@ def is_transient(exc: BaseException) -> bool:
     return True
 
 
+def worth_retrying_here(exc: BaseException) -> bool:
+    """Transient, and not a pool timeout: the pool has already waited for a connection."""
+    return is_transient(exc) and type(exc.__cause__).__name__ != "PoolTimeout"
+
+
 def reset_connection() -> None:
     """Drop the current connection so the next query opens (or borrows) a fresh one."""
     try:
@@ -60,7 +70,7 @@ def run_with_retry(func, *args, what: str = "", **kwargs):
         try:
             return func(*args, **kwargs)
         except (OperationalError, InterfaceError) as exc:
-            if connection.in_atomic_block or not is_transient(exc):
+            if connection.in_atomic_block or not worth_retrying_here(exc):
                 raise
             if attempt == ATTEMPTS:
                 RETRIES.labels("gave_up").inc()
@@ -106,25 +116,70 @@ def _idempotent_write(request, match) -> bool:
     return bool(getattr(handler, "idempotent", False))
 
 
+class DatabaseBreaker:
+    """When the pool found no connection for its whole timeout, the database is down: for the
+    next second this process answers 503 at once instead of making every request wait again
+    (so the workers stay free for /readyz and for the recovery). Then one request tries again.
+    """
+
+    OPEN_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.open_until = 0.0
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def trip(self) -> None:
+        if not self.is_open():
+            logger.error("the database is unavailable; answering 503 for a moment")
+        self.open_until = time.monotonic() + self.OPEN_SECONDS
+
+    def reset(self) -> None:
+        self.open_until = 0.0
+
+
+BREAKER = DatabaseBreaker()
+
+
+def database_unavailable(request) -> JsonResponse:
+    UNAVAILABLE.inc()
+    if request.path == "/readyz":
+        response = JsonResponse({"status": "unavailable", "database": "down"}, status=503)
+    else:
+        response = JsonResponse(
+            {"detail": "The database is unavailable for a moment; please try again."}, status=503
+        )
+    response["Retry-After"] = "1"
+    return response
+
+
 class TransientRetryMiddleware:
     """Run the view again after a transient database error, for idempotent requests only.
 
     Safe methods are idempotent; a write is when it carries an Idempotency-Key to a handler
     decorated with `config.api.idempotency.idempotent`, or when its view marks the request
     `request.idempotent = True`. The view has already left every transaction it opened when
-    its exception reaches here.
+    its exception reaches here. A pool timeout (no connection at all, so nothing was done) is
+    answered 503 with Retry-After and opens the breaker.
     """
 
     SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+    ALWAYS_SERVED = frozenset({"/healthz", "/metrics"})
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        if BREAKER.is_open() and request.path not in self.ALWAYS_SERVED:
+            return database_unavailable(request)
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not is_transient(exception) or connection.in_atomic_block:
+        if type(getattr(exception, "__cause__", None)).__name__ == "PoolTimeout":
+            BREAKER.trip()
+            return database_unavailable(request)
+        if not worth_retrying_here(exception) or connection.in_atomic_block:
             return None
         match = request.resolver_match
         if match is None:
@@ -149,7 +204,10 @@ class TransientRetryMiddleware:
             try:
                 return match.func(request, *match.args, **match.kwargs)
             except (OperationalError, InterfaceError) as exc:
-                if not is_transient(exc) or connection.in_atomic_block:
+                if type(exc.__cause__).__name__ == "PoolTimeout":
+                    BREAKER.trip()
+                    return database_unavailable(request)
+                if not worth_retrying_here(exc) or connection.in_atomic_block:
                     raise
                 exception = exc
         RETRIES.labels("gave_up").inc()
@@ -157,4 +215,4 @@ class TransientRetryMiddleware:
             "transient database error persisted, giving up",
             extra={"operation": view_name, "attempt": ATTEMPTS},
         )
-        return None
+        return database_unavailable(request)  # idempotent: safe for the client to retry

@@ -114,7 +114,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Tests open connections from threads; persistent connections keep it simple.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     else:
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 8}
+        # A request waits at most 3 s for a connection, so /readyz says 503 soon while the
+        # database is down; a failed reconnection is dropped after 5 s, so the next request
+        # connects at once when the database is back instead of waiting out a long backoff.
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": 8,
+            "timeout": 3,
+            "reconnect_timeout": 5,
+        }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from chat import selectors, services
 from chat.api.serializers import ChatMessageSerializer, ChatMessageWriteSerializer
 from chat.models import ChatMessage
+from config.api.idempotency import idempotent
 from config.errors import NotFound
 from projects.selectors import project_get_for_user
 
@@ -41,6 +42,7 @@ class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewset
             after=filters.validated_data.get("after"),
         )
 
+    @idempotent
     def create(self, request, *args, **kwargs):
         serializer = ChatMessageWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

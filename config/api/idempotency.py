@@ -3,8 +3,9 @@
 Per (user, key) a record holds a fingerprint of the request (method, path, SHA-256 of the body),
 a state and, once done, the response. The same key with the same request returns the stored
 response; with another request it is 422; while the first is still running it is 409. Records
-expire after a day. A record left pending by a crashed worker is taken over after
-`PENDING_TIMEOUT`; the write it guards must itself be safe to repeat (the purchase is).
+expire after a day. The guarded write and its stored response commit in one transaction, so a
+record still pending means the write did not happen; one left by a crashed worker is taken
+over after `PENDING_TIMEOUT`.
 
 A request carrying a key is idempotent, so the transient-error retry may run it again; the
 retry recognises the pending record it claimed itself.
@@ -116,20 +117,22 @@ def idempotent(view_method):
             return response
         django_request.idempotency_record_id = record.pk
         try:
-            response = view_method(self, request, *args, **kwargs)
+            # The write and its stored response commit together: if either is lost, both are,
+            # and running the request again is safe.
+            with transaction.atomic():
+                response = view_method(self, request, *args, **kwargs)
+                if response.status_code < 300:
+                    IdempotencyRecord.objects.filter(pk=record.pk).update(
+                        state=IdempotencyRecord.State.COMPLETED,
+                        response_status=response.status_code,
+                        response_body=json.loads(JSONRenderer().render(response.data) or b"null"),
+                        updated_at=timezone.now(),
+                    )
         except BaseException:
             _release(record)
             raise
         if response.status_code >= 300:
             _release(record)  # only successes are replayed; a failure may be retried
-            return response
-        body = json.loads(JSONRenderer().render(response.data) or b"null")
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            state=IdempotencyRecord.State.COMPLETED,
-            response_status=response.status_code,
-            response_body=body,
-            updated_at=timezone.now(),
-        )
         return response
 
     wrapper.idempotent = True  # the transient-error retry may run the request again
