@@ -1,12 +1,18 @@
 """Reads of the marketplace: listings, purchases, reviews, downloads, revenue and stats."""
 
 import datetime as dt
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -14,6 +20,8 @@ from django.utils import timezone
 from config.errors import NotFound
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from projects.models import Project
+
+logger = logging.getLogger(__name__)
 
 LISTING_ORDERINGS = {
     "newest": ("-published_at", "-id"),
@@ -79,6 +87,181 @@ def listing_get(*, pk) -> Project:
         raise NotFound("Listing not found.") from exc
 
 
+# ---------------------------------------------------------------- hot reads: rows and caches
+#
+# The hot lists read plain rows (values()), one query per page. A page's `count` is exact but
+# cached, keyed by the filters and by generation numbers that the services bump on every write
+# that changes which rows match (publish, update, unpublish, project edits; reviews for a
+# project's review count) -- and bump again after commit. Counters that only change the order
+# (purchases, downloads) are read live with the page, so they do not touch the counts.
+
+COUNT_TTL = 300  # seconds; a bound on staleness should a write ever bypass the services
+STATS_TTL = 300
+LISTINGS = "listings"
+STATS = "stats"
+LISTING_FIELDS = (
+    "id",
+    "name",
+    "description",
+    "owner__username",
+    "price",
+    "currency",
+    "category",
+    "tags",
+    "published_at",
+    "rating_avg",
+    "review_count",
+    "purchase_count",
+    "download_count",
+)
+REVIEW_FIELDS = (
+    "id",
+    "project_id",
+    "author__username",
+    "rating",
+    "title",
+    "body",
+    "created_at",
+    "updated_at",
+)
+
+
+def reviews_generation_name(project_id) -> str:
+    return f"reviews:{project_id}"
+
+
+def _generation_key(name: str) -> str:
+    return f"mkt:gen:{name}"
+
+
+def cache_generations(*names: str) -> tuple[int, ...]:
+    """The current generation of each name. A missing one starts at the clock, in ms, so that a
+    generation lost from the cache never comes back to a number whose entries may still live."""
+    keys = [_generation_key(name) for name in names]
+    try:
+        found = cache.get_many(keys)
+    except Exception:  # the cache is down: compute everything, cache nothing useful
+        logger.warning("cache unavailable while reading generations", exc_info=True)
+        return tuple(-1 for _ in names)
+    values = []
+    for key in keys:
+        if key not in found:
+            start = int(time.time() * 1000)
+            try:
+                cache.add(key, start, timeout=None)
+                found[key] = cache.get(key, start)
+            except Exception:
+                found[key] = -1
+        values.append(found[key])
+    return tuple(values)
+
+
+def cache_bump(*names: str) -> None:
+    """Move each name to a new generation; entries of the old one are never read again."""
+    for name in names:
+        key = _generation_key(name)
+        try:
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.add(key, int(time.time() * 1000), timeout=None)
+        except Exception:
+            logger.warning("cache unavailable while bumping %s", name, exc_info=True)
+
+
+def cache_bump_on_commit(*names: str) -> None:
+    """For the services: bump now, so readers stop using the old entries at once, and again
+    after commit, so a count read from the old rows in between is not kept."""
+    cache_bump(*names)
+    transaction.on_commit(lambda: cache_bump(*names))
+
+
+def _cached(key: str | None, compute: Callable, timeout: int):
+    if key is None or "-1" in key.split(":"):
+        return compute()
+    try:
+        value = cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable while reading %s", key, exc_info=True)
+        return compute()
+    if value is None:
+        value = compute()
+        try:
+            cache.set(key, value, timeout=timeout)
+        except Exception:
+            logger.warning("cache unavailable while writing %s", key, exc_info=True)
+    return value
+
+
+def _listing_filters_key(filters: dict) -> str:
+    """A stable digest of the filters that decide which listings match (not their order)."""
+    parts = []
+    for name in sorted(filters):
+        value = filters[name]
+        if name == "ordering" or value is None or value == "":
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+        parts.append(f"{name}={value!r}")
+    return hashlib.sha256("&".join(parts).encode()).hexdigest()[:32]
+
+
+def listing_rows(**filters) -> QuerySet:
+    """listing_list as plain rows with the seller's name: what the API's lists show."""
+    return listing_list(**filters).values(*LISTING_FIELDS)
+
+
+def listing_count(**filters) -> int:
+    """The exact number of listings matching the filters, cached until a listing changes."""
+    (generation,) = cache_generations(LISTINGS)
+    key = f"mkt:listings:count:{generation}:{_listing_filters_key(filters)}"
+    return _cached(key, lambda: listing_list(**filters).count(), COUNT_TTL)
+
+
+def listing_get_row(*, pk) -> dict:
+    """listing_get as a plain row, in one query."""
+    try:
+        return listing_rows().get(pk=pk)
+    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+        raise NotFound("Listing not found.") from exc
+
+
+def _listing_uuid(pk) -> uuid.UUID:
+    try:
+        return pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk))
+    except ValueError as exc:
+        raise NotFound("Listing not found.") from exc
+
+
+def listing_review_count(*, pk) -> int:
+    """How many reviews a listing has; NotFound when it is not listed. Cached until the
+    listing or its reviews change."""
+    pk = _listing_uuid(pk)
+    generations = cache_generations(LISTINGS, reviews_generation_name(pk))
+    key = "mkt:reviews:count:{}:{}:{}".format(*generations, pk)
+
+    def compute() -> int:
+        count = (
+            listing_list()
+            .filter(pk=pk)
+            .order_by()
+            .annotate(reviews_total=Count("reviews"))
+            .values_list("reviews_total", flat=True)
+            .first()
+        )
+        return -1 if count is None else count
+
+    count = _cached(key, compute, COUNT_TTL)
+    if count < 0:
+        raise NotFound("Listing not found.")
+    return count
+
+
+def review_rows_for_project(*, project_id) -> QuerySet:
+    """review_list_for_project as plain rows with the author's name."""
+    return review_list_for_project(project_id=project_id).values(*REVIEW_FIELDS)
+
+
 def purchase_list_for_user(*, user: AbstractBaseUser, project_id=None) -> QuerySet[Purchase]:
     """The buyer's purchases, newest first (get_user_purchases)."""
     queryset = Purchase.objects.filter(buyer=user).select_related("project", "buyer")
@@ -141,7 +324,15 @@ def revenue_event_list(
 
 
 def marketplace_stats(*, days: int = 30) -> dict:
-    """The marketplace's figures for administrators (get_marketplace_stats)."""
+    """The marketplace's figures for administrators (get_marketplace_stats), cached until a
+    write changes them (the services bump the stats generation) or the day changes."""
+    (generation,) = cache_generations(STATS)
+    today = timezone.now().date()
+    key = f"mkt:stats:{generation}:{days}:{today.isoformat()}"
+    return _cached(key, lambda: _marketplace_stats(days=days), STATS_TTL)
+
+
+def _marketplace_stats(*, days: int) -> dict:
     review_figures = Review.objects.aggregate(count=Count("id"), average=Avg("rating"))
     average = review_figures["average"]
     revenue = [

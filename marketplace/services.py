@@ -16,7 +16,9 @@ from django.utils import timezone
 
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from config.services import validate_model
+from marketplace import selectors
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
+from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import MAX_PRICE, Project
 from projects.services import project_refresh_search_vector
 from projects.validation import normalize_tags, validate_currency
@@ -86,6 +88,7 @@ def listing_publish(
     validate_model(project)
     project.save()
     project_refresh_search_vector(project_ids=[project.pk])
+    cache_bump_on_commit(LISTINGS, STATS)
     return project
 
 
@@ -98,6 +101,7 @@ def listing_update(
     validate_model(project)
     project.save()
     project_refresh_search_vector(project_ids=[project.pk])
+    cache_bump_on_commit(LISTINGS, STATS)
     return project
 
 
@@ -108,6 +112,7 @@ def listing_unpublish(*, project: Project) -> Project:
     if project.is_published:
         project.is_published = False
         project.save(update_fields=["is_published", "updated_at"])
+        cache_bump_on_commit(LISTINGS, STATS)
     return project
 
 
@@ -135,6 +140,7 @@ def revenue_event_create(
         raise Invalid(f"Kind must be one of {', '.join(RevenueEvent.Kind.values)}.", field="kind")
     gross = Decimal(gross).quantize(CENT)
     fee, net = split_amount(gross)
+    cache_bump_on_commit(STATS)
     return RevenueEvent.objects.create(
         kind=kind,
         project=project,
@@ -304,6 +310,7 @@ def review_create(
     except IntegrityError as exc:
         raise Conflict("You have already reviewed this project; edit your review instead.") from exc
     project_refresh_rating(project_id=project.pk)
+    cache_bump_on_commit(selectors.reviews_generation_name(project.pk), STATS)
     return review
 
 
@@ -315,6 +322,7 @@ def review_update(*, review: Review, rating=None, title=None, body=None) -> Revi
         setattr(review, name, value)
     review.save()
     project_refresh_rating(project_id=review.project_id)
+    cache_bump_on_commit(STATS)
     return review
 
 
@@ -324,6 +332,7 @@ def review_delete(*, review: Review) -> None:
     Project.objects.select_for_update().filter(pk=project_id).first()
     review.delete()
     project_refresh_rating(project_id=project_id)
+    cache_bump_on_commit(selectors.reviews_generation_name(project_id), STATS)
 
 
 # ---------------------------------------------------------------- downloads
@@ -395,4 +404,5 @@ def download_token_redeem(*, token: str, ip: str | None = None, user_agent: str 
         user_agent=(user_agent or "")[:256],
     )
     Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
+    cache_bump_on_commit(STATS)
     return download

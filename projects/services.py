@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from config.errors import Conflict, Invalid
 from config.services import validate_model
+from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import (
     MAX_FILE_BYTES,
     MAX_FILES_PER_PROJECT,
@@ -68,6 +69,7 @@ def project_update(
     status: str | None = None,
 ) -> Project:
     project = Project.objects.select_for_update().get(pk=project.pk)
+    was_published = project.is_published
     if name is not None:
         project.name = _clean_name(name)
     if description is not None:
@@ -83,6 +85,8 @@ def project_update(
     validate_model(project)
     project.save()
     project_refresh_search_vector(project_ids=[project.pk])
+    if was_published:  # the listing's text or state changed: cached counts and stats go
+        cache_bump_on_commit(LISTINGS, STATS)
     return project
 
 
@@ -93,6 +97,7 @@ def project_delete(*, project: Project) -> str:
     Returns "archived" or "deleted" so callers can tell the user what happened.
     """
     project = Project.objects.select_for_update().get(pk=project.pk)
+    cache_bump_on_commit(LISTINGS, STATS)  # listings, reviews and figures may go with it
     if project.purchases.exists():
         project.status = Project.Status.ARCHIVED
         project.is_published = False

@@ -64,3 +64,11 @@ def admin_client_api(admin_user):
 @pytest.fixture
 def is_postgres():
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Cached page counts and stats must not outlive the rolled-back rows of another test."""
+    from django.core.cache import cache
+
+    cache.clear()

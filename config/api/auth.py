@@ -3,6 +3,7 @@
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
@@ -108,6 +109,7 @@ class TokenView(APIView):
         )
         if user is None:
             return Response({"detail": "Wrong username or password."}, status=400)
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
         return Response({"token": token, "expiry": instance.expiry})
 

@@ -3,6 +3,7 @@ import uuid
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -33,6 +34,8 @@ from marketplace.api.serializers import (
     ReviewWriteSerializer,
     SellerProjectStatsSerializer,
     StatsSerializer,
+    listing_data,
+    review_data,
 )
 from marketplace.downloads import project_zip_filename, stream_project_zip
 from marketplace.models import Download, Purchase
@@ -108,6 +111,23 @@ class ListingViewSet(
     def get_object(self):
         return selectors.listing_get(pk=self.kwargs["project_id"])
 
+    def list(self, request, *args, **kwargs):
+        # One query per page: plain rows, and the count from the cache.
+        filterset = ListingFilter(request.query_params, queryset=Project.objects.none())
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        filters = filterset.form.cleaned_data
+        page = self.paginator.paginate_queryset(
+            selectors.listing_rows(**filters),
+            request,
+            view=self,
+            count=lambda: selectors.listing_count(**filters),
+        )
+        return self.get_paginated_response([listing_data(row) for row in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(listing_data(selectors.listing_get_row(pk=self.kwargs["project_id"])))
+
     def create(self, request, *args, **kwargs):
         serializer = ListingPublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -172,10 +192,17 @@ class ListingViewSet(
     )
     @action(detail=True, methods=["get", "post"])
     def reviews(self, request, project_id=None):
-        project = self.get_object()
         if request.method == "GET":
-            page = self.paginate_queryset(selectors.review_list_for_project(project_id=project.pk))
-            return self.get_paginated_response(ReviewSerializer(page, many=True).data)
+            # The listing check and the count come from the cache; the page is one query.
+            count = selectors.listing_review_count(pk=self.kwargs["project_id"])
+            page = self.paginator.paginate_queryset(
+                selectors.review_rows_for_project(project_id=self.kwargs["project_id"]),
+                request,
+                view=self,
+                count=count,
+            )
+            return self.get_paginated_response([review_data(row) for row in page])
+        project = self.get_object()
         serializer = ReviewWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         review = services.review_create(

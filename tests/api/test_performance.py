@@ -1,0 +1,194 @@
+"""The hot marketplace reads: one query per page, exact counts from the cache, lean rows."""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.renderers import JSONRenderer
+from rest_framework.test import APIClient
+
+from marketplace import selectors, services
+from marketplace.api.serializers import ListingSerializer, ReviewSerializer, listing_data
+from marketplace.models import Review
+from projects.services import project_create, project_delete, project_update
+from tests.factories import ListingFactory, ProjectFactory, ReviewFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LISTINGS = "/api/v1/marketplace/listings/"
+
+
+def token_client(user) -> APIClient:
+    _, token = AuthToken.objects.create(user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def count_of(client, query="") -> int:
+    response = client.get(f"{LISTINGS}{query}")
+    assert response.status_code == 200, response.content
+    return response.json()["count"]
+
+
+@pytest.mark.parametrize("page_size", [1, 100])
+@pytest.mark.parametrize("query", ["", "?ordering=popular", "?ordering=rating&tag=python"])
+def test_anonymous_listing_page_is_one_query(
+    api_client, page_size, query, django_assert_num_queries
+):
+    ListingFactory.create_batch(100)
+    url = f"{LISTINGS}{query or '?'}&page_size={page_size}"
+    assert api_client.get(url).json()["count"] == 100  # computes and caches the count
+    with django_assert_num_queries(1):
+        body = api_client.get(url).json()
+    assert body["count"] == 100
+    assert len(body["results"]) == page_size
+
+
+@pytest.mark.parametrize("page_size", [1, 100])
+def test_token_listing_page_is_two_queries(user, page_size, django_assert_num_queries):
+    ListingFactory.create_batch(100)
+    client = token_client(user)
+    url = f"{LISTINGS}?ordering=popular&page_size={page_size}"
+    client.get(url)
+    with django_assert_num_queries(2):  # the token with its user, the page
+        assert len(client.get(url).json()["results"]) == page_size
+
+
+def test_detail_is_one_query_anonymous_and_two_with_a_token(
+    api_client, user, django_assert_num_queries
+):
+    listing = ListingFactory()
+    with django_assert_num_queries(1):
+        assert api_client.get(f"{LISTINGS}{listing.pk}/").json()["id"] == str(listing.pk)
+    client = token_client(user)
+    with django_assert_num_queries(2):
+        assert client.get(f"{LISTINGS}{listing.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("page_size", [1, 100])
+def test_reviews_page_is_one_query(api_client, page_size, django_assert_num_queries):
+    listing = ListingFactory()
+    ReviewFactory.create_batch(100, project=listing)
+    url = f"{LISTINGS}{listing.pk}/reviews/?page_size={page_size}"
+    assert api_client.get(url).json()["count"] == 100
+    with django_assert_num_queries(1):
+        body = api_client.get(url).json()
+    assert body["count"] == 100
+    assert len(body["results"]) == page_size
+
+
+def test_unlisted_or_malformed_reviews_page_is_not_found(api_client):
+    hidden = ProjectFactory()
+    ReviewFactory(project=hidden)
+    for pk in (hidden.pk, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        response = api_client.get(f"{LISTINGS}{pk}/reviews/")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Listing not found."}
+
+
+def test_publish_update_and_unpublish_keep_the_cached_count_exact(api_client, user):
+    ListingFactory.create_batch(2, category="api")
+    assert count_of(api_client) == 2
+    assert count_of(api_client, "?category=data") == 0
+    project = project_create(owner=user, name="Fresh")
+    services.listing_publish(actor=user, project=project, price="5", category="data")
+    assert count_of(api_client) == 3
+    assert count_of(api_client, "?category=data") == 1
+    services.listing_update(project=project, category="api")
+    assert count_of(api_client, "?category=data") == 0
+    assert count_of(api_client, "?category=api") == 3
+    services.listing_unpublish(project=project)
+    assert count_of(api_client) == 2
+    assert count_of(api_client, "?category=api") == 2
+
+
+def test_project_edits_and_deletion_reach_the_cached_counts(api_client, user, is_postgres):
+    listing = ListingFactory(owner=user, name="Zebra tracker")
+    ListingFactory()
+    if is_postgres:
+        from projects.services import project_refresh_search_vector
+
+        project_refresh_search_vector()
+    assert count_of(api_client, "?q=zebra") == 1
+    project_update(project=listing, name="Okapi tracker")
+    assert count_of(api_client, "?q=zebra") == 0
+    assert count_of(api_client, "?q=okapi") == 1
+    assert count_of(api_client) == 2
+    project_update(project=listing, status="archived")
+    assert count_of(api_client) == 1
+    other = ListingFactory(owner=user)
+    assert count_of(api_client) == 1  # a factory row bypasses the services: still cached
+    project_delete(project=other)
+    assert count_of(api_client) == 1
+
+
+def test_purchases_reorder_popular_but_keep_the_count_cached(api_client, django_assert_num_queries):
+    first, second = ListingFactory(price=Decimal("3.00")), ListingFactory(price=Decimal("3.00"))
+    url = f"{LISTINGS}?ordering=popular"
+    before = api_client.get(url).json()
+    for buyer in UserFactory.create_batch(2):
+        services.purchase_create(buyer=buyer, project_id=second.pk)
+    with django_assert_num_queries(1):  # the count is still cached
+        after = api_client.get(url).json()
+    assert after["count"] == before["count"] == 2
+    assert [row["id"] for row in after["results"]] == [str(second.pk), str(first.pk)]
+    assert after["results"][0]["purchase_count"] == 2
+
+
+def test_reviews_count_follows_review_writes(api_client):
+    listing = ListingFactory(price=Decimal("0.00"))
+    url = f"{LISTINGS}{listing.pk}/reviews/"
+    assert api_client.get(url).json()["count"] == 0
+    author = UserFactory()
+    services.purchase_create(buyer=author, project_id=listing.pk)
+    review = services.review_create(author=author, project=listing, rating=4)
+    assert api_client.get(url).json()["count"] == 1
+    services.review_delete(review=review)
+    assert api_client.get(url).json()["count"] == 0
+    services.listing_unpublish(project=listing)
+    assert api_client.get(url).status_code == 404
+
+
+def test_the_generation_moves_again_after_commit(django_capture_on_commit_callbacks, user):
+    project = project_create(owner=user, name="Late")
+    (before,) = selectors.cache_generations(selectors.LISTINGS)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.listing_publish(actor=user, project=project, price="1", category="cli")
+    (after,) = selectors.cache_generations(selectors.LISTINGS)
+    assert callbacks
+    assert after == before + 2  # once at the write, once after commit
+
+
+def test_stats_are_cached_and_follow_writes(admin_client_api, django_assert_num_queries):
+    listing = ListingFactory(price=Decimal("10.00"))
+    url = "/api/v1/marketplace/stats/"
+    first = admin_client_api.get(url).json()
+    with django_assert_num_queries(0):  # force_authenticate: no auth query, stats cached
+        assert admin_client_api.get(url).json() == first
+    services.purchase_create(buyer=UserFactory(), project_id=listing.pk)
+    after = admin_client_api.get(url).json()
+    assert after["completed_purchases"] == first["completed_purchases"] + 1
+    assert after["revenue"][0]["gross"] == "10.00"
+
+
+def test_lean_listing_rows_render_like_the_serializer():
+    ListingFactory(tags=["python", "cli"], price=Decimal("0"), rating_avg=Decimal("4.5"))
+    ListingFactory(tags=[], rating_avg=None, published_at=timezone.now())
+    rows = {row["id"]: row for row in selectors.listing_rows()}
+    for project in selectors.listing_list():
+        assert listing_data(rows[project.pk]) == ListingSerializer(project).data
+        assert JSONRenderer().render(listing_data(rows[project.pk])) == JSONRenderer().render(
+            ListingSerializer(project).data
+        )
+
+
+def test_lean_review_rows_render_like_the_serializer(api_client):
+    listing = ListingFactory()
+    ReviewFactory.create_batch(3, project=listing)
+    body = api_client.get(f"{LISTINGS}{listing.pk}/reviews/").json()
+    reviews = Review.objects.filter(project=listing).order_by("-created_at", "-id")
+    rendered = JSONRenderer().render(ReviewSerializer(reviews, many=True).data)
+    assert body["results"] == json.loads(rendered)
