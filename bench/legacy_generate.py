@@ -14,6 +14,8 @@ import random
 import sys
 import uuid
 
+# Purchase amounts are whole tens: on SQLite the revenue CHECK (gross = fee + net) compares
+# floating-point numbers and fails for many cent amounts; PostgreSQL compares exactly.
 MIX = {
     "users": 0.025,
     "projects": 0.10,
@@ -148,7 +150,7 @@ def rows(name: str, count: int, counts: dict[str, int], rng: random.Random):
                 "id": f"pur-{i}",
                 "userId": f"user-{u}",
                 "projectId": project_id(p),
-                "amount": f"{(p % 50) + 0.99:.2f}",
+                "amount": f"{(p % 50 + 1) * 10}.00",
                 "currency": "USD",
                 "status": "completed",
                 "createdAt": stamp(rng),
@@ -179,7 +181,7 @@ def rows(name: str, count: int, counts: dict[str, int], rng: random.Random):
                 "type": "purchase",
                 "projectId": project_id(p),
                 "purchaseId": f"pur-{i}",
-                "amount": f"{(p % 50) + 0.99:.2f}",
+                "amount": f"{(p % 50 + 1) * 10}.00",
                 "currency": "USD",
                 "createdAt": stamp(rng),
             }

@@ -21,7 +21,7 @@ from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
@@ -267,6 +267,16 @@ class LegacyImport:
             self.exported_at = dump.parse_timestamp(header.get("exportedAt"))
         except ValueError as exc:
             raise DumpError("exportedAt must be an ISO 8601 timestamp.") from exc
+        try:
+            self._run(dry_run=dry_run)
+        except IntegrityError as exc:
+            raise ImportFailed(
+                "A row of the dump conflicts with a row already in the database that is not "
+                f"in the dump; nothing was written. The database says: {exc}"
+            ) from exc
+        return self.stats
+
+    def _run(self, *, dry_run: bool) -> None:
         with transaction.atomic():
             self.had_rows = {name: model.objects.exists() for name, model in MODELS.items()}
             self.import_users()
@@ -293,7 +303,6 @@ class LegacyImport:
             started = time.monotonic()
         finished = "rolled back" if dry_run else "committed"
         self.log(f"{finished} in {time.monotonic() - started:.1f} s")
-        return self.stats
 
     def _timed(self, what: str, step: Callable) -> None:
         started = time.monotonic()

@@ -44,7 +44,11 @@ def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             positions = _json_positions(model, columns)
-            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            # The raw psycopg cursor: wrap its errors as Django's (IntegrityError ...).
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+            ):
                 for row in rows:
                     if positions:
                         row = list(row)

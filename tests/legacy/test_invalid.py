@@ -169,3 +169,15 @@ def test_every_problem_of_a_row_is_reported(sample, strict):
     assert any(
         line.startswith("marketplacePurchases 'pur-1': status: must be one of") for line in lines
     )
+
+
+def test_a_row_that_collides_with_a_row_only_in_the_database_fails_loudly(sample, write_dump):
+    run_import(write_dump(sample))
+    before = snapshot()
+    # Another review by the same user of the same project, under a new id.
+    sample["marketplaceReviews"][0]["id"] = "rev-new"
+
+    with pytest.raises(CommandError, match="conflicts with a row already in the database"):
+        run_import(write_dump(sample, "second.json"))
+
+    assert snapshot() == before

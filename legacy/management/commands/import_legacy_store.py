@@ -1,6 +1,7 @@
 """manage.py import_legacy_store FILE: load the old store's dump, checked, in one transaction."""
 
 import json
+import resource
 import sys
 import time
 
@@ -101,7 +102,10 @@ class Command(BaseCommand):
         rows = sum(s.read for s in stats.values())
         seconds = time.monotonic() - started
         rate = rows / max(seconds, 1e-9)
-        self.stderr.write(f"{rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s)")
+        self.stderr.write(
+            f"{rows:,} rows in {seconds:.1f} s ({rate:,.0f} rows/s), "
+            f"peak memory {peak_memory_mb():,.0f} MB"
+        )
         rejected = sum(s.rejected for s in stats.values())
         changed = sum(s.created + s.updated for s in stats.values())
         if rejected:
@@ -113,6 +117,18 @@ class Command(BaseCommand):
             self.stdout.write("Nothing changed: the database already holds every row of this dump.")
         else:
             self.stdout.write(f"Imported: {changed} rows created or updated.")
+
+
+def peak_memory_mb() -> float:
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _summary(totals: dict) -> dict:
