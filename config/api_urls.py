@@ -1,7 +1,8 @@
 """The REST API under /api/: v1 endpoints, the OpenAPI schema and its browsable docs."""
 
+from csp.decorators import csp_replace
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from chat.api.views import ChatMessageViewSet
@@ -57,5 +58,12 @@ v1 = [
 urlpatterns = [
     path("v1/", include(v1)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI's script is served from ?script (no inline script); it styles inline.
+    path(
+        "docs/",
+        csp_replace({"style-src": ["'self'", "'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
+        ),
+        name="docs",
+    ),
 ]

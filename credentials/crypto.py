@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from config.errors import DomainError
 
 # The annotation that carries the raw token next to a deferred `value`.
-TOKEN = "value_token"  # noqa: S105 - a column alias, not a secret
+TOKEN = "value_token"  # a column alias, not a secret  # noqa: S105  # nosec B105
 UNREADABLE_MESSAGE = "This credential cannot be decrypted — re-enter it."
 
 

@@ -175,7 +175,7 @@ def _write_tokens(rows: list[tuple[bytes, int]]) -> None:
     given again, expressions included (fernet_fields encrypts their text)."""
     table = connection.ops.quote_name(Credential._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET value = %s WHERE id = %s", rows)  # noqa: S608
+        cursor.executemany(f"UPDATE {table} SET value = %s WHERE id = %s", rows)  # noqa: S608  # nosec B608
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class HasTag(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         return (
             # lhs is the compiled column reference, never user input.
-            f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s)",  # noqa: S608
+            f"EXISTS (SELECT 1 FROM json_each({lhs}) AS tag WHERE tag.value = %s)",  # noqa: S608  # nosec B608
             (*lhs_params, str(self.rhs)),
         )
 
