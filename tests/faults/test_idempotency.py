@@ -183,3 +183,52 @@ def test_in_flight_over_real_http_while_the_first_waits_for_a_row_lock(live_serv
     assert third == results[0]
     assert Purchase.objects.filter(buyer=buyer).count() == 1
     assert RevenueEvent.objects.filter(project=listing).count() == 1
+
+
+def test_a_chat_post_with_a_key_is_stored_once_and_replayed(auth_client):
+    from chat.models import ChatMessage
+
+    body = {"content": "hello once"}
+    first = auth_client.post(
+        "/api/v1/chat/messages/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1"
+    )
+    again = auth_client.post(
+        "/api/v1/chat/messages/", body, format="json", HTTP_IDEMPOTENCY_KEY="c-1"
+    )
+    other = auth_client.post(
+        "/api/v1/chat/messages/", {"content": "else"}, format="json", HTTP_IDEMPOTENCY_KEY="c-1"
+    )
+
+    assert first.status_code == 201
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert other.status_code == 422
+    assert ChatMessage.objects.filter(owner=auth_client.user).count() == 1
+
+
+def test_a_failed_write_leaves_neither_the_write_nor_a_stored_answer(auth_client):
+    from chat.models import ChatMessage
+
+    response = auth_client.post(
+        "/api/v1/chat/messages/", {"content": ""}, format="json", HTTP_IDEMPOTENCY_KEY="c-2"
+    )
+
+    assert response.status_code == 400
+    assert not ChatMessage.objects.exists()
+    assert not IdempotencyRecord.objects.filter(key="c-2").exists()
+
+
+def test_the_purge_command_deletes_only_expired_records(auth_client):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    listing, other = ListingFactory(), ListingFactory()
+    buy(auth_client, listing, "old")
+    buy(auth_client, other, "fresh")
+    IdempotencyRecord.objects.filter(key="old").update(expires_at=timezone.now())
+    out = StringIO()
+
+    call_command("purge_idempotency_records", stdout=out)
+
+    assert "Deleted 1 expired" in out.getvalue()
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["fresh"]
