@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from chat import selectors, services
 from chat.api.serializers import ChatMessageSerializer, ChatMessageWriteSerializer
 from chat.models import ChatMessage
+from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.errors import NotFound
 from projects.selectors import project_get_for_user
@@ -24,7 +25,9 @@ class ChatFilterSerializer(serializers.Serializer):
         ]
     ),
     create=extend_schema(
-        request=ChatMessageWriteSerializer, responses={201: ChatMessageSerializer}
+        parameters=[idempotency.KEY_PARAMETER],
+        request=ChatMessageWriteSerializer,
+        responses={201: ChatMessageSerializer, **idempotency.RESPONSES},
     ),
 )
 class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):

@@ -20,6 +20,8 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -31,6 +33,21 @@ HEADER = "Idempotency-Key"
 TTL = dt.timedelta(days=1)
 PENDING_TIMEOUT = dt.timedelta(seconds=15)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
+
+
+# For `extend_schema` of a view method decorated with `idempotent`.
+KEY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Repeat a request safely: the same key and request return the first answer.",
+)
+_DETAIL = inline_serializer("IdempotencyDetail", {"detail": serializers.CharField()})
+RESPONSES = {
+    409: OpenApiResponse(_DETAIL, description="A request with this key is still in progress."),
+    422: OpenApiResponse(_DETAIL, description="This key was already used for another request."),
+}
 
 
 def request_fingerprint(request) -> str:

@@ -17,6 +17,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
@@ -159,12 +160,9 @@ class ListingViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        parameters=[
-            LISTING_ID,
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
-        ],
+        parameters=[LISTING_ID, idempotency.KEY_PARAMETER],
         request=None,
-        responses={200: PurchaseSerializer, 201: PurchaseSerializer},
+        responses={200: PurchaseSerializer, 201: PurchaseSerializer, **idempotency.RESPONSES},
     )
     @action(detail=True, methods=["post"])
     @idempotent
