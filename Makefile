@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint migrate clean
+.PHONY: setup run test lint migrate clean bench
 
 setup: $(STAMP)
 	@DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
@@ -23,6 +23,15 @@ run: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The benchmark (never part of `make test`): seeds BENCH_DATABASE_URL once per scale, then
+# loads the app and the raw-psycopg baseline with wrk. Needs PostgreSQL, Redis and wrk.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/atelier_bench
+BENCH_SCALE ?= 1
+
+bench: setup
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed.py --if-needed --scale $(BENCH_SCALE)
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

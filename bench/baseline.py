@@ -37,7 +37,7 @@ LISTING_COLUMNS = (
     " p.published_at, p.rating_avg, p.review_count, p.purchase_count, p.download_count"
 )
 LISTING_SQL = (
-    f"SELECT {LISTING_COLUMNS} FROM projects_project p JOIN auth_user u ON u.id = p.owner_id"
+    f"SELECT {LISTING_COLUMNS} FROM projects_project p JOIN auth_user u ON u.id = p.owner_id"  # noqa: S608
     f" WHERE {LISTED}"
 )
 REVIEWS_SQL = (
@@ -193,7 +193,7 @@ def detail(start_response, project_id: str) -> list[bytes]:
 def reviews(environ, start_response, project_id: str, query: dict) -> list[bytes]:
     count = cached_count(
         ("reviews", project_id),
-        "SELECT (SELECT count(*) FROM marketplace_review r WHERE r.project_id = p.id)"
+        "SELECT (SELECT count(*) FROM marketplace_review r WHERE r.project_id = p.id)"  # noqa: S608
         f" FROM projects_project p WHERE {LISTED} AND p.id = %s",
         [project_id],
     )

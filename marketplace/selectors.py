@@ -218,6 +218,41 @@ def listing_count(**filters) -> int:
     return _cached(key, lambda: listing_list(**filters).count(), COUNT_TTL)
 
 
+class RankedListingRows:
+    """A full-text search's results as the paginator slices them: the order by rank, costly to
+    compute, is cached per page under the listings generation (only listing writes change
+    ranks); the rows themselves are read live, so counters are current."""
+
+    ordered = True
+
+    def __init__(self, filters: dict) -> None:
+        self.filters = filters
+
+    def __len__(self) -> int:
+        return listing_count(**self.filters)
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        (generation,) = cache_generations(LISTINGS)
+        digest = _listing_filters_key(self.filters)
+        key = f"mkt:listings:ranked:{generation}:{digest}:{window.start}:{window.stop}"
+        ids = _cached(
+            key,
+            lambda: list(listing_list(**self.filters).values_list("id", flat=True)[window]),
+            COUNT_TTL,
+        )
+        rows = {row["id"]: row for row in listing_rows().filter(pk__in=ids)}
+        return [rows[pk] for pk in ids if pk in rows]
+
+
+def listing_page_rows(**filters):
+    """What the listings page slices: plain rows, or the cached-order search results when the
+    order is by rank (a full-text query without an explicit ordering, on PostgreSQL)."""
+    ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
+    if ranked and connection.vendor == "postgresql":
+        return RankedListingRows(filters)
+    return listing_rows(**filters)
+
+
 def listing_get_row(*, pk) -> dict:
     """listing_get as a plain row, in one query."""
     try:

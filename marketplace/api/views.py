@@ -119,7 +119,7 @@ class ListingViewSet(
             raise translate_validation(filterset.errors)
         filters = filterset.form.cleaned_data
         page = self.paginator.paginate_queryset(
-            selectors.listing_rows(**filters),
+            selectors.listing_page_rows(**filters),
             request,
             view=self,
             count=lambda: selectors.listing_count(**filters),

@@ -192,3 +192,23 @@ def test_lean_review_rows_render_like_the_serializer(api_client):
     reviews = Review.objects.filter(project=listing).order_by("-created_at", "-id")
     rendered = JSONRenderer().render(ReviewSerializer(reviews, many=True).data)
     assert body["results"] == json.loads(rendered)
+
+
+@pytest.mark.postgres
+def test_search_order_is_cached_and_rows_stay_live(api_client, user, django_assert_num_queries):
+    from projects.services import project_refresh_search_vector
+
+    zebra = ListingFactory(owner=user, name="Zebra zebra tracker", price=Decimal("2.00"))
+    ListingFactory(name="Zebra feeder")
+    ListingFactory(name="Okapi feeder")
+    project_refresh_search_vector()
+    url = f"{LISTINGS}?q=zebra"
+    first = api_client.get(url).json()
+    assert [row["name"] for row in first["results"]] == ["Zebra zebra tracker", "Zebra feeder"]
+    services.purchase_create(buyer=UserFactory(), project_id=zebra.pk)
+    with django_assert_num_queries(1):  # order and count cached, rows read live
+        again = api_client.get(url).json()
+    assert again["count"] == 2
+    assert again["results"][0]["purchase_count"] == 1
+    project_update(project=zebra, name="Okapi tracker")
+    assert [row["name"] for row in api_client.get(url).json()["results"]] == ["Zebra feeder"]
