@@ -101,3 +101,21 @@ def test_swagger_ui_renders_under_the_policy_in_chromium(live_server):
 
     assert operations > 20
     assert violations == []
+
+
+def test_inline_code_in_our_pages_carries_the_policy_nonce(client):
+    from tests.factories import ProjectFactory, StaffFactory, UserFactory
+
+    user = UserFactory()
+    project = ProjectFactory(owner=user)
+    client.force_login(user)
+    chat = client.get(f"/projects/{project.pk}/chat/")
+    client.force_login(StaffFactory())
+    stats = client.get("/admin/marketplace/revenueevent/stats/")
+
+    for response, tag in ((chat, "script"), (stats, "style")):
+        assert response.status_code == 200
+        nonce = re.search(r"'nonce-([^']+)'", response["Content-Security-Policy"]).group(1)
+        inline = re.findall(rf"<{tag}(?![^>]*\bsrc=)([^>]*)>", response.content.decode())
+        assert inline, tag
+        assert all(f'nonce="{nonce}"' in attrs for attrs in inline), inline
