@@ -28,12 +28,19 @@ def env_required(name: str, dev_default: str) -> str:
     value = os.environ.get(name, "")
     if value:
         return value
-    if DEBUG or TESTING:
+    if DEBUG or TESTING or OFFLINE_COMMAND:
         return dev_default
     raise ImproperlyConfigured(f"The environment variable {name} is required when DEBUG is off.")
 
 
 TESTING = "pytest" in sys.modules or (len(sys.argv) > 1 and sys.argv[1] == "test")
+# Code-only management commands neither serve requests nor read secrets.
+OFFLINE_COMMAND = len(sys.argv) > 1 and sys.argv[1] in {
+    "makemigrations",
+    "spectacular",
+    "help",
+    "version",
+}
 DEBUG = env_bool("DEBUG", False)
 
 # Development-only fallbacks; production refuses to start without real values.
