@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.db import models
 
 from config.errors import DomainError
+from config.forms import add_domain_error
 from mcp_servers import services
 from mcp_servers.models import McpServer
 
@@ -180,6 +181,29 @@ class McpServerAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Servers are soft-deleted with the action, never removed from the database here.
         return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as exc:
+            # The save was rolled back (e.g. a rival took the name after the form's check): show
+            # the same form again with the service's answer instead of a 500.
+            request.mcp_server_save_error = exc
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change, **kwargs)
+        error = getattr(request, "mcp_server_save_error", None)
+        if error is None:
+            return form_class
+
+        class WithServiceError(form_class):
+            def clean(self):
+                cleaned_data = super().clean()
+                add_domain_error(self, error)
+                return cleaned_data
+
+        return WithServiceError
 
     def save_model(self, request, obj, form, change):
         fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}

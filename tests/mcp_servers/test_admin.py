@@ -1,9 +1,11 @@
 import json
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from mcp_servers.admin import McpServerAdmin
 from mcp_servers.models import McpServer
 from tests.factories import CredentialFactory, McpServerFactory
 
@@ -93,6 +95,44 @@ def test_duplicate_live_name_is_a_form_error(admin_client):
     assert response.status_code == 200
     assert "Another server that is not deleted has this name." in response.text
     assert McpServer.objects.filter(name="Search").count() == 1
+
+
+@pytest.fixture
+def rival_takes_the_name(monkeypatch):
+    """Another server takes the name after the form's check passed and before the save, so the
+    service's own insert meets the unique constraint (the race the form cannot see)."""
+    save_form = McpServerAdmin.save_form
+
+    def racing(self, request, form, change):
+        McpServerFactory(name=form.cleaned_data["name"])
+        return save_form(self, request, form, change)
+
+    monkeypatch.setattr(McpServerAdmin, "save_form", racing)
+
+
+def test_a_conflict_in_the_service_is_a_form_error_not_a_500(admin_client, rival_takes_the_name):
+    response = admin_client.post(URL + "add/", _form(description="Mine."))
+
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["name"] == ["An MCP server with this name or slug already exists."]
+    assert form["description"].value() == "Mine."  # what was typed is still there
+    assert not McpServer.objects.filter(description="Mine.").exists()
+    assert not LogEntry.objects.exists()
+
+
+def test_a_conflict_on_change_keeps_the_server_as_it_was(admin_client, rival_takes_the_name):
+    server = McpServerFactory(name="Old name")
+
+    response = admin_client.post(
+        f"{URL}{server.pk}/change/", _form(name="New name", slug=server.slug)
+    )
+
+    assert response.status_code == 200
+    assert "An MCP server with this name or slug already exists." in response.text
+    server.refresh_from_db()
+    assert server.name == "Old name"
+    assert not LogEntry.objects.exists()
 
 
 def test_change_goes_through_the_service(admin_client):
