@@ -7,4 +7,5 @@ app_name = "chat"
 urlpatterns = [
     path("projects/<uuid:pk>/chat/", views.thread, name="thread"),
     path("projects/<uuid:pk>/chat/messages/", views.new_messages, name="new_messages"),
+    path("projects/<uuid:pk>/chat/tools/", views.tool_run, name="tool_run"),
 ]
