@@ -2,6 +2,10 @@
 
 from django.contrib import admin
 
+from config.forms import AdminLoginForm
+
+admin.site.login_form = AdminLoginForm  # says how long a locked login must wait
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Viewable by staff; written only by the services behind the pages and the API."""

@@ -1,9 +1,12 @@
 """Form plumbing shared by the pages: domain errors shown next to the field they concern."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.exceptions import ValidationError
 
+from config.auth_backends import login_retry_after
 from config.errors import DomainError
 
 
@@ -36,3 +39,25 @@ class SignupForm(MarkInvalidMixin, UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
         fields = ("username", "email")
+
+
+class LockoutMessageMixin:
+    """Says how long to wait when the login was refused for too many failed attempts."""
+
+    def get_invalid_login_error(self):
+        wait = login_retry_after(self.request)
+        if wait is not None:
+            return ValidationError(
+                "Too many attempts, try again in %(wait)d seconds.",
+                code="throttled",
+                params={"wait": wait},
+            )
+        return super().get_invalid_login_error()
+
+
+class LoginForm(LockoutMessageMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
+    pass

@@ -152,6 +152,13 @@ PASSWORD_HASHERS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
+# Password logins are locked per address and per username after THROTTLE_AUTH_RATE failures;
+# the plain ModelBackend stays listed so sessions it logged in stay valid.
+AUTHENTICATION_BACKENDS = [
+    "config.auth_backends.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
