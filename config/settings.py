@@ -274,6 +274,8 @@ REST_FRAMEWORK = {
         "sensitive": THROTTLE_SENSITIVE_RATE,
     },
     "COERCE_DECIMAL_TO_STRING": True,
+    # Client address for throttles: REMOTE_ADDR unless trusted proxies add X-Forwarded-For.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0")),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

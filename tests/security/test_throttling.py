@@ -145,3 +145,19 @@ def test_one_address_cannot_spray_many_usernames(clock):
     # The victim's own address is unaffected.
     UserFactory(username="victim")
     assert token_attempt(PASSWORD, "10.2.0.2").status_code == 200
+
+
+def test_forged_forwarded_for_does_not_change_the_throttled_address(api_client, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    limit = int(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"].split("/")[0])
+    codes = [
+        api_client.post(
+            "/api/v1/auth/token/",
+            {"username": f"someone{i}", "password": "x"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+        ).status_code
+        for i in range(limit + 1)
+    ]
+    assert codes[-1] == 429
