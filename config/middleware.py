@@ -8,6 +8,8 @@ from django.http import JsonResponse
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from config.request_log import view_label
+
 REQUESTS = Counter(
     "atelier_requests_total",
     "HTTP requests by view, method and status.",
@@ -98,8 +100,7 @@ class MetricsMiddleware:
         counter = _QueryCounter()
         with connection.execute_wrapper(counter):
             response = self.get_response(request)
-        match = getattr(request, "resolver_match", None)
-        view = (match.view_name if match else "") or "unmatched"
+        view = view_label(request)
         LATENCY.labels(view).observe(time.perf_counter() - started)
         REQUESTS.labels(view, request.method, str(response.status_code)).inc()
         if counter.count:

@@ -31,6 +31,12 @@ def current_request_id() -> str:
     return request_id_var.get()
 
 
+def view_label(request) -> str:
+    """The resolved view's name, the label of every log line and metric of the request."""
+    match = getattr(request, "resolver_match", None)
+    return (match.view_name if match else "") or "unmatched"
+
+
 def _user_id(request) -> str:
     user = getattr(request, "user", None)
     # DRF token authentication sets the user on the DRF request, which copies it back here.
@@ -59,8 +65,7 @@ class RequestLogMiddleware:
             response = self.get_response(request)
             duration_ms = (time.perf_counter() - started) * 1000
             response[REQUEST_ID_HEADER] = request_id
-            match = getattr(request, "resolver_match", None)
-            view = (match.view_name if match else "") or "unmatched"
+            view = view_label(request)
             user_id = _user_id(request)
             view_var.set(view)
             user_id_var.set(user_id)
@@ -113,8 +118,7 @@ class RequestContextFilter(logging.Filter):
         if request is not None and hasattr(request, "request_id"):
             record.request_id = request.request_id
             record.user_id = _user_id(request)
-            match = getattr(request, "resolver_match", None)
-            record.view = (match.view_name if match else "") or "unmatched"
+            record.view = view_label(request)
             safe_path = _loggable_path(request)
             if safe_path != request.path and isinstance(record.args, tuple):
                 record.args = tuple(

@@ -67,19 +67,7 @@ class McpServerAdminForm(forms.ModelForm):
     class Meta:
         model = McpServer
         formfield_callback = _formfield
-        fields = (
-            "name",
-            "slug",
-            "description",
-            "transport",
-            "url",
-            "command",
-            "args",
-            "credential_spec",
-            "headers",
-            "disabled_tools",
-            "allowed_groups",
-        )
+        fields = (*services.EDITABLE_FIELDS, "allowed_groups")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -8,7 +8,6 @@ from chat.api.serializers import ChatMessageSerializer, ChatMessageWriteSerializ
 from chat.models import ChatMessage
 from config.api import idempotency
 from config.api.idempotency import idempotent
-from config.errors import NotFound
 from projects.selectors import project_get_for_user
 
 
@@ -52,10 +51,7 @@ class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewset
         data = serializer.validated_data
         project = None
         if data.get("project"):
-            try:
-                project = project_get_for_user(user=request.user, pk=data["project"])
-            except NotFound as exc:
-                raise NotFound("Project not found.") from exc
+            project = project_get_for_user(user=request.user, pk=data["project"])
         message = services.chat_message_create(
             owner=request.user,
             content=data["content"],
