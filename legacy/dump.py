@@ -1,17 +1,18 @@
 """The old store's dump format (memstorage-v1): its maps, ids, and reading it as a stream."""
 
+import codecs
 import datetime as dt
 import gzip
 import json
+import marshal
 import os
+import re
 import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-
-import ijson
 
 FORMAT = "memstorage-v1"
 # Fixed forever: non-UUID ids of the old store map to uuid5(NAMESPACE, "<map>:<id>").
@@ -78,13 +79,94 @@ def frozen(value):
     return "{}" if isinstance(value, dict) else "[]"
 
 
+class _Reader:
+    """JSON text read in windows from a byte stream, each value parsed by the json module's C
+    scanner: one pass over the file at C speed, without holding more than a window of it."""
+
+    CHUNK = 1 << 20
+    # A value parsed this close to the end of the window may have been cut short (a number):
+    # read on and parse it again.
+    MARGIN = 4096
+    SPACE = re.compile(r"[ \t\n\r]*")
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.decode = codecs.getincrementaldecoder("utf-8")().decode
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+        self.scan = json.JSONDecoder(parse_constant=_no_constant).scan_once
+
+    def fill(self) -> bool:
+        """Read the next window; False at the end of the file."""
+        if self.eof:
+            return False
+        data = self.stream.read(self.CHUNK)
+        self.eof = not data
+        self.text = self.text[self.pos :] + self.decode(data, final=self.eof)
+        self.pos = 0
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end), not consumed."""
+        while True:
+            self.pos = self.SPACE.match(self.text, self.pos).end()
+            if self.pos < len(self.text):
+                return self.text[self.pos]
+            if not self.fill():
+                return ""
+
+    def take(self) -> str:
+        char = self.peek()
+        self.pos += 1
+        return char
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                value, end = self.scan(self.text, self.pos)
+            except (StopIteration, json.JSONDecodeError) as exc:
+                if self.fill():
+                    continue
+                raise DumpError(f"The dump is not valid JSON: {_reason(exc)}") from exc
+            if end > len(self.text) - self.MARGIN and self.fill():
+                continue
+            self.pos = end
+            return value
+
+    def items(self):
+        """The values of the array whose "[" was just taken."""
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        while True:
+            yield self.value()
+            char = self.take()
+            if char == "]":
+                return
+            if char != ",":
+                raise DumpError(f"The dump is not valid JSON: expected , or ] not {char!r}")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, StopIteration):
+        return "unexpected end or character"
+    return str(exc)
+
+
 class DumpSource:
-    """A dump on disk (plain or gzip), read as often as needed, one map at a time."""
+    """A dump on disk (plain or gzip), read in one pass, map by map in file order."""
 
     def __init__(self, path: str):
         self.path = path
         with open(path, "rb") as raw:
             self.gzipped = raw.read(2) == b"\x1f\x8b"
+        self.fields: dict = {}  # the top-level scalars read so far (format, exportedAt ...)
 
     def open(self):
         if self.gzipped:
@@ -93,32 +175,84 @@ class DumpSource:
 
     def header(self) -> dict:
         """The top-level scalar fields; stops reading once `format` and `exportedAt` are known."""
-        header: dict = {}
-        key = None
+        arrays = self.arrays()
         try:
-            with self.open() as stream:
-                events = ijson.parse(stream, use_float=True)
-                prefix, event, _value = next(events)
-                if event != "start_map":
-                    raise DumpError("The dump must be a JSON object.")
-                for prefix, event, value in events:
-                    if prefix == "" and event == "map_key":
-                        key = value
-                    elif prefix == key and event in ("string", "number", "boolean", "null"):
-                        header[key] = value
-                    if "format" in header and "exportedAt" in header:
-                        break  # the arrays are read later, map by map
-        except (ijson.JSONError, StopIteration, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise DumpError(f"The dump is not valid JSON: {exc}") from exc
-        return header
+            for _name, rows in arrays:
+                if "format" in self.fields and "exportedAt" in self.fields:
+                    break  # the arrays are read later
+                for _row in rows:
+                    pass
+        finally:
+            arrays.close()
+        return dict(self.fields)
 
-    def rows(self, map_name: str) -> Iterator:
-        """The rows of one map, in file order, parsed one at a time."""
+    def arrays(self) -> Iterator[tuple[str, Iterator]]:
+        """(map name, its rows) for each map's array in file order; take the rows before the next.
+
+        Top-level scalars land in `fields` as they are read.
+        """
         try:
             with self.open() as stream:
-                yield from ijson.items(stream, f"{map_name}.item", use_float=True)
-        except (ijson.JSONError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise DumpError(f"The dump is not valid JSON (in {map_name}): {exc}") from exc
+                reader = _Reader(stream)
+                if reader.take() != "{":
+                    raise DumpError("The dump must be a JSON object.")
+                seen: set[str] = set()
+                if reader.peek() == "}":
+                    reader.pos += 1
+                else:
+                    yield from self._members(reader, seen)
+                if reader.peek() != "":
+                    raise DumpError("The dump is not valid JSON: more data after the object")
+        except (UnicodeDecodeError, OSError, EOFError) as exc:
+            raise DumpError(f"The dump is not valid JSON: {exc}") from exc
+
+    def _members(self, reader: _Reader, seen: set):
+        while True:
+            if reader.peek() != '"':
+                raise DumpError("The dump is not valid JSON: expected a key")
+            key = reader.value()
+            if reader.take() != ":":
+                raise DumpError("The dump is not valid JSON: expected :")
+            if key in MAPS and reader.peek() == "[":
+                if key in seen:
+                    raise DumpError(f"{key} appears twice in the dump")
+                seen.add(key)
+                reader.pos += 1
+                rows = reader.items()
+                yield key, rows
+                for _row in rows:  # what the caller left unread
+                    pass
+            else:
+                value = reader.value()
+                if key in MAPS and value is not None:
+                    raise DumpError(f"{key} must be an array")
+                if not isinstance(value, dict | list):
+                    self.fields[key] = value
+            char = reader.take()
+            if char == "}":
+                return
+            if char != ",":
+                raise DumpError(f"The dump is not valid JSON: expected , or }} not {char!r}")
+
+
+class RowSpool:
+    """Rows kept in a temporary file until the maps they refer to have been read."""
+
+    def __init__(self, rows: Iterable):
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by rows()
+        self.count = 0
+        for row in rows:
+            self.add(row)
+
+    def add(self, row) -> None:
+        marshal.dump(row, self.file)
+        self.count += 1
+
+    def rows(self) -> Iterator:
+        with self.file:
+            self.file.seek(0)
+            for _ in range(self.count):
+                yield marshal.load(self.file)  # noqa: S302 - our own temporary file
 
 
 @contextmanager

@@ -26,9 +26,10 @@ from django.utils.text import slugify
 
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from legacy import dump
-from legacy.dump import DumpError, DumpSource, UuidList, frozen, legacy_uuid
+from legacy.canonical import DIGEST_SQL, RowText, digest
+from legacy.dump import DumpError, DumpSource, RowSpool, UuidList, legacy_uuid
 from legacy.rows import RowCheck, ref_key
-from legacy.writer import insert_rows, reset_sequence, update_rows
+from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from marketplace.services import split_amount
 from mcp_servers.models import McpServer, validate_credential_spec
@@ -123,12 +124,20 @@ MODELS = {
     dump.REVENUE_EVENTS: RevenueEvent,
 }
 LISTING_DEFAULTS = (False, None, ZERO, "USD", Project.Category.OTHER.value, [])
-# Positions of JSON values in FIELDS, made hashable for the checksum.
-JSON_POSITIONS = {
-    dump.LISTINGS: (6,),
-    dump.MCP_SERVERS: (6, 7),
-    dump.CHAT_MESSAGES: (5,),
-    dump.REVENUE_EVENTS: (10,),
+ROW_TEXT = {name: RowText(MODELS[name], FIELDS[name]) for name in dump.MAPS}
+# The maps each map refers to: it is imported once they are. The file is read once; a map
+# that comes before what it refers to waits in a temporary file.
+DEPENDS = {
+    dump.USERS: (),
+    dump.MCP_SERVERS: (),
+    dump.LISTINGS: (),
+    dump.PROJECTS: (dump.USERS, dump.LISTINGS),
+    dump.PROJECT_FILES: (dump.PROJECTS,),
+    dump.PURCHASES: (dump.USERS, dump.PROJECTS),
+    dump.REVIEWS: (dump.USERS, dump.PROJECTS),
+    dump.DOWNLOADS: (dump.USERS, dump.PROJECTS),
+    dump.REVENUE_EVENTS: (dump.USERS, dump.PROJECTS, dump.PURCHASES),
+    dump.CHAT_MESSAGES: (dump.USERS, dump.PROJECTS),
 }
 # Choices as plain tuples: TextChoices.values builds a new list on every call.
 CATEGORIES = tuple(Project.Category.values)
@@ -136,22 +145,6 @@ PROJECT_STATUSES = tuple(Project.Status.values)
 PURCHASE_STATUSES = tuple(Purchase.Status.values)
 REVENUE_KINDS = tuple(RevenueEvent.Kind.values)
 UUID_KEYED = set(dump.MAPS) - {dump.USERS, dump.PROJECT_FILES}
-MASK = (1 << 64) - 1
-
-
-def checksum_of(map_name: str, values: tuple) -> int:
-    """The row's key fields as a 64-bit number; summed per map, row order does not matter.
-
-    Python's hash is salted per process, which is fine: both sides are computed in one run.
-    """
-    positions = JSON_POSITIONS.get(map_name)
-    if positions:
-        values = tuple(
-            # A raw PostgreSQL cursor hands JSON back as text.
-            frozen(json.loads(v) if isinstance(v, str) else v) if i in positions else v
-            for i, v in enumerate(values)
-        )
-    return hash(values) & MASK
 
 
 class Problem(NamedTuple):
@@ -174,18 +167,23 @@ class MapStats:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
-    # What was accepted, to verify against the database afterwards.
+    # What was accepted, to verify against the database afterwards: the sum of each row's
+    # digest (legacy.canonical), and the keys when the table holds other rows too.
     accepted: int = 0
     checksum: int = 0
     keys: object = None
 
-    def __post_init__(self):
+    def keep_keys(self) -> None:
         self.keys = UuidList() if self.name in UUID_KEYED else []
 
-    def accept(self, values: tuple) -> None:
+    def accept(self, values: tuple) -> str:
+        """Count the row in; its line of key fields (COPY text)."""
+        line = ROW_TEXT[self.name].line(values)
         self.accepted += 1
-        self.checksum = (self.checksum + checksum_of(self.name, values)) & MASK
-        self.keys.append(values[:2] if self.name == dump.PROJECT_FILES else values[0])
+        self.checksum += digest(line)
+        if self.keys is not None:
+            self.keys.append(values[:2] if self.name == dump.PROJECT_FILES else values[0])
+        return line
 
 
 def where_in(queryset, column: str, keys: list):
@@ -238,6 +236,7 @@ class LegacyImport:
         self.users: dict[str, int] = {}  # legacy id -> user pk
         self.projects: dict[str, tuple] = {}  # legacy id -> (uuid, owner pk, active)
         self.purchases: dict[str, tuple] = {}  # legacy id -> (buyer pk, project uuid, cents, cur)
+        self.listings: dict[str, tuple] = {}  # project's legacy id -> (index, id, values)
         self.rejected: dict[str, set] = {dump.USERS: set(), dump.PROJECTS: set()}
         self.rejected[dump.PURCHASES] = set()
         self.changed_projects = 0
@@ -279,18 +278,10 @@ class LegacyImport:
     def _run(self, *, dry_run: bool) -> None:
         with transaction.atomic():
             self.had_rows = {name: model.objects.exists() for name, model in MODELS.items()}
-            self.import_users()
-            listings = self.collect_listings()
-            self.import_projects(listings)
-            del listings
-            self.import_files()
-            self.import_mcp_servers()
-            self.import_purchases()
-            self.import_reviews()
-            self.import_downloads()
-            self.import_revenue_events()
-            self.purchases.clear()  # nothing refers to purchases any more
-            self.import_chat_messages()
+            for name, stats in self.stats.items():
+                if self.had_rows[name] or name == dump.LISTINGS:
+                    stats.keep_keys()
+            self.import_maps()
             if not self.writing:
                 raise ImportFailed(
                     f"{self.problem_count} invalid rows; nothing was written. "
@@ -304,15 +295,53 @@ class LegacyImport:
         finished = "rolled back" if dry_run else "committed"
         self.log(f"{finished} in {time.monotonic() - started:.1f} s")
 
+    def import_maps(self) -> None:
+        """Read the file once; import each map as soon as the maps it refers to are in."""
+        steps = {
+            dump.USERS: self.import_users,
+            dump.MCP_SERVERS: self.import_mcp_servers,
+            dump.LISTINGS: self.collect_listings,
+            dump.PROJECTS: self.import_projects,
+            dump.PROJECT_FILES: self.import_files,
+            dump.PURCHASES: self.import_purchases,
+            dump.REVIEWS: self.import_reviews,
+            dump.DOWNLOADS: self.import_downloads,
+            dump.REVENUE_EVENTS: self.import_revenue_events,
+            dump.CHAT_MESSAGES: self.import_chat_messages,
+        }
+        done: set[str] = set()
+        waiting: dict[str, RowSpool] = {}
+
+        def step(name: str, rows) -> None:
+            steps[name](self._rows(name, rows))
+            done.add(name)
+            if name == dump.REVENUE_EVENTS:
+                self.purchases.clear()  # nothing else refers to purchases
+
+        def ready(name: str) -> bool:
+            return all(dependency in done for dependency in DEPENDS[name])
+
+        for name, rows in self.source.arrays():
+            if not ready(name):
+                waiting[name] = RowSpool(rows)
+                continue
+            step(name, rows)
+            while ready_now := [n for n in waiting if ready(n)]:
+                step(ready_now[0], waiting.pop(ready_now[0]).rows())
+        # Maps missing from the file are empty; the rest in the order of their references.
+        for name in DEPENDS:
+            if name not in done:
+                step(name, waiting.pop(name).rows() if name in waiting else ())
+
     def _timed(self, what: str, step: Callable) -> None:
         started = time.monotonic()
         step()
         self.log(f"{what} in {time.monotonic() - started:.1f} s")
 
-    def _rows(self, map_name: str):
+    def _rows(self, map_name: str, rows):
         stats = self.stats[map_name]
         bar = self.progress(map_name) if self.progress else None
-        for index, row in enumerate(self.source.rows(map_name)):
+        for index, row in enumerate(rows):
             stats.read += 1
             if bar is not None and index % 1000 == 999:
                 bar.update(1000)
@@ -341,8 +370,13 @@ class LegacyImport:
                 check.fail(key, f"refers to no row of {target}: {ref!r}")
         return found
 
-    def _upsert(self, map_name: str, records: list, *, extra: Callable | None = None) -> list:
-        """Insert new rows and update changed ones; returns the records that changed."""
+    def _upsert(
+        self, map_name: str, records: list, *, extra: Callable | None = None, insert=True
+    ) -> list:
+        """Insert new rows and update changed ones; returns the records that changed.
+
+        insert=False leaves the new rows to the caller and returns only them.
+        """
         stats = self.stats[map_name]
         model = MODELS[map_name]
         names = FIELDS[map_name]
@@ -351,12 +385,14 @@ class LegacyImport:
             for chunk in _chunks([record[0] for record in records]):
                 for values in where_in(model.objects, names[0], chunk).values_list(*names):
                     existing[values[0]] = values
-        inserts, updates, changed = [], [], []
+        inserts, lines, updates, changed = [], [], [], []
         for record in records:
+            line = stats.accept(record)
             old = existing.get(record[0])
             if old is None:
                 stats.created += 1
                 inserts.append(record + extra(record) if extra else record)
+                lines.append(line)
                 changed.append(record)
             elif old == record:
                 stats.unchanged += 1
@@ -364,22 +400,24 @@ class LegacyImport:
                 stats.updated += 1
                 updates.append((*record[1:], record[0]))
                 changed.append(record)
+        update_rows(model, names[0], list(names[1:]), updates)
+        if not insert:
+            return inserts
         columns = list(names) + list(self.extra_columns.get(map_name, ()))
         defaults_columns, defaults = _extra_defaults(model, columns)
-        insert_rows(model, columns + defaults_columns, [(*row, *defaults) for row in inserts])
-        update_rows(model, names[0], list(names[1:]), updates)
-        for record in records:
-            stats.accept(record)
+        if defaults:
+            inserts = [(*row, *defaults) for row in inserts]
+        insert_rows(model, columns + defaults_columns, inserts, lines=lines)
         return changed
 
     # ------------------------------------------------------------------ users
 
-    def import_users(self) -> None:
+    def import_users(self, rows) -> None:
         name = dump.USERS
         usernames: set[str] = set()
         pending: list[tuple] = []  # (legacy key, record)
         placeholder = 0
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             username = check.text("username", required=True, max_length=150, min_length=1)
@@ -429,12 +467,12 @@ class LegacyImport:
 
     # ------------------------------------------------------------------ listings, projects
 
-    def collect_listings(self) -> dict[str, tuple]:
+    def collect_listings(self, rows) -> None:
         """Marketplace rows by project, checked on their own; merged as projects are read."""
         name = dump.LISTINGS
         listings: dict[str, tuple] = {}
         seen_ids: set[int] = set()  # hashes: a third less memory
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             project = check.ref("projectId")
@@ -470,7 +508,7 @@ class LegacyImport:
                 row["id"],
                 (published, published_at, price, currency, category, tags),
             )
-        return listings
+        self.listings = listings
 
     def _currency(self, check: RowCheck, default: str) -> str | None:
         value = check.row.get("currency")
@@ -487,10 +525,11 @@ class LegacyImport:
             return None
         return value
 
-    def import_projects(self, listings: dict[str, tuple]) -> None:
+    def import_projects(self, rows) -> None:
         name = dump.PROJECTS
+        listings, self.listings = self.listings, {}
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             owner = self._reference(check, "userId", dump.USERS, self.users)
@@ -556,8 +595,11 @@ class LegacyImport:
             for chunk in _chunks([record[0] for record, _ in pending]):
                 for values in where_in(Project.objects, "id", chunk).values_list(*names):
                     existing[values[0]] = values
-        inserts, updates, changed = [], [], []
+        inserts, lines, updates, changed = [], [], [], []
         for record, listing in pending:
+            line = projects.accept(record)
+            if listing is not None:
+                listings.accept((record[0], *listing))
             old = existing.get(record[0])
             if old is None:
                 projects.created += 1
@@ -565,6 +607,7 @@ class LegacyImport:
                     listings.created += 1
                 row = record + (listing or LISTING_DEFAULTS)
                 inserts.append(row)
+                lines.append(line)
                 changed.append(record[0])
             else:
                 old_record, old_listing = old[:7], old[7:]
@@ -586,12 +629,14 @@ class LegacyImport:
                     row = record + new_listing
                     updates.append((*row[1:], row[0]))
                     changed.append(record[0])
-            projects.accept(record)
-            if listing is not None:
-                listings.accept((record[0], *listing))
         columns = list(names)
         defaults_columns, defaults = _extra_defaults(Project, columns)
-        insert_rows(Project, columns + defaults_columns, [(*row, *defaults) for row in inserts])
+        insert_rows(
+            Project,
+            columns + defaults_columns,
+            [(*row, *defaults) for row in inserts],
+            lines=lines,
+        )
         update_rows(Project, "id", columns[1:], updates)
         project_refresh_search_vector(project_ids=changed)
         self.changed_projects += len(changed)
@@ -599,12 +644,12 @@ class LegacyImport:
 
     # ------------------------------------------------------------------ files, servers
 
-    def import_files(self) -> None:
+    def import_files(self, rows) -> None:
         name = dump.PROJECT_FILES
         seen: set[int] = set()
         totals: dict[str, list] = {}
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
             project_key = ref_key(check.row.get("projectId"))
@@ -654,28 +699,30 @@ class LegacyImport:
                 ).values_list("id", "project_id", "path", "content"):
                     existing[(project, path)] = (pk, content)
         stamp = self.exported_at
-        inserts, updates = [], []
+        inserts, lines, updates = [], [], []
         for project, path, content in pending:
+            line = stats.accept((project, path, content))
             size = len(content.encode())
             old = existing.get((project, path))
             if old is None:
                 stats.created += 1
                 inserts.append((project, path, content, size, stamp, stamp))
+                lines.append(line)
             elif old[1] == content:
                 stats.unchanged += 1
             else:
                 stats.updated += 1
                 updates.append((content, size, stamp, old[0]))
-            stats.accept((project, path, content))
         insert_rows(
             ProjectFile,
             ["project_id", "path", "content", "size", "created_at", "updated_at"],
             inserts,
+            lines=lines,
         )
         update_rows(ProjectFile, "id", ["content", "size", "updated_at"], updates)
         pending.clear()
 
-    def import_mcp_servers(self) -> None:
+    def import_mcp_servers(self, rows) -> None:
         name = dump.MCP_SERVERS
         live_names = {}
         slugs = set(McpServer.objects.values_list("slug", flat=True))
@@ -686,7 +733,7 @@ class LegacyImport:
         seen: set[str] = set()
         wanted_slugs: dict = {}  # the dump's slug (an export carries it), else one from the name
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             server_name = check.text(
@@ -773,11 +820,11 @@ class LegacyImport:
 
     # ------------------------------------------------------------------ marketplace
 
-    def import_purchases(self) -> None:
+    def import_purchases(self, rows) -> None:
         name = dump.PURCHASES
         completed: set[int] = set()
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             buyer = self._reference(check, "userId", dump.USERS, self.users)
@@ -832,12 +879,12 @@ class LegacyImport:
             self._upsert(map_name, pending, extra=extra)
         pending.clear()
 
-    def import_reviews(self) -> None:
+    def import_reviews(self, rows) -> None:
         name = dump.REVIEWS
         seen_ids: set[int] = set()  # hashes: a third less memory
         pairs: set[int] = set()
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             author = self._reference(check, "userId", dump.USERS, self.users)
@@ -880,11 +927,11 @@ class LegacyImport:
         self._flush(dump.REVIEWS, records, extra=lambda record: (updated[record[0]],))
         pending.clear()
 
-    def import_downloads(self) -> None:
+    def import_downloads(self, rows) -> None:
         name = dump.DOWNLOADS
         seen_ids: set[int] = set()  # hashes: a third less memory
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             user = self._reference(check, "userId", dump.USERS, self.users)
@@ -902,12 +949,12 @@ class LegacyImport:
                 self._flush(name, pending)
         self._flush(name, pending)
 
-    def import_revenue_events(self) -> None:
+    def import_revenue_events(self, rows) -> None:
         name = dump.REVENUE_EVENTS
         seen_ids: set[int] = set()  # hashes: a third less memory
         per_purchase: set[tuple] = set()
         pending: list[tuple] = []
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             kind = check.choice("type", REVENUE_KINDS, None)
@@ -972,40 +1019,17 @@ class LegacyImport:
 
     # ------------------------------------------------------------------ chat
 
-    def _chat_order(self) -> array | None:
-        """Each message's rank in createdAt order (file order among equals); None if sorted."""
-        stamps = array("d")
-        default = self.exported_at.timestamp()
-        in_order, last = True, float("-inf")
-        for row in self.source.rows(dump.CHAT_MESSAGES):
-            value = row.get("createdAt") if isinstance(row, dict) else None
-            try:
-                stamp = default if value is None else dump.parse_timestamp(value).timestamp()
-            except ValueError:
-                stamp = float("inf")
-            if stamp < last:
-                in_order = False
-            last = stamp
-            stamps.append(stamp)
-        if in_order:
-            return None
-        order = sorted(range(len(stamps)), key=stamps.__getitem__)
-        del stamps
-        rank = array("q", bytes(8 * len(order)))
-        for position, index in enumerate(order):
-            rank[index] = position
-        return rank
-
-    def import_chat_messages(self) -> None:
+    def import_chat_messages(self, rows) -> None:
+        """Checked and hashed as read; written at the end, numbered in createdAt order."""
         name = dump.CHAT_MESSAGES
-        rank = self._chat_order()
-        last_id = ChatMessage.objects.order_by("-id").values_list("id", flat=True).first()
-        base = (last_id or 0) + 1
-        ids: dict = {}
+        stats = self.stats[name]
         seen_ids: set[int] = set()  # hashes: a third less memory
-        pending: list[tuple] = []
+        stamps = array("d")  # of the rows to insert, in file order
+        spool = RowSpool(())  # what to insert: COPY lines, or values for SQLite
+        copy = connection.vendor == "postgresql"
+        pending: list[tuple] = []  # rows to compare with the database, when it has some
         roles = tuple(ChatMessage.Role.values)
-        for index, row in self._rows(name):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             owner = self._reference(check, "userId", dump.USERS, self.users)
@@ -1027,25 +1051,70 @@ class LegacyImport:
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
-            legacy_id = legacy_uuid(name, key)
-            ids[legacy_id] = base + (rank[index] if rank is not None else index)
-            pending.append(
-                (
-                    legacy_id,
-                    owner,
-                    project[0] if project is not None else None,
-                    role,
-                    content,
-                    metadata,
-                    created,
-                )
+            if not self.writing:
+                continue
+            record = (
+                legacy_uuid(name, key),
+                owner,
+                project[0] if project is not None else None,
+                role,
+                content,
+                metadata,
+                created,
             )
-            if len(pending) >= self.batch_size:
-                self._flush(name, pending, extra=lambda record: (ids.pop(record[0]),))
-                ids.clear()
-        self._flush(name, pending, extra=lambda record: (ids.pop(record[0]),))
+            if self.had_rows[name]:
+                pending.append(record)
+                if len(pending) >= self.batch_size:
+                    self._flush_chat(pending, stamps, spool)
+                continue
+            line = stats.accept(record)
+            stats.created += 1
+            stamps.append(created.timestamp())
+            spool.add(line if copy else [sqlite_value(value) for value in record])
+        self._flush_chat(pending, stamps, spool)
         if self.writing:
+            self._insert_chat(stamps, spool)
             reset_sequence(ChatMessage)
+
+    def _flush_chat(self, pending: list, stamps: array, spool: RowSpool) -> None:
+        """Update the changed rows of those the database holds; the new ones go to the spool."""
+        copy = connection.vendor == "postgresql"
+        for record in self._upsert(dump.CHAT_MESSAGES, pending, insert=False):
+            stamps.append(record[6].timestamp())
+            spool.add(
+                ROW_TEXT[dump.CHAT_MESSAGES].line(record)
+                if copy
+                else [sqlite_value(value) for value in record]
+            )
+        pending.clear()
+
+    def _insert_chat(self, stamps: array, spool: RowSpool) -> None:
+        """Write the spooled rows with ids after the largest, in createdAt order (stable)."""
+        last_id = ChatMessage.objects.order_by("-id").values_list("id", flat=True).first()
+        base = (last_id or 0) + 1
+        if all(stamps[i] <= stamps[i + 1] for i in range(len(stamps) - 1)):
+            rank = None
+        else:
+            order = sorted(range(len(stamps)), key=stamps.__getitem__)
+            rank = array("q", bytes(8 * len(order)))
+            for position, ordinal in enumerate(order):
+                rank[ordinal] = position
+            del order
+        columns = [*FIELDS[dump.CHAT_MESSAGES], "id"]
+        rows = (
+            (value, base + (rank[ordinal] if rank is not None else ordinal))
+            for ordinal, value in enumerate(spool.rows())
+        )
+        if connection.vendor == "postgresql":
+            copy_lines(ChatMessage, columns, (f"{line}\t{pk}\n" for line, pk in rows))
+            return
+        batch = []
+        for values, pk in rows:
+            batch.append((*values, pk))
+            if len(batch) >= self.batch_size:
+                insert_rows(ChatMessage, columns, batch)
+                batch.clear()
+        insert_rows(ChatMessage, columns, batch)
 
     # ------------------------------------------------------------------ after the write
 
@@ -1105,13 +1174,11 @@ class LegacyImport:
             cursor.execute(sql)
 
     def verify(self) -> None:
-        """Read back every imported row's key fields; fail loudly if a count or checksum differs."""
+        """Count and hash every imported row's key fields in the database (legacy.canonical);
+        fail loudly if a count or a checksum differs from what the import accepted."""
         differences = []
         for map_name, stats in self.stats.items():
-            count, checksum = 0, 0
-            for values in self._read_back(map_name, stats.keys):
-                count += 1
-                checksum = (checksum + checksum_of(map_name, values)) & MASK
+            count, checksum = self._stored_checksum(map_name, stats.keys)
             expected = stats.read - stats.rejected
             if count != stats.accepted or count != expected or checksum != stats.checksum:
                 differences.append(
@@ -1125,11 +1192,51 @@ class LegacyImport:
                 "Verification failed; nothing was written.\n" + "\n".join(differences)
             )
 
-    def _read_back(self, map_name: str, keys):
+    def _stored_checksum(self, map_name: str, keys) -> tuple[int, int]:
+        """(rows, sum of their digests) of the imported rows: all rows of a table that was
+        empty before, else those with the given keys."""
         model, names = MODELS[map_name], FIELDS[map_name]
-        chunks = keys.chunks(LOOKUP_CHUNK) if isinstance(keys, UuidList) else _chunks(keys)
+        if keys is None:
+            chunks = [None]
+        elif isinstance(keys, UuidList):
+            chunks = keys.chunks(LOOKUP_CHUNK)
+        else:
+            chunks = _chunks(keys)
+        count, checksum = 0, 0
+        if connection.vendor != "postgresql":
+            line = ROW_TEXT[map_name].line
+            for values in self._read_back(map_name, chunks):
+                count += 1
+                checksum += digest(line(values))
+            return count, checksum
+        quote = connection.ops.quote_name
+        digests = DIGEST_SQL.format(ROW_TEXT[map_name].sql)
+        table = quote(model._meta.db_table)
+        # Names from _meta, no values: the keys are parameters.
+        select = f"SELECT count(*), coalesce(sum({digests}), 0) FROM {table}"  # noqa: S608
+        with connection.cursor() as cursor:
+            for chunk in chunks:
+                if chunk is None:
+                    cursor.execute(select)
+                elif map_name == dump.PROJECT_FILES:
+                    cursor.execute(
+                        f"{select} WHERE (project_id, path) IN "  # noqa: S608
+                        "(SELECT * FROM unnest(%s::uuid[], %s::text[]))",
+                        [[key[0] for key in chunk], [key[1] for key in chunk]],
+                    )
+                else:
+                    cursor.execute(f"{select} WHERE {quote(names[0])} = ANY(%s)", [chunk])
+                rows, total = cursor.fetchone()
+                count += rows
+                checksum += int(total)
+        return count, checksum
+
+    def _read_back(self, map_name: str, chunks):
+        model, names = MODELS[map_name], FIELDS[map_name]
         for chunk in chunks:
-            if map_name == dump.PROJECT_FILES:
+            if chunk is None:
+                yield from model.objects.values_list(*names).iterator()
+            elif map_name == dump.PROJECT_FILES:
                 wanted = {(values[0], values[1]) for values in chunk}
                 projects = list({project for project, _ in wanted})
                 for values in where_in(ProjectFile.objects, "project_id", projects).values_list(
@@ -1137,17 +1244,6 @@ class LegacyImport:
                 ):
                     if (values[0], values[1]) in wanted:
                         yield values
-            elif connection.vendor == "postgresql":
-                # psycopg returns the same Python types as the ORM, without its per-row work.
-                quote = connection.ops.quote_name
-                columns = ", ".join(quote(name) for name in names)
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f"SELECT {columns} FROM {quote(model._meta.db_table)} "  # noqa: S608
-                        f"WHERE {quote(names[0])} = ANY(%s)",
-                        [chunk],
-                    )
-                    yield from cursor.fetchall()
             else:
                 yield from where_in(model.objects, names[0], chunk).values_list(*names)
 

@@ -10,8 +10,10 @@ import uuid
 
 from django.db import connection
 
+from legacy.canonical import any_value
 
-def _sqlite_value(value):
+
+def sqlite_value(value):
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, dt.datetime):
@@ -29,38 +31,64 @@ def _postgres_value(value):
     return json.dumps(value) if isinstance(value, dict | list) else value
 
 
-def _json_positions(model, columns: list[str]) -> list[int]:
-    json_columns = {
-        f.column for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField"
-    }
-    return [index for index, column in enumerate(columns) if column in json_columns]
-
-
-def insert_rows(model, columns: list[str], rows: list[tuple]) -> None:
+def insert_rows(
+    model, columns: list[str], rows: list[tuple], *, lines: list[str] | None = None
+) -> None:
+    """Rows aligned with columns; on PostgreSQL `lines` may give the COPY text of each row's
+    first values (legacy.canonical), so only the rest is converted here."""
     if not rows:
         return
     table = _quote(model._meta.db_table)
     names = ", ".join(_quote(column) for column in columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            positions = _json_positions(model, columns)
+            if lines is None:
+                lines = [""] * len(rows)
+                done = 0
+            else:
+                done = lines[0].count("\t") + 1
             # The raw psycopg cursor: wrap its errors as Django's (IntegrityError ...).
             with (
                 connection.wrap_database_errors,
                 cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
             ):
-                for row in rows:
-                    if positions:
-                        row = list(row)
-                        for index in positions:
-                            row[index] = json.dumps(row[index])
-                    copy.write_row(row)
+                block = []
+                for line, row in zip(lines, rows, strict=True):
+                    rest = "\t".join([any_value(value) for value in row[done:]])
+                    if not done:
+                        block.append(f"{rest}\n")
+                    elif len(row) > done:
+                        block.append(f"{line}\t{rest}\n")
+                    else:
+                        block.append(f"{line}\n")
+                    if len(block) >= 2000:
+                        copy.write("".join(block))
+                        block.clear()
+                copy.write("".join(block))
             return
         marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(
             f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - names from _meta
-            [[_sqlite_value(value) for value in row] for row in rows],
+            [[sqlite_value(value) for value in row] for row in rows],
         )
+
+
+def copy_lines(model, columns: list[str], lines) -> None:
+    """COPY finished lines (legacy.canonical text, tab-separated, newline-terminated)."""
+    table = _quote(model._meta.db_table)
+    names = ", ".join(_quote(column) for column in columns)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+    ):
+        block = []
+        for line in lines:
+            block.append(line)
+            if len(block) >= 2000:
+                copy.write("".join(block))
+                block.clear()
+        copy.write("".join(block))
 
 
 def update_rows(model, key_column: str, columns: list[str], rows: list[tuple]) -> None:
@@ -69,7 +97,7 @@ def update_rows(model, key_column: str, columns: list[str], rows: list[tuple]) -
         return
     table = _quote(model._meta.db_table)
     assignments = ", ".join(f"{_quote(column)} = %s" for column in columns)
-    adapt = _postgres_value if connection.vendor == "postgresql" else _sqlite_value
+    adapt = _postgres_value if connection.vendor == "postgresql" else sqlite_value
     with connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET {assignments} WHERE {_quote(key_column)} = %s",  # noqa: S608
