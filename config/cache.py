@@ -25,3 +25,25 @@ class RedisCache(django_redis.RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = RedisCacheClient
+
+
+def incr_in_window(key: str, window_seconds: int) -> int:
+    """Add one to a counter that lives for one window and return it. On Redis one round trip
+    as a rule: INCR, plus EXPIRE when it made the key. Callers put the window in the key, so a
+    key left without expiry (a crash between the two) is never counted again."""
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(key, write=True)
+        count = client.incr(key)
+        if count == 1:
+            client.expire(key, window_seconds)
+        return count
+    cache.add(key, 0, timeout=window_seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=window_seconds)
+        return 1

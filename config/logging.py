@@ -52,6 +52,12 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Every pattern above needs one of these words in the text; most log lines hold none.
+_MIGHT_HOLD_A_SECRET = re.compile(
+    rf"(?i)authorization|token|bearer|basic|/downloads/|{_FIELDS}|passw|secret|key"
+)
+
+
 def register_secret(value: Any) -> None:
     """Scrub `value` from every log line written until the current request ends."""
     if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
@@ -74,6 +80,8 @@ def scrub(text: str) -> str:
     # Longest first, so a secret containing another is replaced whole.
     for secret in sorted(_registered.get(), key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    if not _MIGHT_HOLD_A_SECRET.search(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -17,6 +17,7 @@ from django.db.models import Avg, Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from config.compiled import compiled_values
 from config.errors import NotFound
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from projects.models import Project
@@ -176,20 +177,31 @@ def cache_bump_on_commit(*names: str) -> None:
     transaction.on_commit(lambda: cache_bump(*names))
 
 
-def _cached(key: str | None, compute: Callable, timeout: int):
-    if key is None or "-1" in key.split(":"):
-        return compute()
+def _cached(names: tuple[str, ...], key: str, compute: Callable, timeout: int):
+    """compute()'s value, cached under key for the current generations of names.
+
+    One cache read fetches the generations and the entry together; the entry carries the
+    generations it was computed under and counts only while they are still current.
+    """
+    generation_keys = [_generation_key(name) for name in names]
     try:
-        value = cache.get(key)
+        found = cache.get_many([*generation_keys, key])
     except Exception:
         logger.warning("cache unavailable while reading %s", key, exc_info=True)
         return compute()
-    if value is None:
-        value = compute()
-        try:
-            cache.set(key, value, timeout=timeout)
-        except Exception:
-            logger.warning("cache unavailable while writing %s", key, exc_info=True)
+    generations = tuple(found.get(generation_key) for generation_key in generation_keys)
+    if None in generations:
+        generations = cache_generations(*names)
+        if -1 in generations:
+            return compute()
+    entry = found.get(key)
+    if isinstance(entry, tuple) and entry[:-1] == generations:
+        return entry[-1]
+    value = compute()
+    try:
+        cache.set(key, (*generations, value), timeout=timeout)
+    except Exception:
+        logger.warning("cache unavailable while writing %s", key, exc_info=True)
     return value
 
 
@@ -213,9 +225,8 @@ def listing_rows(**filters) -> QuerySet:
 
 def listing_count(**filters) -> int:
     """The exact number of listings matching the filters, cached until a listing changes."""
-    (generation,) = cache_generations(LISTINGS)
-    key = f"mkt:listings:count:{generation}:{_listing_filters_key(filters)}"
-    return _cached(key, lambda: listing_list(**filters).count(), COUNT_TTL)
+    key = f"mkt:listings:count:{_listing_filters_key(filters)}"
+    return _cached((LISTINGS,), key, lambda: listing_list(**filters).count(), COUNT_TTL)
 
 
 class RankedListingRows:
@@ -232,10 +243,10 @@ class RankedListingRows:
         return listing_count(**self.filters)
 
     def __getitem__(self, window: slice) -> list[dict]:
-        (generation,) = cache_generations(LISTINGS)
         digest = _listing_filters_key(self.filters)
-        key = f"mkt:listings:ranked:{generation}:{digest}:{window.start}:{window.stop}"
+        key = f"mkt:listings:ranked:{digest}:{window.start}:{window.stop}"
         ids = _cached(
+            (LISTINGS,),
             key,
             lambda: list(listing_list(**self.filters).values_list("id", flat=True)[window]),
             COUNT_TTL,
@@ -244,21 +255,55 @@ class RankedListingRows:
         return [rows[pk] for pk in ids if pk in rows]
 
 
+class CompiledPage:
+    """Rows as the paginator slices them, each window one query compiled once per process
+    (config.compiled): `build(**placeholders)` gives the values() queryset, `shape` names
+    everything else that decides its SQL."""
+
+    ordered = True
+
+    def __init__(self, shape: tuple, build: Callable, count: Callable[[], int], **values):
+        self.shape, self.build, self.count, self.values = shape, build, count, values
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        compiled = compiled_values(
+            (*self.shape, window.start, window.stop),
+            lambda **placeholders: self.build(**placeholders)[window],
+            **dict.fromkeys(self.values, Project._meta.pk),
+        )
+        return compiled.rows(**self.values)
+
+
 def listing_page_rows(**filters):
     """What the listings page slices: plain rows, or the cached-order search results when the
     order is by rank (a full-text query without an explicit ordering, on PostgreSQL)."""
     ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
     if ranked and connection.vendor == "postgresql":
         return RankedListingRows(filters)
-    return listing_rows(**filters)
+    return CompiledPage(
+        ("listings", *sorted(filters.items())),
+        lambda: listing_rows(**filters),
+        lambda: listing_count(**filters),
+    )
 
 
 def listing_get_row(*, pk) -> dict:
     """listing_get as a plain row, in one query."""
+    compiled = compiled_values(
+        ("listing",),
+        lambda pk: listing_rows().filter(pk=pk).order_by(),
+        pk=Project._meta.pk,
+    )
     try:
-        return listing_rows().get(pk=pk)
-    except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
+        rows = compiled.rows(pk=pk)
+    except (ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
+    if not rows:
+        raise NotFound("Listing not found.")
+    return rows[0]
 
 
 def _listing_uuid(pk) -> uuid.UUID:
@@ -272,8 +317,7 @@ def listing_review_count(*, pk) -> int:
     """How many reviews a listing has; NotFound when it is not listed. Cached until the
     listing or its reviews change."""
     pk = _listing_uuid(pk)
-    generations = cache_generations(LISTINGS, reviews_generation_name(pk))
-    key = "mkt:reviews:count:{}:{}:{}".format(*generations, pk)
+    key = f"mkt:reviews:count:{pk}"
 
     def compute() -> int:
         count = (
@@ -286,7 +330,7 @@ def listing_review_count(*, pk) -> int:
         )
         return -1 if count is None else count
 
-    count = _cached(key, compute, COUNT_TTL)
+    count = _cached((LISTINGS, reviews_generation_name(pk)), key, compute, COUNT_TTL)
     if count < 0:
         raise NotFound("Listing not found.")
     return count
@@ -295,6 +339,16 @@ def listing_review_count(*, pk) -> int:
 def review_rows_for_project(*, project_id) -> QuerySet:
     """review_list_for_project as plain rows with the author's name."""
     return review_list_for_project(project_id=project_id).values(*REVIEW_FIELDS)
+
+
+def review_page_rows(*, project_id) -> CompiledPage:
+    """A listing's reviews as the API's page slices them; the count comes from the caller."""
+    return CompiledPage(
+        ("reviews",),
+        lambda project_id: review_rows_for_project(project_id=project_id),
+        lambda: listing_review_count(pk=project_id),
+        project_id=project_id,
+    )
 
 
 def purchase_list_for_user(*, user: AbstractBaseUser, project_id=None) -> QuerySet[Purchase]:
@@ -361,10 +415,9 @@ def revenue_event_list(
 def marketplace_stats(*, days: int = 30) -> dict:
     """The marketplace's figures for administrators (get_marketplace_stats), cached until a
     write changes them (the services bump the stats generation) or the day changes."""
-    (generation,) = cache_generations(STATS)
     today = timezone.now().date()
-    key = f"mkt:stats:{generation}:{days}:{today.isoformat()}"
-    return _cached(key, lambda: _marketplace_stats(days=days), STATS_TTL)
+    key = f"mkt:stats:{days}:{today.isoformat()}"
+    return _cached((STATS,), key, lambda: _marketplace_stats(days=days), STATS_TTL)
 
 
 def _marketplace_stats(*, days: int) -> dict:

@@ -1,7 +1,41 @@
-"""Scoped throttles: `auth` per address and per username, `sensitive` per user."""
+"""Throttles: every request per client (`anon`, `user`); scoped ones for `auth` per address
+and per username and for `sensitive` writes per user."""
 
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
+
+from config.cache import incr_in_window
+
+
+class RequestRateThrottle(SimpleRateThrottle):
+    """THROTTLE_ANON_RATE per client address, THROTTLE_USER_RATE per signed-in user.
+
+    A counter per fixed window, so a request costs one cache round trip; DRF's Anon and User
+    throttles keep a list of timestamps each, a read and a write per class. A window's start
+    may see up to twice the rate across its edge, which is fine for a general limit; the
+    `auth` and `sensitive` limits keep DRF's exact sliding window.
+    """
+
+    def __init__(self):
+        pass  # the rate depends on the caller; chosen per request
+
+    def allow_request(self, request, view):
+        user = request.user
+        if user is not None and user.is_authenticated:
+            self.scope, ident = "user", user.pk
+        else:
+            self.scope, ident = "anon", self.get_ident(request)
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        if self.rate is None:
+            return True
+        self.now = self.timer()
+        self.window_end = (self.now // self.duration + 1) * self.duration
+        key = f"throttle_{self.scope}_{ident}_{int(self.window_end)}"
+        return incr_in_window(key, self.duration) <= self.num_requests
+
+    def wait(self):
+        return self.window_end - self.now
 
 
 class AuthAddressThrottle(SimpleRateThrottle):

@@ -3,7 +3,6 @@ import uuid
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -22,7 +21,12 @@ from config.api.idempotency import idempotent
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
 from marketplace import selectors, services
-from marketplace.api.filters import ListingFilter, PurchaseFilter, RevenueEventFilter
+from marketplace.api.filters import (
+    ListingFilter,
+    PurchaseFilter,
+    RevenueEventFilter,
+    listing_filters,
+)
 from marketplace.api.serializers import (
     DownloadSerializer,
     DownloadTokenSerializer,
@@ -114,10 +118,7 @@ class ListingViewSet(
 
     def list(self, request, *args, **kwargs):
         # One query per page: plain rows, and the count from the cache.
-        filterset = ListingFilter(request.query_params, queryset=Project.objects.none())
-        if not filterset.is_valid():
-            raise translate_validation(filterset.errors)
-        filters = filterset.form.cleaned_data
+        filters = listing_filters(request.query_params)
         page = self.paginator.paginate_queryset(
             selectors.listing_page_rows(**filters),
             request,
@@ -194,7 +195,7 @@ class ListingViewSet(
             # The listing check and the count come from the cache; the page is one query.
             count = selectors.listing_review_count(pk=self.kwargs["project_id"])
             page = self.paginator.paginate_queryset(
-                selectors.review_rows_for_project(project_id=self.kwargs["project_id"]),
+                selectors.review_page_rows(project_id=self.kwargs["project_id"]),
                 request,
                 view=self,
                 count=count,

@@ -212,3 +212,43 @@ def test_search_order_is_cached_and_rows_stay_live(api_client, user, django_asse
     assert again["results"][0]["purchase_count"] == 1
     project_update(project=zebra, name="Okapi tracker")
     assert [row["name"] for row in api_client.get(url).json()["results"]] == ["Zebra feeder"]
+
+
+def test_compiled_reads_answer_each_listing_with_its_own_rows(api_client):
+    """Detail and reviews run one compiled query per shape with the id put in each time."""
+    first, second = ListingFactory(tags=["python"]), ListingFactory(tags=["rust", "cli"])
+    ReviewFactory(project=first, title="First's review")
+    ReviewFactory.create_batch(2, project=second)
+    for listing in (first, second, first):
+        body = api_client.get(f"{LISTINGS}{listing.pk}/").json()
+        assert (body["id"], body["name"], body["tags"]) == (
+            str(listing.pk),
+            listing.name,
+            listing.tags,
+        )
+    reviews = api_client.get(f"{LISTINGS}{first.pk}/reviews/").json()
+    assert [review["title"] for review in reviews["results"]] == ["First's review"]
+    reviews = api_client.get(f"{LISTINGS}{second.pk}/reviews/").json()
+    assert reviews["count"] == 2
+    assert {review["project"] for review in reviews["results"]} == {str(second.pk)}
+
+
+def test_compiled_page_shapes_follow_the_filters(api_client):
+    ListingFactory(category="cli", price=Decimal("5.00"))
+    ListingFactory(category="api", price=Decimal("0.00"))
+    assert [
+        row["category"] for row in api_client.get(f"{LISTINGS}?category=cli").json()["results"]
+    ] == ["cli"]
+    assert [
+        row["category"] for row in api_client.get(f"{LISTINGS}?category=api").json()["results"]
+    ] == ["api"]
+    assert api_client.get(f"{LISTINGS}?free=true").json()["results"][0]["price"] == "0.00"
+
+
+def test_a_count_cached_under_an_older_generation_is_not_used(api_client):
+    ListingFactory.create_batch(2)
+    assert count_of(api_client) == 2
+    ListingFactory()  # written past the services: nothing moves the generation
+    assert count_of(api_client) == 2
+    selectors.cache_bump(selectors.LISTINGS)  # what every listing write does
+    assert count_of(api_client) == 3

@@ -1,0 +1,108 @@
+"""Hot read queries, compiled to SQL once per process and run again with new values.
+
+Building a queryset and compiling it costs about a millisecond of Python per request, more
+than a warm database needs to answer it. The hot API pages run a handful of query shapes over
+and over, so each shape is compiled once (per key, in a bounded cache) and then executed
+directly, with the model fields' converters applied as the ORM would. Parameters named as
+placeholders (a listing's id, say) are put into the compiled parameters on each run.
+"""
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+
+MAX_SHAPES = 256
+
+
+class CompiledValues:
+    """A values() queryset as SQL, parameters and converters."""
+
+    def __init__(self, queryset, placeholders: dict):
+        compiler = queryset.query.get_compiler(queryset.db)
+        self.alias = queryset.db
+        query = queryset.query
+        self.names = (
+            list(query.selected)
+            if query.selected
+            else [
+                *query.extra_select,
+                *query.values_select,
+                *query.annotation_select,
+            ]
+        )
+        try:
+            self.sql, params = compiler.as_sql()
+        except EmptyResultSet:
+            self.sql, params = None, ()
+        self.params = list(params)
+        fields = [selected[0] for selected in compiler.select[: compiler.col_count]]
+        self.converters = list(compiler.get_converters(fields).items())
+        # Where each placeholder's sentinel landed among the parameters, and its field.
+        self.slots = {}
+        connection = connections[self.alias]
+        for name, (field, sentinel) in placeholders.items():
+            prepared = field.get_db_prep_value(sentinel, connection)
+            positions = [i for i, value in enumerate(self.params) if value == prepared]
+            if not positions and self.sql is not None:
+                raise ValueError(f"placeholder {name!r} is not among the query's parameters")
+            self.slots[name] = (field, positions)
+
+    def rows(self, **values) -> list[dict]:
+        if self.sql is None:
+            return []
+        connection = connections[self.alias]
+        params = self.params
+        if values:
+            params = list(params)
+            for name, value in values.items():
+                field, positions = self.slots[name]
+                prepared = field.get_db_prep_value(field.to_python(value), connection)
+                for position in positions:
+                    params[position] = prepared
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        names, converters = self.names, self.converters
+        result = []
+        for row in rows:
+            if converters:
+                row = list(row)
+                for position, (functions, expression) in converters:
+                    value = row[position]
+                    for convert in functions:
+                        value = convert(value, expression, connection)
+                    row[position] = value
+            result.append(dict(zip(names, row, strict=True)))
+        return result
+
+
+_local = threading.local()
+
+
+def compiled_values(key, build: Callable, **placeholder_fields) -> CompiledValues:
+    """The compiled form of `build(**sentinels)` for this key, built on first use.
+
+    `key` must decide the SQL completely, apart from the placeholders: `build` receives a
+    sentinel value for each placeholder (a field to prepare its values with) and returns a
+    values() queryset. Shapes are kept per thread (a compiled query is tied to nothing but its
+    database alias), the least recently used dropped beyond MAX_SHAPES.
+    """
+    shapes = getattr(_local, "shapes", None)
+    if shapes is None:
+        shapes = _local.shapes = OrderedDict()
+    found = shapes.get(key)
+    if found is not None:
+        shapes.move_to_end(key)
+        return found
+    placeholders = {name: (field, uuid.uuid4()) for name, field in placeholder_fields.items()}
+    found = CompiledValues(
+        build(**{name: sentinel for name, (_, sentinel) in placeholders.items()}), placeholders
+    )
+    shapes[key] = found
+    if len(shapes) > MAX_SHAPES:
+        shapes.popitem(last=False)
+    return found
