@@ -6,6 +6,7 @@ facts about the rows other maps refer to stay in memory (id -> a small tuple); t
 themselves go to the database in batches.
 """
 
+import gc
 import json
 import re
 import secrets
@@ -26,8 +27,9 @@ from django.utils.text import slugify
 
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from legacy import dump
+from legacy.bulk import drop_for_load, restore_after_load
 from legacy.canonical import DIGEST_SQL, RowText, digest
-from legacy.dump import DumpError, DumpSource, RowSpool, UuidList, legacy_uuid
+from legacy.dump import DumpError, DumpSource, LineSpool, RowSpool, UuidList, legacy_uuid
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
 from marketplace.models import Download, Purchase, RevenueEvent, Review
@@ -124,6 +126,8 @@ MODELS = {
     dump.REVENUE_EVENTS: RevenueEvent,
 }
 LISTING_DEFAULTS = (False, None, ZERO, "USD", Project.Category.OTHER.value, [])
+# Tables loaded without their secondary indexes and foreign keys when empty (legacy.bulk).
+BULK_LOADED = {Project, ProjectFile, ChatMessage, Purchase, Review, Download, RevenueEvent}
 ROW_TEXT = {name: RowText(MODELS[name], FIELDS[name]) for name in dump.MAPS}
 # The maps each map refers to: it is imported once they are. The file is read once; a map
 # that comes before what it refers to waits in a temporary file.
@@ -266,6 +270,11 @@ class LegacyImport:
             self.exported_at = dump.parse_timestamp(header.get("exportedAt"))
         except ValueError as exc:
             raise DumpError("exportedAt must be an ISO 8601 timestamp.") from exc
+        # The import makes millions of objects and frees them by reference counting; the
+        # cycle collector, run every few hundred allocations, would walk them all again and
+        # again (a fifth of the time).
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self._run(dry_run=dry_run)
         except IntegrityError as exc:
@@ -273,6 +282,9 @@ class LegacyImport:
                 "A row of the dump conflicts with a row already in the database that is not "
                 f"in the dump; nothing was written. The database says: {exc}"
             ) from exc
+        finally:
+            if collecting:
+                gc.enable()
         return self.stats
 
     def _run(self, *, dry_run: bool) -> None:
@@ -281,13 +293,25 @@ class LegacyImport:
             for name, stats in self.stats.items():
                 if self.had_rows[name] or name == dump.LISTINGS:
                     stats.keep_keys()
+            restore = []
+            if connection.vendor == "postgresql":
+                restore = drop_for_load(
+                    [
+                        model._meta.db_table
+                        for name, model in MODELS.items()
+                        if model in BULK_LOADED and not self.had_rows[name]
+                    ]
+                )
             self.import_maps()
             if not self.writing:
                 raise ImportFailed(
                     f"{self.problem_count} invalid rows; nothing was written. "
                     "Fix the dump, or import the valid rows with --skip-invalid."
                 )
+            if self.changed_projects and not self.had_rows[dump.PROJECTS]:
+                self._timed("search vectors", project_refresh_search_vector)
             self._timed("counters recomputed", self.refresh_counters)
+            self._timed("indexes and foreign keys created", lambda: restore_after_load(restore))
             self._timed("verified", self.verify)
             if dry_run:
                 transaction.set_rollback(True)
@@ -638,7 +662,9 @@ class LegacyImport:
             lines=lines,
         )
         update_rows(Project, "id", columns[1:], updates)
-        project_refresh_search_vector(project_ids=changed)
+        if self.had_rows[dump.PROJECTS]:
+            project_refresh_search_vector(project_ids=changed)
+        # else all at once at the end: every project is new
         self.changed_projects += len(changed)
         pending.clear()
 
@@ -1025,8 +1051,8 @@ class LegacyImport:
         stats = self.stats[name]
         seen_ids: set[int] = set()  # hashes: a third less memory
         stamps = array("d")  # of the rows to insert, in file order
-        spool = RowSpool(())  # what to insert: COPY lines, or values for SQLite
         copy = connection.vendor == "postgresql"
+        spool = LineSpool() if copy else RowSpool(())  # what to insert: COPY lines, or values
         pending: list[tuple] = []  # rows to compare with the database, when it has some
         roles = tuple(ChatMessage.Role.values)
         for index, row in rows:
@@ -1076,7 +1102,7 @@ class LegacyImport:
             self._insert_chat(stamps, spool)
             reset_sequence(ChatMessage)
 
-    def _flush_chat(self, pending: list, stamps: array, spool: RowSpool) -> None:
+    def _flush_chat(self, pending: list, stamps: array, spool) -> None:
         """Update the changed rows of those the database holds; the new ones go to the spool."""
         copy = connection.vendor == "postgresql"
         for record in self._upsert(dump.CHAT_MESSAGES, pending, insert=False):
@@ -1088,7 +1114,7 @@ class LegacyImport:
             )
         pending.clear()
 
-    def _insert_chat(self, stamps: array, spool: RowSpool) -> None:
+    def _insert_chat(self, stamps: array, spool) -> None:
         """Write the spooled rows with ids after the largest, in createdAt order (stable)."""
         last_id = ChatMessage.objects.order_by("-id").values_list("id", flat=True).first()
         base = (last_id or 0) + 1
@@ -1128,8 +1154,8 @@ class LegacyImport:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # Fresh statistics, so the planner joins rather than loops.
-                for model in {*MODELS.values()}:
-                    cursor.execute(f"ANALYZE {quote(model._meta.db_table)}")
+                for table in (project, purchase, download, review):
+                    cursor.execute(f"ANALYZE {table}")
         # rating_avg rounds half to even, like marketplace.services.project_refresh_rating:
         # q = 100 * sum // count, r = 100 * sum % count.
         sql = f"""
