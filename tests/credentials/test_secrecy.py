@@ -14,6 +14,7 @@ from django.test import Client, RequestFactory
 from django.views.debug import ExceptionReporter
 from rest_framework.test import APIClient
 
+from config import logging as config_logging
 from config.logging import (
     REDACTED,
     ScrubSecretsFilter,
@@ -124,6 +125,14 @@ def test_a_registered_secret_is_scrubbed_wherever_it_appears(console):
     assert "call failed" in written
     assert "ValueError: rejected [redacted]" in written
     assert SECRET not in written
+
+
+@pytest.mark.parametrize("name", config_logging._FIELDS.split("|"))
+def test_every_secret_field_name_passes_the_quick_check(name):
+    """scrub() skips its patterns for text without a telltale word: every field they redact
+    must hold one, in any case."""
+    line = f"{name.upper()}=hunter2-hunter2 and more"
+    assert scrub(line) == f"{name.upper()}={REDACTED} and more"
 
 
 def test_ordinary_lines_are_untouched(console):
