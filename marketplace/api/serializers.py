@@ -35,17 +35,19 @@ def _money(value: Decimal | None) -> str | None:
     return None if value is None else format(value.quantize(CENT), "f")
 
 
-def _moment(value: dt.datetime | None) -> str | None:
+def _moment(value: dt.datetime | None, zone: dt.tzinfo) -> str | None:
     """As DateTimeField writes it: in the current time zone, ISO 8601, UTC as Z."""
     if value is None:
         return None
-    text = timezone.localtime(value).isoformat()
+    text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def listing_data(row: dict) -> dict:
+def listing_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
     """ListingSerializer's output from a selectors.listing_rows() row, without the field
-    machinery: the hot lists render thousands of these a second."""
+    machinery: the hot lists render thousands of these a second. `zone` is the current time
+    zone, looked up once by callers that render many rows."""
+    zone = zone or timezone.get_current_timezone()
     return {
         "id": str(row["id"]),
         "name": row["name"],
@@ -55,7 +57,7 @@ def listing_data(row: dict) -> dict:
         "currency": row["currency"],
         "category": row["category"],
         "tags": [str(tag) for tag in row["tags"]],
-        "published_at": _moment(row["published_at"]),
+        "published_at": _moment(row["published_at"], zone),
         "rating_avg": _money(row["rating_avg"]),
         "review_count": row["review_count"],
         "purchase_count": row["purchase_count"],
@@ -63,8 +65,9 @@ def listing_data(row: dict) -> dict:
     }
 
 
-def review_data(row: dict) -> dict:
+def review_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
     """ReviewSerializer's output from a selectors.review_rows_for_project() row."""
+    zone = zone or timezone.get_current_timezone()
     return {
         "id": str(row["id"]),
         "project": str(row["project_id"]),
@@ -72,8 +75,8 @@ def review_data(row: dict) -> dict:
         "rating": row["rating"],
         "title": row["title"],
         "body": row["body"],
-        "created_at": _moment(row["created_at"]),
-        "updated_at": _moment(row["updated_at"]),
+        "created_at": _moment(row["created_at"], zone),
+        "updated_at": _moment(row["updated_at"], zone),
     }
 
 

@@ -3,6 +3,7 @@ import uuid
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -125,7 +126,8 @@ class ListingViewSet(
             view=self,
             count=lambda: selectors.listing_count(**filters),
         )
-        return self.get_paginated_response([listing_data(row) for row in page])
+        zone = timezone.get_current_timezone()
+        return self.get_paginated_response([listing_data(row, zone) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
         return Response(listing_data(selectors.listing_get_row(pk=self.kwargs["project_id"])))
@@ -200,7 +202,8 @@ class ListingViewSet(
                 view=self,
                 count=count,
             )
-            return self.get_paginated_response([review_data(row) for row in page])
+            zone = timezone.get_current_timezone()
+            return self.get_paginated_response([review_data(row, zone) for row in page])
         project = self.get_object()
         serializer = ReviewWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

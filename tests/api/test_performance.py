@@ -174,12 +174,15 @@ def test_stats_are_cached_and_follow_writes(admin_client_api, django_assert_num_
     assert after["revenue"][0]["gross"] == "10.00"
 
 
-def test_lean_listing_rows_render_like_the_serializer():
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_lean_listing_rows_render_like_the_serializer(zone):
     ListingFactory(tags=["python", "cli"], price=Decimal("0"), rating_avg=Decimal("4.5"))
     ListingFactory(tags=[], rating_avg=None, published_at=timezone.now())
     rows = {row["id"]: row for row in selectors.listing_rows()}
+    with timezone.override(zone):
+        for project in selectors.listing_list():
+            assert listing_data(rows[project.pk]) == ListingSerializer(project).data
     for project in selectors.listing_list():
-        assert listing_data(rows[project.pk]) == ListingSerializer(project).data
         assert JSONRenderer().render(listing_data(rows[project.pk])) == JSONRenderer().render(
             ListingSerializer(project).data
         )
