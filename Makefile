@@ -25,11 +25,15 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The benchmark (never part of `make test`): seeds BENCH_DATABASE_URL once per scale, then
-# loads the app and the raw-psycopg baseline with wrk. Needs PostgreSQL, Redis and wrk.
+# loads the app and the raw-psycopg baseline with wrk (installed from Debian's packages when
+# missing). Needs PostgreSQL and Redis.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/atelier_bench
 BENCH_SCALE ?= 1
 
 bench: setup
+	@command -v wrk >/dev/null || { echo "bench: installing Debian's wrk"; \
+		apt-get install -y -qq wrk >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq wrk; }; }
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/seed.py --if-needed --scale $(BENCH_SCALE)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py $(BENCH_ARGS)
 
