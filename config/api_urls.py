@@ -16,12 +16,13 @@ app_name = "api"
 
 router = DefaultRouter()
 router.include_root_view = False
+# The marketplace's listings first: the hot anonymous reads resolve after the fewest patterns.
+router.register("marketplace/listings", marketplace.ListingViewSet, basename="listing")
 router.register("projects", projects.ProjectViewSet, basename="project")
 router.register("admin/projects", projects.AdminProjectViewSet, basename="admin-project")
 router.register("mcp-servers", McpServerViewSet, basename="mcp-server")
 router.register("credentials", CredentialViewSet, basename="credential")
 router.register("chat/messages", ChatMessageViewSet, basename="chat-message")
-router.register("marketplace/listings", marketplace.ListingViewSet, basename="listing")
 router.register("marketplace/purchases", marketplace.PurchaseViewSet, basename="purchase")
 
 v1 = [
