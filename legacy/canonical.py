@@ -53,27 +53,41 @@ def flag(value: bool | None) -> str:
 
 def jsonb_text(value) -> str:
     """A JSON value as PostgreSQL prints it back from a jsonb column."""
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         return _json_string(value)
-    if isinstance(value, dict):
+    if kind is dict:
         if not value:
             return "{}"
-        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
-        return (
-            "{" + ", ".join(f"{_json_string(key)}: {jsonb_text(value[key])}" for key in keys) + "}"
-        )
-    if isinstance(value, list):
-        return "[" + ", ".join(map(jsonb_text, value)) + "]"
+        keys = sorted(value)  # then by length (in bytes) with a stable sort
+        if all(key.isascii() for key in keys):
+            keys.sort(key=len)
+        else:
+            keys.sort(key=lambda key: len(key.encode()))
+        return "{" + ", ".join([f"{_json_string(key)}: {_item(value[key])}" for key in keys]) + "}"
+    if kind is list:
+        return "[" + ", ".join([_item(item) for item in value]) + "]"
+    if kind is int:
+        return str(value)
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, float):
+    if kind is float:
         # jsonb keeps numbers as numeric: no exponent, no negative zero.
         return format(Decimal(repr(value)) + 0, "f")
-    return str(value)
+    raise TypeError(f"not a JSON value: {kind.__name__}")
+
+
+def _item(value) -> str:
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is int:
+        return str(value)
+    return jsonb_text(value)
 
 
 def json_value(value) -> str:

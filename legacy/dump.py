@@ -57,6 +57,19 @@ def legacy_uuid(map_name: str, raw_id: str) -> uuid.UUID:
     return _uuid5(map_name, raw_id)
 
 
+class KeyUuid(uuid.UUID):
+    """A UUID that many rows refer to, its text made once (a million rows print it)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: uuid.UUID):
+        super().__init__(int=value.int)
+        object.__setattr__(self, "text", super().__str__())
+
+    def __str__(self) -> str:
+        return self.text
+
+
 _UUID5_PREFIXES: dict[str, "hashlib._Hash"] = {}
 _VERSION_5 = (0xF000 << 64, 0x5000 << 64, 0xC000 << 48, 0x8000 << 48)
 

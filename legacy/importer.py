@@ -27,9 +27,17 @@ from django.utils.text import slugify
 
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from legacy import dump
-from legacy.bulk import drop_for_load, restore_after_load
+from legacy.bulk import Background, drop_for_load, restore_after_load, search_vector_sql
 from legacy.canonical import DIGEST_SQL, RowText, digest
-from legacy.dump import DumpError, DumpSource, LineSpool, RowSpool, UuidList, legacy_uuid
+from legacy.dump import (
+    DumpError,
+    DumpSource,
+    KeyUuid,
+    LineSpool,
+    RowSpool,
+    UuidList,
+    legacy_uuid,
+)
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
 from marketplace.models import Download, Purchase, RevenueEvent, Review
@@ -141,7 +149,8 @@ DEPENDS = {
     dump.REVIEWS: (dump.USERS, dump.PROJECTS),
     dump.DOWNLOADS: (dump.USERS, dump.PROJECTS),
     dump.REVENUE_EVENTS: (dump.USERS, dump.PROJECTS, dump.PURCHASES),
-    dump.CHAT_MESSAGES: (dump.USERS, dump.PROJECTS),
+    # Only users and projects, but last: see _finish_others_in_background.
+    dump.CHAT_MESSAGES: tuple(name for name in dump.MAPS if name != dump.CHAT_MESSAGES),
 }
 # Choices as plain tuples: TextChoices.values builds a new list on every call.
 CATEGORIES = tuple(Project.Category.values)
@@ -293,24 +302,27 @@ class LegacyImport:
             for name, stats in self.stats.items():
                 if self.had_rows[name] or name == dump.LISTINGS:
                     stats.keep_keys()
-            restore = []
+            self.restore = []
             if connection.vendor == "postgresql":
-                restore = drop_for_load(
+                self.restore = drop_for_load(
                     [
                         model._meta.db_table
                         for name, model in MODELS.items()
                         if model in BULK_LOADED and not self.had_rows[name]
                     ]
                 )
+            self.finishing = None
             self.import_maps()
             if not self.writing:
                 raise ImportFailed(
                     f"{self.problem_count} invalid rows; nothing was written. "
                     "Fix the dump, or import the valid rows with --skip-invalid."
                 )
-            if self.changed_projects and not self.had_rows[dump.PROJECTS]:
-                self._timed("search vectors", project_refresh_search_vector)
-            self._timed("counters recomputed", self.refresh_counters)
+            if self.finishing is None:
+                if self.changed_projects and not self.had_rows[dump.PROJECTS]:
+                    self._timed("search vectors", project_refresh_search_vector)
+                self._timed("counters recomputed", self.refresh_counters)
+            restore = [statement for _, statement in self.restore]
             self._timed("indexes and foreign keys created", lambda: restore_after_load(restore))
             self._timed("verified", self.verify)
             if dry_run:
@@ -337,7 +349,14 @@ class LegacyImport:
         waiting: dict[str, RowSpool] = {}
 
         def step(name: str, rows) -> None:
-            steps[name](self._rows(name, rows))
+            if name == dump.CHAT_MESSAGES:
+                self._finish_others_in_background()
+            try:
+                steps[name](self._rows(name, rows))
+            except BaseException:
+                if self.finishing is not None:
+                    self.finishing.close()  # the connection is needed to roll back
+                raise
             done.add(name)
             if name == dump.REVENUE_EVENTS:
                 self.purchases.clear()  # nothing else refers to purchases
@@ -356,6 +375,27 @@ class LegacyImport:
         for name in DEPENDS:
             if name not in done:
                 step(name, waiting.pop(name).rows() if name in waiting else ())
+
+    def _finish_others_in_background(self) -> None:
+        """Chat messages come last and are checked without the database: meanwhile the
+        database refreshes search vectors and counters and creates the other tables'
+        indexes and foreign keys, on the other core."""
+        if not (
+            connection.vendor == "postgresql"
+            and self.writing
+            and not self.had_rows[dump.CHAT_MESSAGES]
+        ):
+            return
+        chat_table = ChatMessage._meta.db_table
+        statements = []
+        if self.changed_projects and not self.had_rows[dump.PROJECTS]:
+            statements.append(search_vector_sql())
+        statements += self.counters_sql()
+        statements += [statement for table, statement in self.restore if table != chat_table]
+        self.restore = [
+            (table, statement) for table, statement in self.restore if table == chat_table
+        ]
+        self.finishing = Background(statements)
 
     def _timed(self, what: str, step: Callable) -> None:
         started = time.monotonic()
@@ -575,7 +615,7 @@ class LegacyImport:
                         listing, "projectId", f"refers to projects row {key!r}, which is invalid"
                     )
                 continue
-            pk = legacy_uuid(name, key)
+            pk = KeyUuid(legacy_uuid(name, key))
             if listing is not None and listing[2][0] and status != "active":
                 self._reject_listing(
                     listing,
@@ -1098,9 +1138,18 @@ class LegacyImport:
             stamps.append(created.timestamp())
             spool.add(line if copy else [sqlite_value(value) for value in record])
         self._flush_chat(pending, stamps, spool)
+        if self.finishing is not None:
+            waited = self.finishing.wait()
+            self.log(
+                "search vectors, counters, other tables' indexes and foreign keys: "
+                f"done in the background, waited {waited:.1f} s"
+            )
         if self.writing:
+            started = time.monotonic()
             self._insert_chat(stamps, spool)
             reset_sequence(ChatMessage)
+            seconds = time.monotonic() - started
+            self.log(f"{name}: {stats.created:,} rows written in {seconds:.1f} s")
 
     def _flush_chat(self, pending: list, stamps: array, spool) -> None:
         """Update the changed rows of those the database holds; the new ones go to the spool."""
@@ -1145,17 +1194,21 @@ class LegacyImport:
     # ------------------------------------------------------------------ after the write
 
     def refresh_counters(self) -> None:
+        with connection.cursor() as cursor:
+            for statement in self.counters_sql():
+                cursor.execute(statement)
+
+    def counters_sql(self) -> list[str]:
         """purchase_count, download_count, review_count and rating_avg from the rows."""
         quote = connection.ops.quote_name
         project = quote(Project._meta.db_table)
         purchase = quote(Purchase._meta.db_table)
         download = quote(Download._meta.db_table)
         review = quote(Review._meta.db_table)
+        statements = []
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                # Fresh statistics, so the planner joins rather than loops.
-                for table in (project, purchase, download, review):
-                    cursor.execute(f"ANALYZE {table}")
+            # Fresh statistics, so the planner joins rather than loops.
+            statements = [f"ANALYZE {table}" for table in (project, purchase, download, review)]
         # rating_avg rounds half to even, like marketplace.services.project_refresh_rating:
         # q = 100 * sum // count, r = 100 * sum % count.
         sql = f"""
@@ -1196,8 +1249,7 @@ class LegacyImport:
                 OR {project}.review_count <> figures.reviews
                 OR {project}.rating_avg IS DISTINCT FROM figures.rating)
         """  # noqa: S608 - table names from _meta
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
+        return [*statements, sql]
 
     def verify(self) -> None:
         """Count and hash every imported row's key fields in the database (legacy.canonical);
