@@ -119,3 +119,21 @@ def test_inline_code_in_our_pages_carries_the_policy_nonce(client):
         inline = re.findall(rf"<{tag}(?![^>]*\bsrc=)([^>]*)>", response.content.decode())
         assert inline, tag
         assert all(f'nonce="{nonce}"' in attrs for attrs in inline), inline
+
+
+def test_plain_responses_get_the_policy_django_csp_builds(settings):
+    """The site-wide text is built once; it must stay what django-csp builds, and follow the
+    settings when they change."""
+    from csp.utils import build_policy
+
+    for url in ("/api/v1/marketplace/listings/", "/healthz"):
+        assert Client().get(url)["Content-Security-Policy"] == build_policy()
+    assert "Content-Security-Policy-Report-Only" not in Client().get("/healthz")
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+        "DIRECTIVES": {"default-src": ["'self'"], "report-uri": "/csp-report/"}
+    }
+    response = Client().get("/healthz")
+    assert response["Content-Security-Policy"] == build_policy() == "default-src 'none'"
+    assert response["Content-Security-Policy-Report-Only"] == build_policy(report_only=True)
