@@ -1,7 +1,7 @@
 """Time `manage.py import_legacy_store` on a dump, into a fresh PostgreSQL database.
 
     .venv/bin/python bench/legacy_import_bench.py /tmp/dump-1m.json \
-        [--database atelier_bench] [--server postgres://postgres@127.0.0.1:5432] [--again]
+        [--database atelier_legacy_bench] [--server postgres://postgres@127.0.0.1:5432] [--again]
 
 Drops and recreates the database, migrates it, runs the import in a child process and prints
 rows read, wall time, rows per second and the import's peak RSS (VmHWM, which it reports).
@@ -61,7 +61,7 @@ def run_import(dump: str, env: dict) -> tuple[int, float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dump")
-    parser.add_argument("--database", default="atelier_bench")
+    parser.add_argument("--database", default="atelier_legacy_bench")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--again", action="store_true", help="import the same dump twice")
     args = parser.parse_args()
