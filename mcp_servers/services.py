@@ -130,11 +130,6 @@ def mcp_server_restore(*, server: McpServer) -> McpServer:
     return server
 
 
-@transaction.atomic
-def mcp_server_set_status(*, server: McpServer, status: str) -> McpServer:
-    return mcp_server_update(server=server, status=status)
-
-
 # --- Live checks, tool pinning and tool calls ----------------------------------------------------
 # The network side is mcp_servers.client; these functions decide what to send and record what
 # came back. No database transaction is held open while a server is being talked to.

@@ -8,7 +8,6 @@ from mcp_servers.services import (
     mcp_server_create,
     mcp_server_delete,
     mcp_server_restore,
-    mcp_server_set_status,
     mcp_server_update,
 )
 from tests.factories import McpServerFactory, UserFactory
@@ -127,7 +126,7 @@ def test_mcp_server_update_changes_fields_and_status(admin_user):
 
     server.refresh_from_db()
     assert (server.description, server.status) == ("Better", "inactive")
-    mcp_server_set_status(server=server, status="active")
+    mcp_server_update(server=server, status="active")
     server.refresh_from_db()
     assert server.status == "active"
 
@@ -178,7 +177,7 @@ def test_mcp_server_soft_delete_and_restore(admin_user):
     assert server.deleted_at == deleted_at
 
     with pytest.raises(Invalid):
-        mcp_server_set_status(server=server, status="active")
+        mcp_server_update(server=server, status="active")
 
     mcp_server_restore(server=server)
     server.refresh_from_db()
