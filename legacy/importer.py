@@ -950,6 +950,7 @@ class LegacyImport:
         seen_ids: set[int] = set()  # hashes: a third less memory
         pairs: set[int] = set()
         pending: list[tuple] = []
+        sources: list[tuple] = []  # (index, row) of each pending review, for the report
         for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
@@ -982,16 +983,45 @@ class LegacyImport:
             pending.append(
                 (legacy_uuid(name, key), author, project[0], rating, title, body, created, updated)
             )
+            sources.append((index, row))
             if len(pending) >= self.batch_size:
-                self._flush_reviews(pending)
-        self._flush_reviews(pending)
+                self._flush_reviews(pending, sources)
+        self._flush_reviews(pending, sources)
 
-    def _flush_reviews(self, pending: list) -> None:
+    def _flush_reviews(self, pending: list, sources: list) -> None:
+        if self.writing and self.had_rows[dump.REVIEWS]:
+            self._reject_reviews_of_the_database(pending, sources)
+        sources.clear()
         # updated_at is written but not compared: it follows created_at when absent.
         records = [record[:7] for record in pending]
         updated = {record[0]: record[7] for record in pending}
         self._flush(dump.REVIEWS, records, extra=lambda record: (updated[record[0]],))
         pending.clear()
+
+    def _reject_reviews_of_the_database(self, pending: list, sources: list) -> None:
+        """A review whose user and project already have another review in the database (one
+        the dump does not hold) is invalid, like a second review in the dump."""
+        authors = list({record[1] for record in pending})
+        projects = list({record[2] for record in pending})
+        reviewed = {}
+        for chunk in _chunks(authors):
+            reviews = where_in(Review.objects, "author_id", chunk)
+            for author, project, pk in where_in(reviews, "project_id", projects).values_list(
+                "author_id", "project_id", "id"
+            ):
+                reviewed[(author, project)] = pk
+        kept = []
+        for record, (index, row) in zip(pending, sources, strict=True):
+            if reviewed.get((record[1], record[2]), record[0]) != record[0]:
+                self.reject(
+                    dump.REVIEWS,
+                    index,
+                    row,
+                    [("userId", "this user already reviewed this project (in the database)")],
+                )
+            else:
+                kept.append(record)
+        pending[:] = kept
 
     def import_downloads(self, rows) -> None:
         name = dump.DOWNLOADS

@@ -177,7 +177,29 @@ def test_a_row_that_collides_with_a_row_only_in_the_database_fails_loudly(sample
     # Another review by the same user of the same project, under a new id.
     sample["marketplaceReviews"][0]["id"] = "rev-new"
 
-    with pytest.raises(CommandError, match="conflicts with a row already in the database"):
+    with pytest.raises(CommandError, match="nothing was written"):
         run_import(write_dump(sample, "second.json"))
 
     assert snapshot() == before
+
+
+def test_skip_invalid_reports_a_review_that_collides_with_one_only_in_the_database(
+    sample, write_dump, tmp_path
+):
+    run_import(write_dump(sample))
+    sample["marketplaceReviews"][0]["id"] = "rev-new"
+    sample["marketplaceReviews"][0]["title"] = "Changed"
+    sample["projects"][0]["name"] = "Renamed"
+    report = tmp_path / "report.json"
+
+    run_import(write_dump(sample, "second.json"), "--skip-invalid", "--report", str(report))
+
+    rejected = json.loads(report.read_text())["rejected"]
+    assert [(entry["map"], entry["id"]) for entry in rejected] == [
+        ("marketplaceReviews", "rev-new")
+    ]
+    assert rejected[0]["problems"][0]["reason"] == (
+        "this user already reviewed this project (in the database)"
+    )
+    assert Review.objects.get().title != "Changed"  # the review in the database stays
+    assert Project.objects.filter(name="Renamed").exists()  # the rest is imported
