@@ -1,6 +1,8 @@
 """Throttles: every request per client (`anon`, `user`); scoped ones for `auth` per address
 and per username and for `sensitive` writes per user."""
 
+import hashlib
+
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -58,7 +60,9 @@ class AuthUsernameThrottle(SimpleRateThrottle):
         username = data.get("username")
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": "auth-user", "ident": username.lower()[:150]}
+        # Hashed: a username may hold any character, a cache key should not.
+        digest = hashlib.sha256(username.lower()[:150].encode(errors="replace")).hexdigest()
+        return self.cache_format % {"scope": "auth-user", "ident": digest[:32]}
 
 
 class SensitiveThrottle(SimpleRateThrottle):
