@@ -86,10 +86,11 @@ _local = threading.local()
 def compiled_values(key, build: Callable, **placeholder_fields) -> CompiledValues:
     """The compiled form of `build(**sentinels)` for this key, built on first use.
 
-    `key` must decide the SQL completely, apart from the placeholders: `build` receives a
-    sentinel value for each placeholder (a field to prepare its values with) and returns a
-    values() queryset. Shapes are kept per thread (a compiled query is tied to nothing but its
-    database alias), the least recently used dropped beyond MAX_SHAPES.
+    `key` must decide the SQL completely, apart from the placeholders: each placeholder names
+    the UUID field that prepares its values, `build` receives a random UUID for each and
+    returns a values() queryset, and where those UUIDs land among the parameters is where later
+    values go. Shapes are kept per thread (a compiled query is tied to nothing but its database
+    alias), the least recently used dropped beyond MAX_SHAPES.
     """
     shapes = getattr(_local, "shapes", None)
     if shapes is None:
