@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from marketplace import selectors, services
 from marketplace.api.serializers import ListingSerializer, ReviewSerializer, listing_data
 from marketplace.models import Review
+from projects.models import Project
 from projects.services import project_create, project_delete, project_update
 from tests.factories import ListingFactory, ProjectFactory, ReviewFactory, UserFactory
 
@@ -255,3 +256,22 @@ def test_a_count_cached_under_an_older_generation_is_not_used(api_client):
     assert count_of(api_client) == 2
     selectors.cache_bump(selectors.LISTINGS)  # what every listing write does
     assert count_of(api_client) == 3
+
+
+def test_compiled_shapes_are_bounded_and_placeholders_must_be_used(api_client, monkeypatch):
+    from config import compiled
+
+    monkeypatch.setattr(compiled, "MAX_SHAPES", 2)
+    monkeypatch.setattr(compiled._local, "shapes", None, raising=False)
+    for category in ("cli", "api", "data"):
+        ListingFactory(category=category)
+        body = api_client.get(f"{LISTINGS}?category={category}").json()
+        assert [row["category"] for row in body["results"]] == [category]
+    assert len(compiled._local.shapes) == 2
+
+    with pytest.raises(ValueError, match="not among the query's parameters"):
+        compiled.compiled_values(
+            ("unused-placeholder",),
+            lambda pk: selectors.listing_rows().order_by(),
+            pk=Project._meta.pk,
+        )
