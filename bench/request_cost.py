@@ -1,0 +1,104 @@
+"""CPU time per request of the hot anonymous reads, in this process, through the whole WSGI stack.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/atelier_bench .venv/bin/python \
+        bench/request_cost.py [--requests 400] [--rounds 5] [ENDPOINT ...]
+
+Same settings as bench/run.py (production, Redis cache), against the seeded database. Prints
+the median over rounds of CPU milliseconds per request (time.process_time, so waiting on
+PostgreSQL or Redis is not counted, and another busy process skews it less than wall time).
+`/healthz` shows what the middleware stack alone costs. Run by hand; not a test.
+"""
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import DEFAULT_DB, ENV  # noqa: E402 - after the path is set
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("endpoints", nargs="*")
+    parser.add_argument("--requests", type=int, default=400, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    os.environ.update(ENV)
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+    import django
+
+    # The request log's handler takes the stream it finds at setup: its JSON lines go to a
+    # file, as under gunicorn, one that keeps nothing.
+    log_sink = open(os.devnull, "w")  # noqa: SIM115 - open for the whole run
+    stderr, sys.stderr = sys.stderr, log_sink
+    try:
+        django.setup()
+    finally:
+        sys.stderr = stderr
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from projects.models import Project
+
+    listed = Project.objects.filter(is_published=True, status="active")
+    top = listed.order_by("-purchase_count", "-download_count", "-review_count").first()
+    if top is None:
+        raise SystemExit("request_cost: the database has no listings; run bench/seed.py first")
+    reviewed = listed.order_by("-review_count").first()
+    api = "/api/v1/marketplace/listings/"
+    endpoints = {
+        "listings": (api, "ordering=popular"),
+        "detail": (f"{api}{top.pk}/", ""),
+        "reviews": (f"{api}{reviewed.pk}/reviews/", ""),
+        "search": (api, "q=invoice"),
+        "healthz": ("/healthz", ""),
+    }
+    unknown = set(args.endpoints) - set(endpoints)
+    if unknown:
+        raise SystemExit(
+            f"request_cost: unknown endpoints {sorted(unknown)}; use {list(endpoints)}"
+        )
+    application = WSGIHandler()
+
+    def call(path: str, query: str) -> None:
+        status = []
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.input": io.BytesIO(),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": log_sink,
+        }
+        b"".join(application(environ, lambda code, headers, exc_info=None: status.append(code)))
+        if not status[0].startswith("200"):
+            raise SystemExit(f"request_cost: {path}?{query} answered {status[0]}")
+
+    print(f"{'endpoint':10} {'CPU ms/request':>15}")
+    for name in args.endpoints or list(endpoints):
+        path, query = endpoints[name]
+        for _ in range(50):  # warm: compiled shapes, caches, prepared statements
+            call(path, query)
+        rounds = []
+        for _ in range(args.rounds):
+            started = time.process_time()
+            for _ in range(args.requests):
+                call(path, query)
+            rounds.append((time.process_time() - started) / args.requests * 1000)
+        print(f"{name:10} {statistics.median(rounds):15.2f}")
+
+
+if __name__ == "__main__":
+    main()
