@@ -5,6 +5,7 @@ response callbacks in each, which costs more than the round trip to a local Redi
 thread-safe and only borrows connections from its pool, so one per pool is enough.
 """
 
+from django.core.cache import caches
 from django.core.cache.backends import redis as django_redis
 
 
@@ -31,8 +32,6 @@ def incr_in_window(key: str, window_seconds: int) -> int:
     """Add one to a counter that lives for one window and return it. On Redis one round trip
     as a rule: INCR, plus EXPIRE when it made the key. Callers put the window in the key, so a
     key left without expiry (a crash between the two) is never counted again."""
-    from django.core.cache import caches
-
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         key = cache.make_and_validate_key(key)

@@ -14,6 +14,8 @@ import json
 import uuid
 from decimal import Decimal
 
+from django.db import connection
+
 NULL = "\\N"
 _ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
 _json_string = json.encoder.encode_basestring  # escapes like PostgreSQL's json output
@@ -160,11 +162,12 @@ class RowText:
     """The line of one map's key fields, in Python and as an SQL expression."""
 
     def __init__(self, model, columns: tuple[str, ...]):
+        quote = connection.ops.quote_name
         by_column = {f.column: f for f in model._meta.concrete_fields}
         kinds = [kind_of(by_column[column]) for column in columns]
         self.sql = "concat_ws(E'\\t', {})".format(
             ", ".join(
-                f"coalesce({KINDS[kind][1].format(_quote(column))}, E'\\\\N')"
+                f"coalesce({KINDS[kind][1].format(quote(column))}, E'\\\\N')"
                 for kind, column in zip(kinds, columns, strict=True)
             )
         )
@@ -182,10 +185,6 @@ class RowText:
         namespace = dict(names)
         exec(source, namespace)  # noqa: S102 - built above from the kinds, no outside text
         self.line = namespace["line"]
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def digest(line: str) -> int:

@@ -38,45 +38,38 @@ def insert_rows(
     first values (legacy.canonical), so only the rest is converted here."""
     if not rows:
         return
+    if connection.vendor == "postgresql":
+        copy_lines(model, columns, _copy_text(rows, lines))
+        return
     table = _quote(model._meta.db_table)
     names = ", ".join(_quote(column) for column in columns)
+    marks = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            if lines is None:
-                lines = [""] * len(rows)
-                done = 0
-            else:
-                done = lines[0].count("\t") + 1
-            # The raw psycopg cursor: wrap its errors as Django's (IntegrityError ...).
-            with (
-                connection.wrap_database_errors,
-                cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
-            ):
-                block = []
-                for line, row in zip(lines, rows, strict=True):
-                    rest = "\t".join([any_value(value) for value in row[done:]])
-                    if not done:
-                        block.append(f"{rest}\n")
-                    elif len(row) > done:
-                        block.append(f"{line}\t{rest}\n")
-                    else:
-                        block.append(f"{line}\n")
-                    if len(block) >= 2000:
-                        copy.write("".join(block))
-                        block.clear()
-                copy.write("".join(block))
-            return
-        marks = ", ".join(["%s"] * len(columns))
         cursor.executemany(
             f"INSERT INTO {table} ({names}) VALUES ({marks})",  # noqa: S608 - names from _meta
             [[sqlite_value(value) for value in row] for row in rows],
         )
 
 
+def _copy_text(rows: list[tuple], lines: list[str] | None):
+    """Each row's COPY line: its given start, then the rest of its values converted."""
+    if lines is None:
+        for row in rows:
+            yield "\t".join([any_value(value) for value in row]) + "\n"
+        return
+    done = lines[0].count("\t") + 1
+    for line, row in zip(lines, rows, strict=True):
+        if len(row) > done:
+            yield f"{line}\t" + "\t".join([any_value(value) for value in row[done:]]) + "\n"
+        else:
+            yield f"{line}\n"
+
+
 def copy_lines(model, columns: list[str], lines) -> None:
     """COPY finished lines (legacy.canonical text, tab-separated, newline-terminated)."""
     table = _quote(model._meta.db_table)
     names = ", ".join(_quote(column) for column in columns)
+    # The raw psycopg cursor: wrap its errors as Django's (IntegrityError ...).
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,

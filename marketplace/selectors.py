@@ -271,15 +271,16 @@ def _listing_rows_by_id(ids: list) -> list[dict]:
 class CompiledPage:
     """Rows as the paginator slices them, each window one query compiled once per process
     (config.compiled): `build(**placeholders)` gives the values() queryset, `shape` names
-    everything else that decides its SQL."""
+    everything else that decides its SQL. The paginator asks `count()`: a number already
+    known, or a callable giving the cached count."""
 
     ordered = True
 
-    def __init__(self, shape: tuple, build: Callable, count: Callable[[], int], **values):
-        self.shape, self.build, self.count, self.values = shape, build, count, values
+    def __init__(self, shape: tuple, build: Callable, total: int | Callable[[], int], **values):
+        self.shape, self.build, self.total, self.values = shape, build, total, values
 
-    def __len__(self) -> int:
-        return self.count()
+    def count(self) -> int:
+        return self.total() if callable(self.total) else self.total
 
     def __getitem__(self, window: slice) -> list[dict]:
         compiled = compiled_values(
@@ -354,12 +355,13 @@ def review_rows_for_project(*, project_id) -> QuerySet:
     return review_list_for_project(project_id=project_id).values(*REVIEW_FIELDS)
 
 
-def review_page_rows(*, project_id) -> CompiledPage:
-    """A listing's reviews as the API's page slices them; the count comes from the caller."""
+def review_page_rows(*, project_id, count: int) -> CompiledPage:
+    """A listing's reviews as the API's page slices them; `count` is listing_review_count's,
+    which the caller has asked already (it is also the check that the listing exists)."""
     return CompiledPage(
         ("reviews",),
         lambda project_id: review_rows_for_project(project_id=project_id),
-        lambda: listing_review_count(pk=project_id),
+        count,
         project_id=project_id,
     )
 

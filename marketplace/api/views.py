@@ -120,12 +120,7 @@ class ListingViewSet(
     def list(self, request, *args, **kwargs):
         # One query per page: plain rows, and the count from the cache.
         filters = listing_filters(request.query_params)
-        page = self.paginator.paginate_queryset(
-            selectors.listing_page_rows(**filters),
-            request,
-            view=self,
-            count=lambda: selectors.listing_count(**filters),
-        )
+        page = self.paginate_queryset(selectors.listing_page_rows(**filters))
         zone = timezone.get_current_timezone()
         return self.get_paginated_response([listing_data(row, zone) for row in page])
 
@@ -196,11 +191,8 @@ class ListingViewSet(
         if request.method == "GET":
             # The listing check and the count come from the cache; the page is one query.
             count = selectors.listing_review_count(pk=self.kwargs["project_id"])
-            page = self.paginator.paginate_queryset(
-                selectors.review_page_rows(project_id=self.kwargs["project_id"]),
-                request,
-                view=self,
-                count=count,
+            page = self.paginate_queryset(
+                selectors.review_page_rows(project_id=self.kwargs["project_id"], count=count)
             )
             zone = timezone.get_current_timezone()
             return self.get_paginated_response([review_data(row, zone) for row in page])
