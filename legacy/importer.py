@@ -6,12 +6,14 @@ facts about the rows other maps refer to stay in memory (id -> a small tuple); t
 themselves go to the database in batches.
 """
 
+import datetime as dt
 import gc
 import json
+import marshal
 import re
 import secrets
+import sys
 import time
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -32,9 +34,10 @@ from legacy.canonical import DIGEST_SQL, RowText, digest
 from legacy.dump import (
     DumpError,
     DumpSource,
+    HashSet,
     KeyUuid,
-    LineSpool,
     RowSpool,
+    SortedSpool,
     UuidList,
     legacy_uuid,
 )
@@ -249,7 +252,7 @@ class LegacyImport:
         self.users: dict[str, int] = {}  # legacy id -> user pk
         self.projects: dict[str, tuple] = {}  # legacy id -> (uuid, owner pk, active)
         self.purchases: dict[str, tuple] = {}  # legacy id -> (buyer pk, project uuid, cents, cur)
-        self.listings: dict[str, tuple] = {}  # project's legacy id -> (index, id, values)
+        self.listings: dict[str, bytes] = {}  # project's legacy id -> marshal of its row
         self.rejected: dict[str, set] = {dump.USERS: set(), dump.PROJECTS: set()}
         self.rejected[dump.PURCHASES] = set()
         self.changed_projects = 0
@@ -535,7 +538,7 @@ class LegacyImport:
         """Marketplace rows by project, checked on their own; merged as projects are read."""
         name = dump.LISTINGS
         listings: dict[str, tuple] = {}
-        seen_ids: set[int] = set()  # hashes: a third less memory
+        seen_ids = HashSet()
         for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
@@ -555,24 +558,40 @@ class LegacyImport:
             published_at = check.timestamp("publishedAt", None)
             if published and published_at is None and "publishedAt" not in check.row:
                 published_at = self.exported_at
-            if key is not None and hash(key) in seen_ids:
+            if key is not None and not seen_ids.add(key):
                 check.fail("id", "appears twice in marketplaceProjects (the first is kept)")
             elif project is not None and project in listings:
                 check.fail(
                     "projectId",
                     f"project {project!r} already has a marketplace row (the first is kept)",
                 )
-            if key is not None:
-                seen_ids.add(hash(key))
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
-            listings[project] = (
-                index,
-                row["id"],
-                (published, published_at, price, currency, category, tags),
+            listings[project] = marshal.dumps(
+                (
+                    index,
+                    row["id"],
+                    published,
+                    published_at.isoformat() if published_at is not None else None,
+                    str(price),
+                    currency,
+                    category,
+                    tags,
+                )
             )
         self.listings = listings
+
+    @staticmethod
+    def _listing(packed: bytes | None) -> tuple | None:
+        """A listing kept by collect_listings as (index, id, values), or None."""
+        if packed is None:
+            return None
+        values = marshal.loads(packed)  # noqa: S302 - bytes this import made
+        index, ref, published, published_at, price, currency, category, tags = values
+        if published_at is not None:
+            published_at = dt.datetime.fromisoformat(published_at)
+        return index, ref, (published, published_at, Decimal(price), currency, category, tags)
 
     def _currency(self, check: RowCheck, default: str) -> str | None:
         value = check.row.get("currency")
@@ -587,7 +606,7 @@ class LegacyImport:
         except ValidationError:
             check.fail("currency", f"is not an ISO 4217 currency code: {value[:10]!r}")
             return None
-        return value
+        return sys.intern(value)  # one string per code, not one per purchase
 
     def import_projects(self, rows) -> None:
         name = dump.PROJECTS
@@ -605,7 +624,7 @@ class LegacyImport:
             if key is not None and (key in self.projects or key in self.rejected[name]):
                 check.fail("id", "appears twice in projects (the first row is kept)")
                 key = None  # the first row keeps the id
-            listing = listings.pop(key, None) if key is not None else None
+            listing = self._listing(listings.pop(key, None)) if key is not None else None
             if check.errors:
                 if key is not None:
                     self.rejected[name].add(key)
@@ -633,7 +652,8 @@ class LegacyImport:
             if len(pending) >= self.batch_size:
                 self._flush_projects(pending)
         self._flush_projects(pending)
-        for project, listing in listings.items():
+        for project, packed in listings.items():
+            listing = self._listing(packed)
             reason = (
                 f"refers to projects row {project!r}, which is invalid"
                 if project in self.rejected[name]
@@ -712,7 +732,7 @@ class LegacyImport:
 
     def import_files(self, rows) -> None:
         name = dump.PROJECT_FILES
-        seen: set[int] = set()
+        seen = HashSet()
         totals: dict[str, list] = {}
         pending: list[tuple] = []
         for index, row in rows:
@@ -733,7 +753,7 @@ class LegacyImport:
             if size > MAX_FILE_BYTES:
                 check.fail("content", f"must be at most {MAX_FILE_BYTES // 1024} KiB")
             if project is not None and path is not None:
-                if hash((project_key, path)) in seen:
+                if (project_key, path) in seen:
                     check.fail("path", f"{path!r} appears twice in this project (first kept)")
                 else:
                     count, total = totals.get(project_key, (0, 0))
@@ -744,7 +764,7 @@ class LegacyImport:
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
-            seen.add(hash((project_key, path)))
+            seen.add((project_key, path))
             count, total = totals.get(project_key, (0, 0))
             totals[project_key] = (count + 1, total + size)
             pending.append((project[0], path, content))
@@ -888,7 +908,7 @@ class LegacyImport:
 
     def import_purchases(self, rows) -> None:
         name = dump.PURCHASES
-        completed: set[int] = set()
+        completed = HashSet()
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -910,7 +930,7 @@ class LegacyImport:
             if buyer is not None and project is not None:
                 if buyer == project[1]:
                     check.fail("userId", "a seller cannot buy their own project")
-                elif status == "completed" and hash((buyer, project[0])) in completed:
+                elif status == "completed" and (buyer, project[0]) in completed:
                     check.fail(
                         "projectId",
                         "this user already has a completed purchase of this project "
@@ -922,7 +942,7 @@ class LegacyImport:
                 self.reject(name, index, row, check.errors)
                 continue
             if status == "completed":
-                completed.add(hash((buyer, project[0])))
+                completed.add((buyer, project[0]))
             self.purchases[key] = (buyer, project[0], int(amount * 100), currency)
             pending.append(
                 (
@@ -947,8 +967,8 @@ class LegacyImport:
 
     def import_reviews(self, rows) -> None:
         name = dump.REVIEWS
-        seen_ids: set[int] = set()  # hashes: a third less memory
-        pairs: set[int] = set()
+        seen_ids = HashSet()
+        pairs = HashSet()
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending review, for the report
         for index, row in rows:
@@ -965,21 +985,19 @@ class LegacyImport:
             body = check.text("comment", max_length=5000)
             created = check.timestamp("createdAt", self.exported_at)
             updated = check.timestamp("updatedAt", created)
-            if key is not None and hash(key) in seen_ids:
+            if key is not None and not seen_ids.add(key):
                 check.fail("id", "appears twice in marketplaceReviews (the first is kept)")
-            if key is not None:
-                seen_ids.add(hash(key))
             if author is not None and project is not None:
                 if author == project[1]:
                     check.fail("userId", "an owner cannot review their own project")
-                elif hash((author, project[0])) in pairs:
+                elif (author, project[0]) in pairs:
                     check.fail(
                         "userId", "this user already reviewed this project (the first is kept)"
                     )
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
-            pairs.add(hash((author, project[0])))
+            pairs.add((author, project[0]))
             pending.append(
                 (legacy_uuid(name, key), author, project[0], rating, title, body, created, updated)
             )
@@ -1025,7 +1043,7 @@ class LegacyImport:
 
     def import_downloads(self, rows) -> None:
         name = dump.DOWNLOADS
-        seen_ids: set[int] = set()  # hashes: a third less memory
+        seen_ids = HashSet()
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -1033,10 +1051,8 @@ class LegacyImport:
             user = self._reference(check, "userId", dump.USERS, self.users)
             project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
             created = check.timestamp("createdAt", self.exported_at)
-            if key is not None and hash(key) in seen_ids:
+            if key is not None and not seen_ids.add(key):
                 check.fail("id", "appears twice in marketplaceDownloads (the first is kept)")
-            if key is not None:
-                seen_ids.add(hash(key))
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
@@ -1047,8 +1063,8 @@ class LegacyImport:
 
     def import_revenue_events(self, rows) -> None:
         name = dump.REVENUE_EVENTS
-        seen_ids: set[int] = set()  # hashes: a third less memory
-        per_purchase: set[tuple] = set()
+        seen_ids = HashSet()
+        per_purchase = HashSet()
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -1082,12 +1098,10 @@ class LegacyImport:
                     check.fail("platformFee", "platformFee + sellerNet must equal amount")
             if project is not None and purchase is not None and purchase[1] != project[0]:
                 check.fail("purchaseId", "the purchase is of another project")
-            if key is not None and hash(key) in seen_ids:
+            if key is not None and not seen_ids.add(key):
                 check.fail("id", "appears twice in revenueEvents (the first is kept)")
             elif kind in ("purchase", "refund") and (purchase_key, kind) in per_purchase:
                 check.fail("purchaseId", f"this purchase already has a {kind} event (first kept)")
-            if key is not None:
-                seen_ids.add(hash(key))
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
@@ -1119,10 +1133,9 @@ class LegacyImport:
         """Checked and hashed as read; written at the end, numbered in createdAt order."""
         name = dump.CHAT_MESSAGES
         stats = self.stats[name]
-        seen_ids: set[int] = set()  # hashes: a third less memory
-        stamps = array("d")  # of the rows to insert, in file order
+        seen_ids = HashSet()
         copy = connection.vendor == "postgresql"
-        spool = LineSpool() if copy else RowSpool(())  # what to insert: COPY lines, or values
+        spool = SortedSpool()  # what to insert by createdAt: COPY lines, or values
         pending: list[tuple] = []  # rows to compare with the database, when it has some
         roles = tuple(ChatMessage.Role.values)
         for index, row in rows:
@@ -1140,10 +1153,8 @@ class LegacyImport:
             created = check.timestamp("createdAt", self.exported_at)
             if project is not None and owner is not None and project[1] != owner:
                 check.fail("projectId", "the project belongs to another user")
-            if key is not None and hash(key) in seen_ids:
+            if key is not None and not seen_ids.add(key):
                 check.fail("id", "appears twice in chatMessages (the first row is kept)")
-            if key is not None:
-                seen_ids.add(hash(key))
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
@@ -1161,13 +1172,13 @@ class LegacyImport:
             if self.had_rows[name]:
                 pending.append(record)
                 if len(pending) >= self.batch_size:
-                    self._flush_chat(pending, stamps, spool)
+                    self._flush_chat(pending, spool)
                 continue
             line = stats.accept(record)
             stats.created += 1
-            stamps.append(created.timestamp())
-            spool.add(line if copy else [sqlite_value(value) for value in record])
-        self._flush_chat(pending, stamps, spool)
+            spool.add(created.timestamp(), line if copy else [sqlite_value(v) for v in record])
+        self._flush_chat(pending, spool)
+        seen_ids = None  # freed before the write
         if self.finishing is not None:
             waited = self.finishing.wait()
             self.log(
@@ -1176,45 +1187,33 @@ class LegacyImport:
             )
         if self.writing:
             started = time.monotonic()
-            self._insert_chat(stamps, spool)
+            self._insert_chat(spool)
             reset_sequence(ChatMessage)
             seconds = time.monotonic() - started
             self.log(f"{name}: {stats.created:,} rows written in {seconds:.1f} s")
 
-    def _flush_chat(self, pending: list, stamps: array, spool) -> None:
+    def _flush_chat(self, pending: list, spool: SortedSpool) -> None:
         """Update the changed rows of those the database holds; the new ones go to the spool."""
         copy = connection.vendor == "postgresql"
         for record in self._upsert(dump.CHAT_MESSAGES, pending, insert=False):
-            stamps.append(record[6].timestamp())
             spool.add(
+                record[6].timestamp(),
                 ROW_TEXT[dump.CHAT_MESSAGES].line(record)
                 if copy
-                else [sqlite_value(value) for value in record]
+                else [sqlite_value(value) for value in record],
             )
         pending.clear()
 
-    def _insert_chat(self, stamps: array, spool) -> None:
+    def _insert_chat(self, spool: SortedSpool) -> None:
         """Write the spooled rows with ids after the largest, in createdAt order (stable)."""
         last_id = ChatMessage.objects.order_by("-id").values_list("id", flat=True).first()
-        base = (last_id or 0) + 1
-        if all(stamps[i] <= stamps[i + 1] for i in range(len(stamps) - 1)):
-            rank = None
-        else:
-            order = sorted(range(len(stamps)), key=stamps.__getitem__)
-            rank = array("q", bytes(8 * len(order)))
-            for position, ordinal in enumerate(order):
-                rank[ordinal] = position
-            del order
         columns = [*FIELDS[dump.CHAT_MESSAGES], "id"]
-        rows = (
-            (value, base + (rank[ordinal] if rank is not None else ordinal))
-            for ordinal, value in enumerate(spool.rows())
-        )
+        rows = enumerate(spool.rows(), start=(last_id or 0) + 1)
         if connection.vendor == "postgresql":
-            copy_lines(ChatMessage, columns, (f"{line}\t{pk}\n" for line, pk in rows))
+            copy_lines(ChatMessage, columns, (f"{line}\t{pk}\n" for pk, line in rows))
             return
         batch = []
-        for values, pk in rows:
+        for pk, values in rows:
             batch.append((*values, pk))
             if len(batch) >= self.batch_size:
                 insert_rows(ChatMessage, columns, batch)
