@@ -161,6 +161,8 @@ PROJECT_STATUSES = tuple(Project.Status.values)
 PURCHASE_STATUSES = tuple(Purchase.Status.values)
 REVENUE_KINDS = tuple(RevenueEvent.Kind.values)
 UUID_KEYED = set(dump.MAPS) - {dump.USERS, dump.PROJECT_FILES}
+# The events a purchase has at most one of each kind (revenue_one_event_per_purchase_kind).
+PER_PURCHASE_EVENTS = RevenueEvent.objects.filter(kind__in=("purchase", "refund"))
 
 
 class Problem(NamedTuple):
@@ -910,6 +912,7 @@ class LegacyImport:
         name = dump.PURCHASES
         completed = HashSet()
         pending: list[tuple] = []
+        sources: list[tuple] = []  # (index, row) of each pending purchase, for the report
         for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
@@ -956,9 +959,37 @@ class LegacyImport:
                     refunded,
                 )
             )
+            sources.append((index, row))
             if len(pending) >= self.batch_size:
-                self._flush(name, pending)
-        self._flush(name, pending)
+                self._flush_purchases(pending, sources)
+        self._flush_purchases(pending, sources)
+
+    def _flush_purchases(self, pending: list, sources: list) -> None:
+        if self.writing and self.had_rows[dump.PURCHASES]:
+            taken = {}
+            projects = list({record[2] for record in pending})
+            for chunk in _chunks(list({record[1] for record in pending})):
+                purchases = where_in(Purchase.objects.filter(status="completed"), "buyer_id", chunk)
+                for buyer, project, pk in where_in(purchases, "project_id", projects).values_list(
+                    "buyer_id", "project_id", "id"
+                ):
+                    taken[(buyer, project)] = pk
+            for row in self._reject_database_conflicts(
+                dump.PURCHASES,
+                pending,
+                sources,
+                taken,
+                lambda record: (record[1], record[2]) if record[5] == "completed" else None,
+                lambda record: (
+                    "projectId",
+                    "this user already has a completed purchase of this project (in the database)",
+                ),
+            ):
+                key = ref_key(row["id"])
+                del self.purchases[key]  # its revenue events are rejected with it
+                self.rejected[dump.PURCHASES].add(key)
+        sources.clear()
+        self._flush(dump.PURCHASES, pending)
 
     def _flush(self, map_name: str, pending: list, *, extra=None) -> None:
         if self.writing and pending:
@@ -1017,29 +1048,46 @@ class LegacyImport:
         pending.clear()
 
     def _reject_reviews_of_the_database(self, pending: list, sources: list) -> None:
-        """A review whose user and project already have another review in the database (one
-        the dump does not hold) is invalid, like a second review in the dump."""
-        authors = list({record[1] for record in pending})
         projects = list({record[2] for record in pending})
         reviewed = {}
-        for chunk in _chunks(authors):
+        for chunk in _chunks(list({record[1] for record in pending})):
             reviews = where_in(Review.objects, "author_id", chunk)
             for author, project, pk in where_in(reviews, "project_id", projects).values_list(
                 "author_id", "project_id", "id"
             ):
                 reviewed[(author, project)] = pk
-        kept = []
+        self._reject_database_conflicts(
+            dump.REVIEWS,
+            pending,
+            sources,
+            reviewed,
+            lambda record: (record[1], record[2]),
+            lambda record: ("userId", "this user already reviewed this project (in the database)"),
+        )
+
+    def _reject_database_conflicts(
+        self,
+        map_name: str,
+        pending: list,
+        sources: list,
+        taken: dict,
+        unique_key: Callable,
+        problem: Callable[[tuple], tuple[str, str]],
+    ) -> list:
+        """Reject the pending rows whose unique key (None: no unique rule) is taken by another
+        row of the database, one this batch does not write, as a second such row of the dump
+        would be; they leave `pending`. Returns the dump rows rejected."""
+        batch = {record[0] for record in pending}
+        kept, rejected = [], []
         for record, (index, row) in zip(pending, sources, strict=True):
-            if reviewed.get((record[1], record[2]), record[0]) != record[0]:
-                self.reject(
-                    dump.REVIEWS,
-                    index,
-                    row,
-                    [("userId", "this user already reviewed this project (in the database)")],
-                )
+            holder = taken.get(unique_key(record))
+            if holder is not None and holder != record[0] and holder not in batch:
+                self.reject(map_name, index, row, [problem(record)])
+                rejected.append(row)
             else:
                 kept.append(record)
         pending[:] = kept
+        return rejected
 
     def import_downloads(self, rows) -> None:
         name = dump.DOWNLOADS
@@ -1066,6 +1114,7 @@ class LegacyImport:
         seen_ids = HashSet()
         per_purchase = HashSet()
         pending: list[tuple] = []
+        sources: list[tuple] = []  # (index, row) of each pending event, for the report
         for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
@@ -1123,9 +1172,31 @@ class LegacyImport:
                     created,
                 )
             )
+            sources.append((index, row))
             if len(pending) >= self.batch_size:
-                self._flush(name, pending)
-        self._flush(name, pending)
+                self._flush_revenue_events(pending, sources)
+        self._flush_revenue_events(pending, sources)
+
+    def _flush_revenue_events(self, pending: list, sources: list) -> None:
+        if self.writing and self.had_rows[dump.REVENUE_EVENTS]:
+            taken = {}
+            for chunk in _chunks(list({record[5] for record in pending} - {None})):
+                events = where_in(PER_PURCHASE_EVENTS, "purchase_id", chunk)
+                for purchase, kind, pk in events.values_list("purchase_id", "kind", "id"):
+                    taken[(purchase, kind)] = pk
+            self._reject_database_conflicts(
+                dump.REVENUE_EVENTS,
+                pending,
+                sources,
+                taken,
+                lambda record: (record[5], record[1]),
+                lambda record: (
+                    "purchaseId",
+                    f"this purchase already has a {record[1]} event (in the database)",
+                ),
+            )
+        sources.clear()
+        self._flush(dump.REVENUE_EVENTS, pending)
 
     # ------------------------------------------------------------------ chat
 

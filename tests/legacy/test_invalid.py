@@ -1,12 +1,15 @@
 import json
+from decimal import Decimal
+from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from chat.models import ChatMessage
-from legacy.dump import MAPS
-from marketplace.models import Purchase, Review
+from legacy.dump import MAPS, legacy_uuid
+from marketplace.models import Purchase, RevenueEvent, Review
 from projects.models import Project, ProjectFile
 from tests.factories import ProjectFactory
 from tests.legacy.conftest import INVOICE, run_import, snapshot
@@ -203,3 +206,89 @@ def test_skip_invalid_reports_a_review_that_collides_with_one_only_in_the_databa
     )
     assert Review.objects.get().title != "Changed"  # the review in the database stays
     assert Project.objects.filter(name="Renamed").exists()  # the rest is imported
+
+
+def _strict_problems(path: str) -> list[str]:
+    """The problem lines of a strict import that fails, after checking it wrote nothing."""
+    before = snapshot()
+    err = StringIO()
+    with pytest.raises(CommandError, match="nothing was written"):
+        call_command("import_legacy_store", path, stdout=StringIO(), stderr=err)
+    assert snapshot() == before
+    return [line for line in err.getvalue().splitlines() if line.split(" ")[0] in MAPS]
+
+
+def _second_purchase_under_a_new_id(sample: dict) -> None:
+    """pur-1 (in the database) is left out; pur-new, the same buyer and project, comes in with
+    the revenue event that now refers to it."""
+    sample["marketplacePurchases"][0]["id"] = "pur-new"
+    sample["revenueEvents"][0]["purchaseId"] = "pur-new"
+
+
+def test_strict_mode_names_a_purchase_that_collides_with_one_only_in_the_database(
+    sample, write_dump
+):
+    run_import(write_dump(sample))
+    _second_purchase_under_a_new_id(sample)
+
+    lines = _strict_problems(write_dump(sample, "second.json"))
+
+    assert lines == [
+        "marketplacePurchases 'pur-new': projectId: this user already has a completed purchase "
+        "of this project (in the database)",
+        "revenueEvents 'rev-evt-1': purchaseId: refers to marketplacePurchases row 'pur-new', "
+        "which is invalid",
+    ]
+
+
+def test_skip_invalid_reports_a_purchase_that_collides_with_one_only_in_the_database(
+    sample, write_dump, tmp_path
+):
+    run_import(write_dump(sample))
+    _second_purchase_under_a_new_id(sample)
+    sample["projects"][0]["name"] = "Renamed"
+    report = tmp_path / "report.json"
+
+    run_import(write_dump(sample, "second.json"), "--skip-invalid", "--report", str(report))
+
+    rejected = json.loads(report.read_text())["rejected"]
+    assert [(entry["map"], entry["id"]) for entry in rejected] == [
+        ("marketplacePurchases", "pur-new"),
+        ("revenueEvents", "rev-evt-1"),  # it refers only to the rejected purchase
+    ]
+    assert Purchase.objects.get().pk == legacy_uuid("marketplacePurchases", "pur-1")
+    event = RevenueEvent.objects.get()
+    assert event.purchase_id == legacy_uuid("marketplacePurchases", "pur-1")  # unchanged
+    assert Project.objects.get(pk=INVOICE).name == "Renamed"  # the rest is imported
+
+
+def test_strict_mode_names_a_revenue_event_that_collides_with_one_only_in_the_database(
+    sample, write_dump
+):
+    run_import(write_dump(sample))
+    sample["revenueEvents"][0]["id"] = "rev-evt-new"  # a second purchase event of pur-1
+
+    lines = _strict_problems(write_dump(sample, "second.json"))
+
+    assert lines == [
+        "revenueEvents 'rev-evt-new': purchaseId: this purchase already has a purchase event "
+        "(in the database)"
+    ]
+
+
+def test_skip_invalid_reports_a_revenue_event_that_collides_with_one_only_in_the_database(
+    sample, write_dump, tmp_path
+):
+    run_import(write_dump(sample))
+    sample["revenueEvents"][0].update(id="rev-evt-new", amount="5.00")
+    sample["projects"][0]["name"] = "Renamed"
+    report = tmp_path / "report.json"
+
+    run_import(write_dump(sample, "second.json"), "--skip-invalid", "--report", str(report))
+
+    rejected = json.loads(report.read_text())["rejected"]
+    assert [(entry["map"], entry["id"]) for entry in rejected] == [("revenueEvents", "rev-evt-new")]
+    event = RevenueEvent.objects.get()
+    assert event.pk == legacy_uuid("revenueEvents", "rev-evt-1")
+    assert event.gross == Decimal("19.99")
+    assert Project.objects.get(pk=INVOICE).name == "Renamed"
