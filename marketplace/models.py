@@ -195,3 +195,49 @@ class RevenueEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.gross} {self.currency}"
+
+
+class StatsTally(models.Model):
+    """Running totals behind the marketplace stats, one row per shard and currency ("" for the
+    counts that have none). PostgreSQL triggers (marketplace.tallies) keep them in step with
+    every write to purchases, reviews, downloads and revenue events, whoever makes it; the
+    stats sum a few dozen rows instead of every row. Shards spread concurrent writers: a
+    project's rows always land in the same shard."""
+
+    shard = models.SmallIntegerField()
+    currency = models.CharField(max_length=3, blank=True)
+    revenue_events = models.BigIntegerField(default=0)
+    gross = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    platform_fee = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    seller_net = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    completed_purchases = models.BigIntegerField(default=0)
+    downloads = models.BigIntegerField(default=0)
+    reviews = models.BigIntegerField(default=0)
+    rating_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shard", "currency"], name="stats_tally_shard_currency")
+        ]
+
+    def __str__(self) -> str:
+        return f"tally {self.shard} {self.currency or '-'}"
+
+
+class ProjectRevenueTally(models.Model):
+    """A project's revenue events summed (kept by the same triggers): the stats' top projects.
+    No foreign key: the rows follow the ledger, whatever happens to the project."""
+
+    project_id = models.UUIDField(primary_key=True)
+    events = models.BigIntegerField()
+    gross = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                F("gross").desc(), name="project_tally_gross_idx", condition=Q(gross__gt=0)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project_id}: {self.gross}"

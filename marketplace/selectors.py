@@ -13,13 +13,20 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from config.compiled import compiled_values
 from config.errors import NotFound
-from marketplace.models import Download, Purchase, RevenueEvent, Review
+from marketplace.models import (
+    Download,
+    ProjectRevenueTally,
+    Purchase,
+    RevenueEvent,
+    Review,
+    StatsTally,
+)
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -436,15 +443,7 @@ def marketplace_stats(*, days: int = 30) -> dict:
 
 
 def _marketplace_stats(*, days: int) -> dict:
-    review_figures = Review.objects.aggregate(count=Count("id"), average=Avg("rating"))
-    average = review_figures["average"]
-    revenue = [
-        {"currency": row["currency"], "gross": row["gross"], "fee": row["fee"], "net": row["net"]}
-        for row in RevenueEvent.objects.values("currency")
-        .annotate(gross=Sum("gross"), fee=Sum("platform_fee"), net=Sum("seller_net"))
-        .order_by("currency")
-    ]
-    top_projects = _top_projects_by_gross(limit=5)
+    figures = _figures_from_tallies() if connection.vendor == "postgresql" else _figures_from_rows()
     today = timezone.now().date()
     start = today - dt.timedelta(days=days - 1)
     start_at = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
@@ -462,35 +461,81 @@ def _marketplace_stats(*, days: int) -> dict:
         }
         for i in range(days)
     ]
+    reviews, rating_sum = figures.pop("rating")
     return {
         "published_projects": Project.objects.filter(
             is_published=True, status=Project.Status.ACTIVE
         ).count(),
-        "completed_purchases": Purchase.objects.filter(status=Purchase.Status.COMPLETED).count(),
-        "downloads": Download.objects.count(),
-        "reviews": review_figures["count"],
-        "average_rating": None if average is None else Decimal(str(round(average, 2))),
-        "revenue": revenue,
-        "top_projects": top_projects,
+        **figures,
+        "reviews": reviews,
+        "average_rating": (None if not reviews else Decimal(str(round(rating_sum / reviews, 2)))),
         "revenue_by_day": revenue_by_day,
     }
 
 
-def _top_projects_by_gross(*, limit: int) -> list[dict]:
-    """The projects with the most gross revenue, ties by name. Sums per project and joins the
-    names of the leaders only: grouping every event by project and name together costs
-    several times more."""
-    totals = (
-        RevenueEvent.objects.values("project_id").annotate(gross=Sum("gross")).filter(gross__gt=0)
+def _figures_from_tallies() -> dict:
+    """The totals from the tallies PostgreSQL keeps (marketplace.tallies): a few dozen rows."""
+    revenue, purchases, downloads, reviews, rating_sum = [], 0, 0, 0, 0
+    for row in (
+        StatsTally.objects.values("currency")
+        .annotate(
+            events=Sum("revenue_events"),
+            gross=Sum("gross"),
+            fee=Sum("platform_fee"),
+            net=Sum("seller_net"),
+            purchases=Sum("completed_purchases"),
+            downloads=Sum("downloads"),
+            reviews=Sum("reviews"),
+            rating_sum=Sum("rating_sum"),
+        )
+        .order_by("currency")
+    ):
+        purchases += row["purchases"]
+        downloads += row["downloads"]
+        reviews += row["reviews"]
+        rating_sum += row["rating_sum"]
+        if row["events"]:
+            revenue.append({name: row[name] for name in ("currency", "gross", "fee", "net")})
+    return {
+        "completed_purchases": purchases,
+        "downloads": downloads,
+        "rating": (reviews, rating_sum),
+        "revenue": revenue,
+        "top_projects": _top_projects(ProjectRevenueTally.objects.values("project_id", "gross")),
+    }
+
+
+def _figures_from_rows() -> dict:
+    """The same totals from every row (SQLite, and the tallies' tests)."""
+    figures = Review.objects.aggregate(count=Count("id"), rating_sum=Sum("rating"))
+    revenue = list(
+        RevenueEvent.objects.values("currency")
+        .annotate(gross=Sum("gross"), fee=Sum("platform_fee"), net=Sum("seller_net"))
+        .order_by("currency")
     )
+    return {
+        "completed_purchases": Purchase.objects.filter(status=Purchase.Status.COMPLETED).count(),
+        "downloads": Download.objects.count(),
+        "rating": (figures["count"], figures["rating_sum"] or 0),
+        "revenue": revenue,
+        "top_projects": _top_projects(
+            RevenueEvent.objects.values("project_id").annotate(gross=Sum("gross"))
+        ),
+    }
+
+
+def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
+    """The projects with the most gross revenue, ties by name, from (project_id, gross) rows.
+    Joins the names of the leaders only."""
+    totals = totals.filter(gross__gt=0)
     leaders = list(totals.order_by("-gross")[: limit + 1])
     if len(leaders) > limit and leaders[limit]["gross"] == leaders[limit - 1]["gross"]:
         # A tie across the cut: every project tied with the last place competes by name.
         leaders = list(totals.filter(gross__gte=leaders[limit - 1]["gross"]))
     gross = {row["project_id"]: row["gross"] for row in leaders}
     names = dict(Project.objects.filter(pk__in=list(gross)).values_list("id", "name"))
-    ranked = sorted(gross, key=lambda pk: (-gross[pk], names[pk]))[:limit]
-    return [{"id": pk, "name": names[pk], "gross": gross[pk]} for pk in ranked]
+    ranked = sorted((pk for pk in gross if pk in names), key=lambda pk: (-gross[pk], names[pk]))
+    return [{"id": pk, "name": names[pk], "gross": gross[pk]} for pk in ranked[:limit]]
 
 
 def seller_stats(*, user: AbstractBaseUser) -> list[dict]:
