@@ -266,7 +266,7 @@ def main(argv=None) -> int:
             stop_server(server)
 
     restarted = server_started() != target["server_started"]
-    print_table(rows)
+    print_table(rows, args.connections)
     if restarted:
         print("bench: PostgreSQL restarted during the run; these figures are not comparable")
         return 1
@@ -282,10 +282,16 @@ def server_started():
         return cursor.fetchone()[0]
 
 
-def print_table(rows) -> None:
+def mean_ms(rps: float, connections: int) -> float:
+    return connections * 1000 / rps if rps else float("inf")
+
+
+def print_table(rows, connections: int) -> None:
+    """One line per endpoint and server. `mean ms` is what every closed loop of `connections`
+    clients waits on average (Little's law: connections / throughput): p99 is never below it."""
     baseline = {name: r["rps"] for name, server, _, r in rows if server == "baseline"}
     print()
-    header = f"{'endpoint':15} {'server':9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    header = f"{'endpoint':15} {'server':9} {'req/s':>8} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(f"{header} {'queries':>8} {'errors':>7} {'ratio':>6}")
     worst = None
     for name, server, queries, r in rows:
@@ -296,10 +302,15 @@ def print_table(rows) -> None:
             if worst is None or value < worst[0]:
                 worst = (value, name)
         print(
-            f"{name:15} {server:9} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f}"
+            f"{name:15} {server:9} {r['rps']:8.0f} {mean_ms(r['rps'], connections):8.2f}"
+            f" {r['p50']:8.2f} {r['p99']:8.2f}"
             f" {queries:8} {r['errors']:7} {ratio:>6}"
         )
     print()
+    print(
+        f"bench: at {connections} connections, p99 <= 25 ms needs at least"
+        f" {connections * 1000 / 25:.0f} req/s (the mean wait is connections / throughput)"
+    )
     if worst is None:
         print("bench: worst ratio 0.00 (the baseline answered nothing)")
     else:

@@ -12,10 +12,18 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 
+import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 
 MAX_SHAPES = 256
+# psycopg's own timestamptz loader, in C with psycopg[binary]. Django's replaces it on every
+# connection with a Python subclass that parses each value in Python and then swaps in
+# Django's UTC object; for rows that are rendered at once, an aware UTC datetime from C does
+# as well, at half the cost of a page of reviews' rows.
+_TIMESTAMPTZ = psycopg.adapters.get_loader(
+    psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT
+)
 
 
 class CompiledValues:
@@ -64,6 +72,8 @@ class CompiledValues:
                 for position in positions:
                     params[position] = prepared
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":  # for this cursor only
+                cursor.cursor.adapters.register_loader("timestamptz", _TIMESTAMPTZ)
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         names, converters = self.names, self.converters

@@ -189,6 +189,26 @@ def test_lean_listing_rows_render_like_the_serializer(zone):
         )
 
 
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+def test_compiled_pages_render_like_the_serializer(api_client, settings, zone):
+    """The compiled reads load timestamps their own way (config.compiled): same JSON."""
+    settings.TIME_ZONE = zone
+    whole_second = timezone.now().replace(microsecond=0)
+    ListingFactory(published_at=whole_second, rating_avg=Decimal("4.5"))
+    ListingFactory(published_at=whole_second.replace(microsecond=123456))
+    page = api_client.get(LISTINGS).json()["results"]
+    projects = {str(project.pk): project for project in selectors.listing_list()}
+    expected = [
+        json.loads(JSONRenderer().render(ListingSerializer(projects[row["id"]]).data))
+        for row in page
+    ]
+    assert page == expected
+    detail = api_client.get(f"{LISTINGS}{page[0]['id']}/").json()
+    assert detail == expected[0]
+    if zone != "UTC":
+        assert page[0]["published_at"].endswith("+05:30")
+
+
 def test_lean_review_rows_render_like_the_serializer(api_client):
     listing = ListingFactory()
     ReviewFactory.create_batch(3, project=listing)
