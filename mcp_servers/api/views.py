@@ -145,9 +145,10 @@ class McpServerViewSet(
         status_filter = self.request.query_params.get("status")
         if status_filter not in McpServer.Status.values:
             status_filter = None
-        return selectors.mcp_server_list_for_user(
-            user=self.request.user, status=status_filter
-        ).prefetch_related("allowed_groups")
+        queryset = selectors.mcp_server_list_for_user(user=self.request.user, status=status_filter)
+        if self.request.user.is_staff:  # only administrators see the allowed groups
+            queryset = queryset.prefetch_related("allowed_groups")
+        return queryset
 
     def get_object(self):
         return selectors.mcp_server_get_for_user(user=self.request.user, pk=self.kwargs["pk"])

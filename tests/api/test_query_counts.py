@@ -76,8 +76,7 @@ def test_user_lists_do_not_grow_with_rows(user, url, make, django_assert_max_num
     small = count_queries(django_assert_max_num_queries, client, url)
     make(user, 99)
     large = count_queries(django_assert_max_num_queries, client, url)
-    # MCP servers also read their allowed groups (prefetch_related).
-    assert small == large == (3 if "mcp-servers" in url else 2)
+    assert small == large == 2
 
 
 def test_reviews_list_does_not_grow(api_client, django_assert_max_num_queries):
