@@ -1,6 +1,7 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -87,10 +88,14 @@ class ProjectFileListView(generics.GenericAPIView):
         parameters=[PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
     )
     def get(self, request, project_id):
-        project = selectors.project_get_for_user(user=request.user, pk=project_id)
-        page = self.paginate_queryset(
-            selectors.project_file_list(project=project).only("path", "size", "updated_at")
-        )
+        files = selectors.project_file_list_for_user(user=request.user, project_id=project_id)
+        try:
+            page = self.paginate_queryset(files.only("path", "size", "updated_at"))
+        except NotFound:
+            selectors.project_get_for_user(user=request.user, pk=project_id)
+            raise
+        if not page:  # no files, or not the user's project
+            selectors.project_get_for_user(user=request.user, pk=project_id)
         return self.get_paginated_response(ProjectFileSummarySerializer(page, many=True).data)
 
     @extend_schema(
@@ -111,8 +116,9 @@ class ProjectFileDetailView(APIView):
 
     @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectFileSerializer})
     def get(self, request, project_id, path):
-        project = selectors.project_get_for_user(user=request.user, pk=project_id)
-        project_file = selectors.project_file_get(project=project, path=path)
+        project_file = selectors.project_file_get_for_user(
+            user=request.user, project_id=project_id, path=path
+        )
         return Response(ProjectFileSerializer(project_file).data)
 
     @extend_schema(

@@ -105,3 +105,58 @@ def test_anonymous_listing_page_is_count_plus_page(api_client, django_assert_num
     ListingFactory.create_batch(3)
     with django_assert_num_queries(2):
         assert api_client.get("/api/v1/marketplace/listings/").status_code == 200
+
+
+def test_user_details_are_two_queries_with_a_token(user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import ProjectFileFactory
+
+    client = token_client(user)
+    project = ProjectFactory(owner=user)
+    project_file = ProjectFileFactory(project=project)
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    ReviewFactory(author=user, project=listing)
+    urls = [
+        f"/api/v1/projects/{project.pk}/",
+        f"/api/v1/projects/{project.pk}/files/",
+        f"/api/v1/projects/{project.pk}/files/{project_file.path}",
+        f"/api/v1/mcp-servers/{McpServerFactory().pk}/",
+        f"/api/v1/credentials/{CredentialFactory(owner=user).pk}/",
+        f"/api/v1/marketplace/listings/{listing.pk}/reviews/mine/",
+    ]
+    for url in urls:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, (url, response.content)
+        assert len(captured) <= 2, url
+
+
+@pytest.mark.parametrize(
+    ("whose", "path", "detail"),
+    [
+        ("mine", "files/", None),
+        ("mine", "files/missing.py", "File not found."),
+        ("theirs", "files/", "Project not found."),
+        ("theirs", "files/?page=2", "Project not found."),
+        ("theirs", "files/src/file.py", "Project not found."),
+        ("malformed", "files/", "Project not found."),
+        ("malformed", "files/src/file.py", "Project not found."),
+    ],
+)
+def test_files_say_what_is_missing(user, whose, path, detail):
+    from tests.factories import ProjectFileFactory
+
+    mine = ProjectFactory(owner=user)
+    theirs = ProjectFactory()
+    ProjectFileFactory(project=theirs, path="src/file.py")
+    project_id = {"mine": mine.pk, "theirs": theirs.pk, "malformed": "not-a-uuid"}[whose]
+    response = token_client(user).get(f"/api/v1/projects/{project_id}/{path}")
+    if detail is None:
+        assert response.status_code == 200
+        assert response.json()["count"] == 0
+    else:
+        assert response.status_code == 404
+        assert response.json()["detail"] == detail
