@@ -13,7 +13,6 @@ import shutil
 import sys
 import tempfile
 import uuid
-from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -60,16 +59,45 @@ def legacy_uuid(map_name: str, raw_id: str) -> uuid.UUID:
 
 
 class KeyUuid(uuid.UUID):
-    """A UUID that many rows refer to, its text made once (a million rows print it)."""
+    """A UUID that many rows refer to, kept as its text (a million rows print it); its number
+    is worked out when first asked for."""
 
-    __slots__ = ("text",)
+    __slots__ = ("_number", "text")
 
     def __init__(self, value: uuid.UUID):
-        super().__init__(int=value.int)
-        object.__setattr__(self, "text", super().__str__())
+        _set_number(self, value.int)
+        _set_text(self, str(value))
+
+    @staticmethod
+    def of_text(text: str) -> "KeyUuid":
+        """The UUID whose str() is this text."""
+        made = _new(KeyUuid)
+        _set_number(made, None)
+        _set_text(made, text)
+        return made
 
     def __str__(self) -> str:
         return self.text
+
+    def __reduce__(self):  # copy and pickle: uuid.UUID's own way sets `int`
+        return KeyUuid.of_text, (self.text,)
+
+    @property
+    def is_safe(self) -> uuid.SafeUUID:
+        return uuid.SafeUUID.unknown
+
+    @property
+    def int(self):  # the field uuid.UUID's methods read
+        number = self._number
+        if number is None:
+            number = int(self.text.replace("-", ""), 16)
+            _set_number(self, number)
+        return number
+
+
+_new = object.__new__
+_set_number = KeyUuid._number.__set__
+_set_text = KeyUuid.text.__set__
 
 
 _UUID5_PREFIXES: dict[str, "hashlib._Hash"] = {}
@@ -373,50 +401,6 @@ class SortedSpool:
             self._write_run()
         for _sort_key, _count, row in heapq.merge(*(run.rows() for run in self.runs)):
             yield row
-
-
-class HashSet:
-    """A set of values kept as their 64-bit hashes in an open-addressing table: 12-24 bytes a
-    value instead of about 70 for a set of hashes. Two values with one hash count as one."""
-
-    def __init__(self):
-        self.table = array("q", bytes(8 * 1024))
-        self.mask = 1023
-        self.count = 0
-
-    def _slot(self, value) -> tuple[int, int]:
-        """(the value's hash, its slot: where it is, or the empty one where it would go)."""
-        wanted = hash(value) or 1  # 0 marks an empty slot
-        table, mask = self.table, self.mask
-        slot = wanted & mask
-        while (found := table[slot]) != wanted and found:
-            slot = (slot + 1) & mask
-        return wanted, slot
-
-    def __contains__(self, value) -> bool:
-        return self.table[self._slot(value)[1]] != 0
-
-    def add(self, value) -> bool:
-        """Add the value; False if it was there already."""
-        wanted, slot = self._slot(value)
-        if self.table[slot]:
-            return False
-        self.table[slot] = wanted
-        self.count += 1
-        if 3 * self.count > 2 * len(self.table):
-            self._grow()
-        return True
-
-    def _grow(self) -> None:
-        old = self.table
-        self.table = table = array("q", bytes(16 * len(old)))
-        self.mask = mask = len(table) - 1
-        for wanted in old:
-            if wanted:
-                slot = wanted & mask
-                while table[slot]:
-                    slot = (slot + 1) & mask
-                table[slot] = wanted
 
 
 class UuidList:

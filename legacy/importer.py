@@ -2,7 +2,7 @@
 
 The dump is read map by map (each a streaming pass over the file) in the order of the
 references between maps, so a row is checked against rows already accepted. Only compact
-facts about the rows other maps refer to stay in memory (id -> a small tuple); the rows
+facts about the rows other maps refer to stay in memory (legacy.compact); the rows
 themselves go to the database in batches.
 """
 
@@ -31,10 +31,10 @@ from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from legacy import dump
 from legacy.bulk import Background, drop_for_load, restore_after_load, search_vector_sql
 from legacy.canonical import DIGEST_SQL, RowText, digest
+from legacy.compact import HashSet, ProjectFacts, PurchaseFacts, UserFacts
 from legacy.dump import (
     DumpError,
     DumpSource,
-    HashSet,
     KeyUuid,
     RowSpool,
     SortedSpool,
@@ -251,9 +251,9 @@ class LegacyImport:
         self.stats = {name: MapStats(name) for name in dump.MAPS}
         self.problem_count = 0
         # Compact facts about accepted rows that later maps refer to.
-        self.users: dict[str, int] = {}  # legacy id -> user pk
-        self.projects: dict[str, tuple] = {}  # legacy id -> (uuid, owner pk, active)
-        self.purchases: dict[str, tuple] = {}  # legacy id -> (buyer pk, project uuid, cents, cur)
+        self.users = UserFacts()
+        self.projects = ProjectFacts()
+        self.purchases = PurchaseFacts()
         self.listings: dict[str, bytes] = {}  # project's legacy id -> marshal of its row
         self.rejected: dict[str, set] = {dump.USERS: set(), dump.PROJECTS: set()}
         self.rejected[dump.PURCHASES] = set()
@@ -364,7 +364,7 @@ class LegacyImport:
                 raise
             done.add(name)
             if name == dump.REVENUE_EVENTS:
-                self.purchases.clear()  # nothing else refers to purchases
+                self.purchases = PurchaseFacts()  # nothing else refers to purchases
 
         def ready(name: str) -> bool:
             return all(dependency in done for dependency in DEPENDS[name])
@@ -426,7 +426,7 @@ class LegacyImport:
         ref = own_id if isinstance(own_id, str | int) and own_id != "" else index
         self.on_problem(Problem(map_name, ref, index, errors, row))
 
-    def _reference(self, check: RowCheck, key: str, target: str, facts: dict, *, required=True):
+    def _reference(self, check: RowCheck, key: str, target: str, facts, *, required=True):
         """The facts about the referenced row, or None with the problem recorded."""
         ref = check.ref(key, required=required)
         if ref is None:
@@ -644,7 +644,7 @@ class LegacyImport:
                     "a listing can only be published while its project is active",
                 )
                 listing = None
-            self.projects[key] = (pk, owner, status == "active")
+            self.projects.add(key, pk, owner, status == "active")
             pending.append(
                 (
                     (pk, owner, title, description, status, created, updated),
@@ -946,7 +946,7 @@ class LegacyImport:
                 continue
             if status == "completed":
                 completed.add((buyer, project[0]))
-            self.purchases[key] = (buyer, project[0], int(amount * 100), currency)
+            self.purchases.add(key, buyer, project[0], int(amount * 100), currency)
             pending.append(
                 (
                     legacy_uuid(name, key),
@@ -986,7 +986,7 @@ class LegacyImport:
                 ),
             ):
                 key = ref_key(row["id"])
-                del self.purchases[key]  # its revenue events are rejected with it
+                self.purchases.remove(key)  # its revenue events are rejected with it
                 self.rejected[dump.PURCHASES].add(key)
         sources.clear()
         self._flush(dump.PURCHASES, pending)
