@@ -1380,8 +1380,8 @@ class LegacyImport:
             chunks = keys.chunks(LOOKUP_CHUNK)
         else:
             chunks = _chunks(keys)
-        count, checksum = 0, 0
         if connection.vendor != "postgresql":
+            count, checksum = 0, 0
             line = ROW_TEXT[map_name].line
             for values in self._read_back(map_name, chunks):
                 count += 1
@@ -1390,24 +1390,30 @@ class LegacyImport:
         quote = connection.ops.quote_name
         digests = DIGEST_SQL.format(ROW_TEXT[map_name].sql)
         table = quote(model._meta.db_table)
-        # Names from _meta, no values: the keys are parameters.
+        # Names from _meta, no values: the keys are copied into a temporary table.
         select = f"SELECT count(*), coalesce(sum({digests}), 0) FROM {table}"  # noqa: S608
         with connection.cursor() as cursor:
-            for chunk in chunks:
-                if chunk is None:
-                    cursor.execute(select)
-                elif map_name == dump.PROJECT_FILES:
-                    cursor.execute(
-                        f"{select} WHERE (project_id, path) IN "  # noqa: S608
-                        "(SELECT * FROM unnest(%s::uuid[], %s::text[]))",
-                        [[key[0] for key in chunk], [key[1] for key in chunk]],
-                    )
-                else:
-                    cursor.execute(f"{select} WHERE {quote(names[0])} = ANY(%s)", [chunk])
+            if keys is None:
+                cursor.execute(select)
                 rows, total = cursor.fetchone()
-                count += rows
-                checksum += int(total)
-        return count, checksum
+                return rows, int(total)
+            # One join with the keys, not an index lookup per key: half the time or less.
+            key = "project_id, path" if map_name == dump.PROJECT_FILES else quote(names[0])
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE legacy_import_keys AS SELECT {key} FROM {table} LIMIT 0"  # noqa: S608
+            )
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy("COPY legacy_import_keys FROM STDIN") as copy,
+            ):
+                for chunk in chunks:
+                    for row in chunk:
+                        copy.write_row(row if map_name == dump.PROJECT_FILES else (row,))
+            cursor.execute("ANALYZE legacy_import_keys")
+            cursor.execute(f"{select} WHERE ({key}) IN (SELECT * FROM legacy_import_keys)")  # noqa: S608
+            rows, total = cursor.fetchone()
+            cursor.execute("DROP TABLE legacy_import_keys")
+        return rows, int(total)
 
     def _read_back(self, map_name: str, chunks):
         model, names = MODELS[map_name], FIELDS[map_name]

@@ -106,3 +106,16 @@ def test_maps_in_any_order_import_the_same_rows(sample, write_dump):
     run_import(write_dump(reordered))
 
     assert snapshot(passwords=False) == expected
+
+
+def test_a_stored_row_that_differs_fails_the_verification_of_a_second_import(tamper):
+    run_import(str(SAMPLE_PATH))  # the tables hold rows now: the rows are checked by key
+    before = snapshot()
+    tamper(lambda: Review.objects.filter(title="Works").update(title="Wroks"))
+
+    with pytest.raises(CommandError, match="Verification failed") as failure:
+        run_import(str(SAMPLE_PATH))
+
+    assert "marketplaceReviews: " in str(failure.value)
+    assert "the checksum differs" in str(failure.value)
+    assert snapshot() == before
