@@ -3,8 +3,8 @@
 Ids are kept as their 64-bit hashes (Python's, salted per process) in open-addressing
 tables at most two thirds full; the facts about a row sit in dense arrays in the order the
 rows came. A project costs about 80 bytes this way, against about 400 as a dict entry of a
-string and a tuple. Two ids with one hash count as one id: with a million ids, about one
-chance in 10^7 per million lookups.
+string and a tuple. Two ids with one hash count as one id: with a million ids, the odds that
+two share a hash are about 1 in 40 million.
 """
 
 from array import array
