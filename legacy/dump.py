@@ -7,6 +7,7 @@ import hashlib
 import heapq
 import json
 import marshal
+import operator
 import os
 import re
 import shutil
@@ -383,24 +384,26 @@ class SortedSpool:
     def __init__(self):
         self.runs: list[RowSpool] = []
         self.run: list[tuple] = []
-        self.count = 0
 
     def add(self, sort_key, row) -> None:
-        self.run.append((sort_key, self.count, row))  # the count keeps equal keys in order
-        self.count += 1
+        self.run.append((sort_key, row))
         if len(self.run) >= self.RUN:
             self._write_run()
 
     def _write_run(self) -> None:
-        self.run.sort()
+        self.run.sort(key=_first)  # stable: equal keys keep the order they came in
         self.runs.append(RowSpool(self.run))
         self.run = []
 
     def rows(self) -> Iterator:
         if self.run:
             self._write_run()
-        for _sort_key, _count, row in heapq.merge(*(run.rows() for run in self.runs)):
+        # Stable too: of equal keys, the earlier run's row comes first.
+        for _sort_key, row in heapq.merge(*(run.rows() for run in self.runs), key=_first):
             yield row
+
+
+_first = operator.itemgetter(0)
 
 
 class UuidList:
