@@ -341,6 +341,7 @@ def verify(report: dict) -> dict:
 
     from chat.models import ChatMessage
     from marketplace.models import Purchase, RevenueEvent
+    from marketplace.selectors import _figures_from_rows, _figures_from_tallies
 
     acked = report["_acked_messages"]
     stored = dict(
@@ -372,6 +373,7 @@ def verify(report: dict) -> dict:
         "purchases_doubled": doubled_pairs,
         "revenue_events": sum(row["n"] for row in events),
         "revenue_events_doubled": sum(1 for row in events if row["n"] > 1),
+        "stats_tallies_agree": _figures_from_tallies() == _figures_from_rows(),
     }
 
 
@@ -394,6 +396,8 @@ def problems(report: dict, checks: dict) -> list[str]:
     ):
         if checks[key]:
             found.append(f"{key}: {checks[key]}")
+    if not checks["stats_tallies_agree"]:
+        found.append("the stats tallies differ from the rows")
     if checks["revenue_events"] != checks["purchases_stored"]:
         found.append(
             f"{checks['revenue_events']} revenue events for {checks['purchases_stored']} purchases"
