@@ -59,7 +59,7 @@ def _deltas(model, source: str, sign: str) -> str:
     values = ", ".join(f"{sign}({counts.get(name, '0')}) AS {name}" for name in COUNTS)
     shard = f"hashtext(r.project_id::text) & {SHARDS - 1}"
     # Names from _meta and constants.
-    return f"SELECT {shard} AS shard, {currency} AS currency, {values} FROM {source} r"  # noqa: S608
+    return f"SELECT {shard} AS shard, {currency} AS currency, {values} FROM {source} r"  # noqa: S608  # nosec B608
 
 
 def _upsert_tally(parts: list[str], *, skip_zero: bool) -> str:
@@ -72,7 +72,7 @@ def _upsert_tally(parts: list[str], *, skip_zero: bool) -> str:
         GROUP BY shard, currency {f"HAVING {having}" if skip_zero else ""}
         ORDER BY shard, currency
         ON CONFLICT (shard, currency) DO UPDATE SET {updates}
-    """  # noqa: S608 - names from _meta and constants
+    """  # noqa: S608  # nosec B608 - names from _meta and constants
 
 
 def _upsert_project_revenue(parts: list[str], *, skip_zero: bool) -> str:
@@ -83,7 +83,7 @@ def _upsert_project_revenue(parts: list[str], *, skip_zero: bool) -> str:
         ORDER BY project_id
         ON CONFLICT (project_id) DO UPDATE
         SET events = t.events + excluded.events, gross = t.gross + excluded.gross
-    """  # noqa: S608 - names from _meta
+    """  # noqa: S608  # nosec B608 - names from _meta
 
 
 def _statements(model, sources: list[tuple[str, str]]) -> list[str]:
@@ -93,13 +93,13 @@ def _statements(model, sources: list[tuple[str, str]]) -> list[str]:
     ]
     if model is RevenueEvent:
         parts = [
-            f"SELECT project_id, {sign}1 AS events, {sign}gross AS gross FROM {source}"  # noqa: S608
+            f"SELECT project_id, {sign}1 AS events, {sign}gross AS gross FROM {source}"  # noqa: S608  # nosec B608
             for source, sign in sources
         ]
         statements.append(_upsert_project_revenue(parts, skip_zero=True))
         if any(source == "old_rows" for source, _ in sources):
             statements.append(
-                f"DELETE FROM {_table(ProjectRevenueTally)} WHERE events = 0 "  # noqa: S608
+                f"DELETE FROM {_table(ProjectRevenueTally)} WHERE events = 0 "  # noqa: S608  # nosec B608
                 "AND project_id IN (SELECT project_id FROM old_rows)"
             )
     return statements
@@ -148,13 +148,13 @@ def uninstall_sql() -> list[str]:
 def rebuild() -> None:
     """Every total recomputed from the rows (PostgreSQL)."""
     tally = [_deltas(model, _table(model), "+") for model in CONTRIBUTIONS]
-    revenue = f"SELECT project_id, 1 AS events, gross FROM {_table(RevenueEvent)}"  # noqa: S608
+    revenue = f"SELECT project_id, 1 AS events, gross FROM {_table(RevenueEvent)}"  # noqa: S608  # nosec B608
     with connection.cursor() as cursor:
         # Writers' triggers wait until this commits, so none is counted twice or lost.
         cursor.execute(
             f"LOCK TABLE {_table(StatsTally)}, {_table(ProjectRevenueTally)} IN EXCLUSIVE MODE"
         )
-        cursor.execute(f"DELETE FROM {_table(StatsTally)}")  # noqa: S608
-        cursor.execute(f"DELETE FROM {_table(ProjectRevenueTally)}")  # noqa: S608
+        cursor.execute(f"DELETE FROM {_table(StatsTally)}")  # noqa: S608  # nosec B608
+        cursor.execute(f"DELETE FROM {_table(ProjectRevenueTally)}")  # noqa: S608  # nosec B608
         cursor.execute(_upsert_tally(tally, skip_zero=False))
         cursor.execute(_upsert_project_revenue([revenue], skip_zero=False))

@@ -22,7 +22,7 @@ class CountedRows:
     def _read(self) -> None:
         counted = self.queryset.order_by().values("pk")
         sql, params = counted.query.get_compiler(counted.db).as_sql()
-        total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) counted", params)  # noqa: S608, S611 - the ORM SQL
+        total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) counted", params)  # noqa: S608, S611  # nosec B608, B611
         self.rows = list(self.queryset.annotate(**{TOTAL: total})[self.start : self.stop])
         if self.rows:
             self.total = getattr(self.rows[0], TOTAL)
