@@ -341,7 +341,7 @@ def verify(report: dict) -> dict:
 
     from chat.models import ChatMessage
     from marketplace.models import Purchase, RevenueEvent
-    from marketplace.selectors import _figures_from_rows, _figures_from_tallies
+    from marketplace.selectors import stats_tallies_agree
 
     acked = report["_acked_messages"]
     stored = dict(
@@ -373,7 +373,7 @@ def verify(report: dict) -> dict:
         "purchases_doubled": doubled_pairs,
         "revenue_events": sum(row["n"] for row in events),
         "revenue_events_doubled": sum(1 for row in events if row["n"] > 1),
-        "stats_tallies_agree": _figures_from_tallies() == _figures_from_rows(),
+        "stats_tallies_agree": stats_tallies_agree(),
     }
 
 

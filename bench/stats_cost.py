@@ -42,10 +42,10 @@ def main() -> None:
     django.setup()
     from marketplace import selectors
 
-    if selectors._figures_from_tallies() != selectors._figures_from_rows():
+    if not selectors.stats_tallies_agree():
         raise SystemExit("stats_cost: the tallies differ from the rows")
     whole = milliseconds(lambda: selectors._marketplace_stats(days=30), args.rounds)
-    rows = milliseconds(selectors._figures_from_rows, max(3, args.rounds // 5))
+    rows = milliseconds(selectors.stats_figures_from_rows, max(3, args.rounds // 5))
     print(f"{'stats, uncached':32} {'median ms':>10} {'slowest ms':>11}")
     print(f"{'whole answer (tallies)':32} {statistics.median(whole):10.1f} {max(whole):11.1f}")
     print(f"{'the same totals from the rows':32} {statistics.median(rows):10.1f} {max(rows):11.1f}")

@@ -443,7 +443,11 @@ def marketplace_stats(*, days: int = 30) -> dict:
 
 
 def _marketplace_stats(*, days: int) -> dict:
-    figures = _figures_from_tallies() if connection.vendor == "postgresql" else _figures_from_rows()
+    figures = (
+        stats_figures_from_tallies()
+        if connection.vendor == "postgresql"
+        else stats_figures_from_rows()
+    )
     today = timezone.now().date()
     start = today - dt.timedelta(days=days - 1)
     start_at = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
@@ -473,7 +477,7 @@ def _marketplace_stats(*, days: int) -> dict:
     }
 
 
-def _figures_from_tallies() -> dict:
+def stats_figures_from_tallies() -> dict:
     """The totals from the tallies PostgreSQL keeps (marketplace.tallies): a few dozen rows."""
     revenue, purchases, downloads, reviews, rating_sum = [], 0, 0, 0, 0
     for row in (
@@ -505,7 +509,12 @@ def _figures_from_tallies() -> dict:
     }
 
 
-def _figures_from_rows() -> dict:
+def stats_tallies_agree() -> bool:
+    """Whether the tallies give what the rows give (PostgreSQL; after loads, and in checks)."""
+    return stats_figures_from_tallies() == stats_figures_from_rows()
+
+
+def stats_figures_from_rows() -> dict:
     """The same totals from every row (SQLite, and the tallies' tests)."""
     figures = Review.objects.aggregate(count=Count("id"), rating_sum=Sum("rating"))
     revenue = list(

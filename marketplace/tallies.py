@@ -8,7 +8,7 @@ loads). One upsert per statement, locking tally rows in a fixed order.
 
 `rebuild()` recomputes every total from the rows (`manage.py rebuild_stats_tallies`): after
 a load that bypassed triggers (`session_replication_role = replica`), and when the triggers
-are installed. Call it inside a transaction.
+are installed. Call it inside a transaction (the lock is held until it ends).
 """
 
 from django.db import connection

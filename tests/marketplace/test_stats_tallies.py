@@ -16,7 +16,11 @@ from marketplace.models import (
     Review,
     StatsTally,
 )
-from marketplace.selectors import _figures_from_rows, _figures_from_tallies, marketplace_stats
+from marketplace.selectors import (
+    marketplace_stats,
+    stats_figures_from_rows,
+    stats_figures_from_tallies,
+)
 from marketplace.services import (
     download_token_create,
     download_token_redeem,
@@ -43,7 +47,7 @@ def project_tallies() -> dict:
 
 
 def assert_tallies_match_rows():
-    assert _figures_from_tallies() == _figures_from_rows()
+    assert stats_figures_from_tallies() == stats_figures_from_rows()
     expected = project_tallies()
     tallies.rebuild()
     assert project_tallies() == expected
@@ -68,14 +72,14 @@ def market():
 
 
 def test_tallies_follow_the_services(market):
-    assert _figures_from_tallies()["completed_purchases"] == 5
+    assert stats_figures_from_tallies()["completed_purchases"] == 5
     assert_tallies_match_rows()
 
     purchase_refund(purchase=market["purchases"][0])
     review_update(review=market["reviews"][1], rating=5, body="Better now.")
     review_delete(review=market["reviews"][2])
 
-    figures = _figures_from_tallies()
+    figures = stats_figures_from_tallies()
     assert figures["completed_purchases"] == 4
     assert figures["rating"] == (2, 10)
     assert_tallies_match_rows()
@@ -108,7 +112,7 @@ def test_tallies_follow_writes_that_bypass_the_services(market):
     RevenueEvent.objects.filter(currency="GBP").delete()
     market["agent"].reviews.all().delete()
     assert_tallies_match_rows()
-    assert "GBP" not in {row["currency"] for row in _figures_from_tallies()["revenue"]}
+    assert "GBP" not in {row["currency"] for row in stats_figures_from_tallies()["revenue"]}
 
 
 def test_a_project_without_revenue_leaves_the_top(market):
@@ -126,11 +130,11 @@ def test_rebuild_gives_the_same_totals(market):
         seller_net=Decimal("-3.00"),
         kind=RevenueEvent.Kind.ADJUSTMENT,
     )
-    figures = _figures_from_tallies()
+    figures = stats_figures_from_tallies()
     StatsTally.objects.all().delete()
-    assert _figures_from_tallies() != figures
+    assert stats_figures_from_tallies() != figures
     tallies.rebuild()
-    assert _figures_from_tallies() == figures
+    assert stats_figures_from_tallies() == figures
 
 
 def test_stats_read_a_handful_of_rows(market, django_assert_max_num_queries):
@@ -158,7 +162,7 @@ def test_tallies_follow_the_legacy_import_and_its_bulk_copy():
     from tests.legacy.conftest import SAMPLE_PATH
 
     call_command("import_legacy_store", str(SAMPLE_PATH), stdout=StringIO(), stderr=StringIO())
-    figures = _figures_from_tallies()
+    figures = stats_figures_from_tallies()
     assert figures["completed_purchases"] > 0
     assert figures["rating"][0] > 0
     assert_tallies_match_rows()

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from marketplace import tallies
-from marketplace.selectors import _figures_from_rows, _figures_from_tallies
+from marketplace.selectors import stats_tallies_agree
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if connection.vendor != "postgresql":
             raise CommandError("Only PostgreSQL keeps tallies; SQLite sums the rows each time.")
         if check:
-            if _figures_from_tallies() != _figures_from_rows():
+            if not stats_tallies_agree():
                 raise CommandError("The stats' tallies differ from the rows: run without --check.")
             self.stdout.write("The stats' tallies agree with the rows.")
             return
