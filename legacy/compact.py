@@ -1,12 +1,21 @@
-"""What the import keeps in memory per row, in flat arrays instead of Python objects.
+"""What the import keeps per row: flat arrays in memory up to a budget, then a file on disk.
 
 Ids are kept as their 64-bit hashes (Python's, salted per process) in open-addressing
 tables at most two thirds full; the facts about a row sit in dense arrays in the order the
 rows came. A project costs about 80 bytes this way, against about 400 as a dict entry of a
 string and a tuple. Two ids with one hash count as one id: with a million ids, the odds that
 two share a hash are about 1 in 40 million.
+
+The tables of one import share a Budget of bytes. A table grows while the budget has room;
+once it has none, the table keeps what it holds and puts every later id in a table of a
+temporary SQLite file (_Spill), written in sorted batches and read one id at a time, only
+when a filter of the spilled hashes in memory says the id may be there. So memory does not
+grow with the dump past the budget; the file is deleted when the import ends.
 """
 
+import sqlite3
+import struct
+import sys
 from array import array
 
 from legacy.dump import KeyUuid
@@ -17,13 +26,161 @@ _set_text = KeyUuid.text.__set__
 
 _EMPTY, _GONE = 0, -1  # slot markers; hash() never gives -1, and 0 is made 1
 _START = 1024
+CACHE_KIB = 16 * 1024  # SQLite's page cache for the spill file
+FILTER_BYTES = (1 << 16, 1 << 23)  # a spilled table's filter: 64 KiB to 8 MiB
 
 
-class HashSet:
-    """A set of ids: 12-24 bytes each, against about 70 for a set of their hashes."""
+class Budget:
+    """The bytes the tables of one import may hold in memory, and the temporary SQLite file
+    that takes what they cannot hold."""
 
-    def __init__(self):
-        self.hashes = array("q", bytes(8 * _START))
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.used = 0
+        self.most = 0  # the most the tables held at once
+        self.spilled = 0  # ids written to the file
+        self.db: sqlite3.Connection | None = None
+        self.tables = 0
+        low, high = FILTER_BYTES
+        self.filter_bytes = 1 << (min(max(int(limit) // 16, low), high).bit_length() - 1)
+
+    def take(self, size: int) -> bool:
+        """Room for `size` more bytes; False (nothing taken) when the budget has none."""
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        self.most = max(self.most, self.used)
+        return True
+
+    def give(self, size: int) -> None:
+        self.used -= size
+
+    def spill(self) -> "_Spill":
+        if self.db is None:
+            # "": a private temporary file, deleted by SQLite when the connection closes.
+            self.db = sqlite3.connect("", isolation_level=None)
+            for pragma in (
+                "journal_mode = OFF",
+                "synchronous = OFF",
+                "locking_mode = EXCLUSIVE",
+                f"cache_size = -{CACHE_KIB}",
+            ):
+                self.db.execute(f"PRAGMA {pragma}")
+        self.tables += 1
+        return _Spill(self, f"spill{self.tables}")
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+
+class _Spill:
+    """One table's ids past the budget: hash -> packed facts in the spill file, the latest
+    batch in a dict, and a filter (two bits per hash) that answers most lookups of absent ids
+    without the file."""
+
+    BATCH = 4096
+
+    def __init__(self, budget: Budget, name: str):
+        self.budget = budget
+        self.db = budget.db
+        self.name = name
+        self.db.execute(f"CREATE TABLE {name} (h INTEGER PRIMARY KEY, n INTEGER, v BLOB)")
+        self.select = f"SELECT v FROM {name} WHERE h = ?"  # noqa: S608 - our own table
+        self.insert = f"INSERT OR REPLACE INTO {name} VALUES (?, ?, ?)"  # noqa: S608
+        self.bits = bytearray(budget.filter_bytes)
+        self.mask = 8 * len(self.bits) - 1
+        self.batch: dict[int, tuple] = {}  # hash -> (order, packed facts)
+        self.count = 0
+
+    def get(self, wanted: int) -> bytes | None:
+        bits, mask = self.bits, self.mask
+        low, high = wanted & mask, (wanted >> 32) & mask
+        if not (bits[low >> 3] >> (low & 7) & 1 and bits[high >> 3] >> (high & 7) & 1):
+            return None
+        found = self.batch.get(wanted)
+        if found is not None:
+            return found[1]
+        row = self.db.execute(self.select, (wanted,)).fetchone()
+        return row[0] if row is not None else None
+
+    def put(self, wanted: int, packed: bytes, *, new: bool = True) -> None:
+        """Hold an id (new=False: one held already, with new facts)."""
+        bits, mask = self.bits, self.mask
+        low, high = wanted & mask, (wanted >> 32) & mask
+        bits[low >> 3] |= 1 << (low & 7)
+        bits[high >> 3] |= 1 << (high & 7)
+        if new:
+            self.count += 1
+            self.budget.spilled += 1
+        self.batch[wanted] = (self.count, packed)
+        if len(self.batch) >= self.BATCH:
+            self.flush()
+
+    def remove(self, wanted: int) -> None:
+        if self.get(wanted) is None:
+            return
+        self.count -= 1
+        if self.batch.pop(wanted, None) is None:
+            self.db.execute(f"DELETE FROM {self.name} WHERE h = ?", (wanted,))  # noqa: S608
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        # In hash order: each insert lands next to the one before, in pages just read.
+        self.db.execute("BEGIN")
+        self.db.executemany(self.insert, [(h, *rest) for h, rest in sorted(self.batch.items())])
+        self.db.execute("COMMIT")
+        self.batch.clear()
+
+    def values(self):
+        """The packed facts in the order the ids came."""
+        self.flush()
+        for (packed,) in self.db.execute(f"SELECT v FROM {self.name} ORDER BY n"):  # noqa: S608
+            yield packed
+
+    def drop(self) -> None:
+        if self.budget.db is self.db:
+            self.db.execute(f"DROP TABLE {self.name}")
+        self.batch = {}
+
+
+class _Table:
+    """What HashSet and _Facts share: the budget, what they took of it, and the spill."""
+
+    budget: Budget
+    charged = 0
+    spill: _Spill | None = None
+
+    def _charge(self, total: int) -> bool:
+        """Hold `total` bytes of the budget in all, if it has room."""
+        if not self.budget.take(total - self.charged):
+            return False
+        self.charged = total
+        return True
+
+    def _start_spill(self) -> None:
+        self.spill = self.budget.spill()
+
+    def close(self) -> None:
+        """Give the memory back to the budget and drop the spilled ids (a table, once done)."""
+        self.budget.give(self.charged)
+        self.charged = 0
+        if self.spill is not None:
+            self.spill.drop()
+            self.spill = None
+
+    def __del__(self):
+        self.close()
+
+
+class HashSet(_Table):
+    """A set of ids: 12-24 bytes each in memory, against about 70 for a set of their hashes."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.hashes = array("q", [_EMPTY])  # one slot, never filled: grown on the first add
         self.count = 0
 
     def __contains__(self, key) -> bool:
@@ -33,7 +190,7 @@ class HashSet:
         slot = wanted & mask
         while (found := hashes[slot]) != wanted:
             if found == _EMPTY:
-                return False
+                return self.spill is not None and self.spill.get(wanted) is not None
             slot = (slot + 1) & mask
         return True
 
@@ -47,10 +204,19 @@ class HashSet:
             if found == wanted:
                 return False
             slot = (slot + 1) & mask
-        hashes[slot] = wanted
-        self.count += 1
-        if 3 * self.count > 2 * len(hashes):
-            self.hashes = _rehash(hashes, 2 * len(hashes))
+        if self.spill is None:
+            if 3 * (self.count + 1) <= 2 * len(hashes):
+                hashes[slot] = wanted
+                self.count += 1
+                return True
+            size = max(2 * len(hashes), _START)
+            if self._charge(8 * size):
+                self.hashes = _rehash(hashes, size)
+                return self.add(key)
+            self._start_spill()
+        if self.spill.get(wanted) is not None:
+            return False
+        self.spill.put(wanted, b"")
         return True
 
 
@@ -74,24 +240,31 @@ def _rehash(hashes: array, size: int, rows: array | None = None) -> array:
     return table
 
 
-class _Facts:
+class _Facts(_Table):
     """Ids -> row numbers 0, 1, 2 ... in the order the ids came; subclasses keep each row's
-    facts in dense arrays at that number."""
+    facts in dense arrays at that number (ROW_BYTES a row), or packed (pack, unpack) in the
+    spill file past the budget."""
 
-    def __init__(self):
-        self.hashes = array("q", bytes(8 * _START))
-        self.rows = array("i", bytes(4 * _START))
-        self.count = 0  # ids held
+    ROW_BYTES = 0
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.hashes = array("q", [_EMPTY])  # one slot, never filled: grown on the first add
+        self.rows = array("i", [0])
+        self.count = 0  # ids held in memory
         self.added = 0  # rows, removed ids' included
         self.used = 0  # slots taken, removed ids' included
 
     def __len__(self) -> int:
-        return self.count
+        return self.count + (self.spill.count if self.spill is not None else 0)
 
     def __contains__(self, key) -> bool:
-        return self._slot(key) >= 0
+        if self._slot(key) >= 0:
+            return True
+        return self.spill is not None and self.spill.get(hash(key) or 1) is not None
 
     def _slot(self, key) -> int:
+        """The id's slot in memory, or -1."""
         wanted = hash(key) or 1
         hashes = self.hashes
         mask = len(hashes) - 1
@@ -102,21 +275,31 @@ class _Facts:
             slot = (slot + 1) & mask
         return slot
 
-    def _row(self, key) -> int:
-        """The id's row number, or -1."""
-        slot = self._slot(key)
-        return self.rows[slot] if slot >= 0 else -1
+    def _spilled(self, wanted: int):
+        """The facts about an id not in memory, or None."""
+        if self.spill is None:
+            return None
+        packed = self.spill.get(wanted)
+        return self.unpack(packed) if packed is not None else None
 
-    def _add(self, key) -> None:
-        """Hold an id not held yet, at the next row number (the caller appends its facts)."""
-        size = len(self.hashes)
-        if 3 * (self.used + 1) > 2 * size:
-            # Twice the slots; as many when removed ids took the room (they are dropped).
-            self.hashes = _rehash(
-                self.hashes, 2 * size if 3 * self.count >= size else size, self.rows
-            )
-            self.used = self.count
+    def _add(self, key, *facts) -> bool:
+        """Hold an id not held yet: True at the next row number in memory (the caller
+        appends its facts), False in the spill file when the budget has no room."""
         wanted = hash(key) or 1
+        if self.spill is None:
+            size = len(self.hashes)
+            if 3 * (self.used + 1) > 2 * size:
+                # Twice the slots; as many when removed ids took the room (they are dropped).
+                size = max(2 * size if 3 * self.count >= size else size, _START)
+                rows = self.added + 2 * size // 3 - self.count  # rows until the next growth
+                if self._charge(12 * size + self.ROW_BYTES * rows):
+                    self.hashes = _rehash(self.hashes, size, self.rows)
+                    self.used = self.count
+                else:
+                    self._start_spill()
+        if self.spill is not None:
+            self.spill.put(wanted, self.pack(*facts))
+            return False
         hashes = self.hashes
         mask = len(hashes) - 1
         slot = wanted & mask
@@ -127,20 +310,33 @@ class _Facts:
         self.added += 1
         self.count += 1
         self.used += 1
+        return True
 
     def remove(self, key) -> None:
         slot = self._slot(key)
         if slot >= 0:
             self.hashes[slot] = _GONE
             self.count -= 1
+        elif self.spill is not None:
+            self.spill.remove(hash(key) or 1)
+
+
+_USER = struct.Struct("<q")
 
 
 class UserFacts(_Facts):
     """A user's id in the dump -> the user's primary key."""
 
-    def __init__(self):
-        super().__init__()
+    ROW_BYTES = 8
+    pack = staticmethod(_USER.pack)
+
+    def __init__(self, budget: Budget):
+        super().__init__(budget)
         self.pks = array("q")
+
+    @staticmethod
+    def unpack(packed: bytes) -> int:
+        return _USER.unpack(packed)[0]
 
     def get(self, key) -> int | None:
         wanted = hash(key) or 1
@@ -149,7 +345,7 @@ class UserFacts(_Facts):
         slot = wanted & mask
         while (found := hashes[slot]) != wanted:
             if found == _EMPTY:
-                return None
+                return self._spilled(wanted)
             slot = (slot + 1) & mask
         return self.pks[self.rows[slot]]
 
@@ -157,19 +353,34 @@ class UserFacts(_Facts):
         slot = self._slot(key)
         if slot >= 0:
             self.pks[self.rows[slot]] = pk
-        else:
-            self._add(key)
+        elif key in self:
+            self.spill.put(hash(key) or 1, self.pack(pk), new=False)
+        elif self._add(key, pk):
             self.pks.append(pk)
+
+
+_PROJECT = struct.Struct("<36sq?")
 
 
 class ProjectFacts(_Facts):
     """A project's id in the dump -> (its UUID, its owner's pk, whether it is active)."""
 
-    def __init__(self):
-        super().__init__()
+    ROW_BYTES = 45
+
+    def __init__(self, budget: Budget):
+        super().__init__(budget)
         self.texts = bytearray()
         self.owners = array("q")
         self.active = bytearray()
+
+    @staticmethod
+    def pack(pk: KeyUuid, owner: int, active: bool) -> bytes:
+        return _PROJECT.pack(pk.text.encode(), owner, active)
+
+    @staticmethod
+    def unpack(packed: bytes) -> tuple:
+        text, owner, active = _PROJECT.unpack(packed)
+        return KeyUuid.of_text(text.decode()), owner, active
 
     def get(self, key) -> tuple | None:
         wanted = hash(key) or 1  # _slot(key), written out: it runs for most rows
@@ -178,7 +389,7 @@ class ProjectFacts(_Facts):
         slot = wanted & mask
         while (found := hashes[slot]) != wanted:
             if found == _EMPTY:
-                return None
+                return self._spilled(wanted)
             slot = (slot + 1) & mask
         row = self.rows[slot]
         pk = _new(KeyUuid)  # KeyUuid.of_text, written out
@@ -188,33 +399,122 @@ class ProjectFacts(_Facts):
 
     def add(self, key, pk: KeyUuid, owner: int, active: bool) -> None:
         """Facts about a project not held yet."""
-        self._add(key)
-        self.texts += pk.text.encode()
-        self.owners.append(owner)
-        self.active.append(active)
+        if self._add(key, pk, owner, active):
+            self.texts += pk.text.encode()
+            self.owners.append(owner)
+            self.active.append(active)
+
+
+_PURCHASE = struct.Struct("<q36sq3s")
 
 
 class PurchaseFacts(_Facts):
     """A purchase's id in the dump -> (buyer pk, project UUID, amount in cents, currency)."""
 
-    def __init__(self):
-        super().__init__()
+    ROW_BYTES = 60
+
+    def __init__(self, budget: Budget):
+        super().__init__(budget)
         self.buyers = array("q")
         self.projects = bytearray()
         self.cents = array("q")
         self.currencies: list[str] = []  # the same few interned strings
 
+    @staticmethod
+    def pack(buyer: int, project: KeyUuid, cents: int, currency: str) -> bytes:
+        return _PURCHASE.pack(buyer, project.text.encode(), cents, currency.encode())
+
+    @staticmethod
+    def unpack(packed: bytes) -> tuple:
+        buyer, project, cents, currency = _PURCHASE.unpack(packed)
+        return buyer, KeyUuid.of_text(project.decode()), cents, sys.intern(currency.decode())
+
     def get(self, key) -> tuple | None:
-        row = self._row(key)
-        if row < 0:
-            return None
+        slot = self._slot(key)
+        if slot < 0:
+            return self._spilled(hash(key) or 1)
+        row = self.rows[slot]
         project = KeyUuid.of_text(self.projects[36 * row : 36 * row + 36].decode())
         return self.buyers[row], project, self.cents[row], self.currencies[row]
 
     def add(self, key, buyer: int, project: KeyUuid, cents: int, currency: str) -> None:
-        """Facts about a purchase not held yet."""
-        self._add(key)
-        self.buyers.append(buyer)
-        self.projects += project.text.encode()
-        self.cents.append(cents)
-        self.currencies.append(currency)
+        """Facts about a purchase not held yet (currency: an ISO 4217 code)."""
+        if self._add(key, buyer, project, cents, currency):
+            self.buyers.append(buyer)
+            self.projects += project.text.encode()
+            self.cents.append(cents)
+            self.currencies.append(currency)
+
+
+_TOTALS = struct.Struct("<qq")
+
+
+class FileTotals(_Facts):
+    """A project's id in the dump -> (files, bytes) of its files accepted so far."""
+
+    ROW_BYTES = 16
+    pack = staticmethod(_TOTALS.pack)
+    unpack = staticmethod(_TOTALS.unpack)
+
+    def __init__(self, budget: Budget):
+        super().__init__(budget)
+        self.figures = array("q")  # files and bytes, two numbers a row
+
+    def get(self, key) -> tuple[int, int]:
+        slot = self._slot(key)
+        if slot < 0:
+            return self._spilled(hash(key) or 1) or (0, 0)
+        row = self.rows[slot]
+        return self.figures[2 * row], self.figures[2 * row + 1]
+
+    def __setitem__(self, key, figures: tuple[int, int]) -> None:
+        slot = self._slot(key)
+        if slot >= 0:
+            row = self.rows[slot]
+            self.figures[2 * row : 2 * row + 2] = array("q", figures)
+        elif key in self:
+            self.spill.put(hash(key) or 1, self.pack(*figures), new=False)
+        elif self._add(key, *figures):
+            self.figures.extend(figures)
+
+
+class PackedMap(_Table):
+    """Ids -> bytes, read back in the order the ids came (the listings waiting for their
+    project); a dict of hashes in memory, charged about the size of each entry."""
+
+    ENTRY_BYTES = 140  # a dict entry, the int and the bytes object's header
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.memory: dict[int, bytes] = {}
+
+    def __contains__(self, key) -> bool:
+        wanted = hash(key) or 1
+        if wanted in self.memory:
+            return True
+        return self.spill is not None and self.spill.get(wanted) is not None
+
+    def add(self, key, packed: bytes) -> None:
+        """An id not held yet."""
+        wanted = hash(key) or 1
+        if self.spill is None:
+            if self._charge(self.charged + self.ENTRY_BYTES + len(packed)):
+                self.memory[wanted] = packed
+                return
+            self._start_spill()
+        self.spill.put(wanted, packed)
+
+    def pop(self, key) -> bytes | None:
+        wanted = hash(key) or 1
+        found = self.memory.pop(wanted, None)
+        if found is None and self.spill is not None:
+            found = self.spill.get(wanted)
+            if found is not None:
+                self.spill.remove(wanted)
+        return found
+
+    def values(self):
+        """What is held, in the order the ids came: the ones in memory came first."""
+        yield from self.memory.values()
+        if self.spill is not None:
+            yield from self.spill.values()

@@ -380,6 +380,7 @@ class SortedSpool:
     an external merge sort, so memory holds one run of rows, not all of them."""
 
     RUN = 100_000  # rows sorted in memory at a time
+    FAN_IN = 32  # runs merged at once; each holds a batch of rows in memory meanwhile
 
     def __init__(self):
         self.runs: list[RowSpool] = []
@@ -398,8 +399,13 @@ class SortedSpool:
     def rows(self) -> Iterator:
         if self.run:
             self._write_run()
-        # Stable too: of equal keys, the earlier run's row comes first.
-        for _sort_key, row in heapq.merge(*(run.rows() for run in self.runs), key=_first):
+        runs, self.runs = self.runs, []
+        # Stable too: of equal keys, the earlier run's row comes first. Past FAN_IN runs, the
+        # first ones are merged into one run ahead of the others, which keeps that order.
+        while len(runs) > self.FAN_IN:
+            merged = heapq.merge(*(run.rows() for run in runs[: self.FAN_IN]), key=_first)
+            runs = [RowSpool(merged), *runs[self.FAN_IN :]]
+        for _sort_key, row in heapq.merge(*(run.rows() for run in runs), key=_first):
             yield row
 
 

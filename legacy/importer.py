@@ -31,7 +31,15 @@ from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from legacy import dump
 from legacy.bulk import Background, drop_for_load, restore_after_load, search_vector_sql
 from legacy.canonical import DIGEST_SQL, RowText, digest
-from legacy.compact import HashSet, ProjectFacts, PurchaseFacts, UserFacts
+from legacy.compact import (
+    Budget,
+    FileTotals,
+    HashSet,
+    PackedMap,
+    ProjectFacts,
+    PurchaseFacts,
+    UserFacts,
+)
 from legacy.dump import (
     DumpError,
     DumpSource,
@@ -61,6 +69,10 @@ from projects.validation import normalize_file_path, normalize_tags, validate_cu
 User = get_user_model()
 ZERO = Decimal("0.00")
 LOOKUP_CHUNK = 5000
+# Bytes the tables of ids and facts may hold in memory; past it they spill to disk
+# (legacy.compact).
+MB = 1024 * 1024
+DEFAULT_MEMORY_BUDGET = 128 * MB
 TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
 TRANSPORTS["stdio"] = "stdio"
 _username_validator = UnicodeUsernameValidator()
@@ -238,6 +250,7 @@ class LegacyImport:
         *,
         skip_invalid: bool = False,
         batch_size: int = 5000,
+        memory_budget: float = DEFAULT_MEMORY_BUDGET,
         on_problem: Callable[[Problem], None] = lambda problem: None,
         progress: Callable[[str], object] | None = None,
         log: Callable[[str], None] = lambda message: None,
@@ -250,13 +263,15 @@ class LegacyImport:
         self.log = log
         self.stats = {name: MapStats(name) for name in dump.MAPS}
         self.problem_count = 0
-        # Compact facts about accepted rows that later maps refer to.
-        self.users = UserFacts()
-        self.projects = ProjectFacts()
-        self.purchases = PurchaseFacts()
-        self.listings: dict[str, bytes] = {}  # project's legacy id -> marshal of its row
-        self.rejected: dict[str, set] = {dump.USERS: set(), dump.PROJECTS: set()}
-        self.rejected[dump.PURCHASES] = set()
+        # Compact facts about accepted rows that later maps refer to, within the budget.
+        self.memory = Budget(memory_budget)
+        self.users = UserFacts(self.memory)
+        self.projects = ProjectFacts(self.memory)
+        self.purchases = PurchaseFacts(self.memory)
+        self.listings = PackedMap(self.memory)  # project's legacy id -> marshal of its row
+        self.rejected = {
+            name: HashSet(self.memory) for name in (dump.USERS, dump.PROJECTS, dump.PURCHASES)
+        }
         self.changed_projects = 0
         self.had_rows: dict[str, bool] = {}
         # Columns written on insert only, after the key fields.
@@ -299,6 +314,7 @@ class LegacyImport:
         finally:
             if collecting:
                 gc.enable()
+            self.memory.close()  # deletes the spill file
         return self.stats
 
     def _run(self, *, dry_run: bool) -> None:
@@ -318,6 +334,11 @@ class LegacyImport:
                 )
             self.finishing = None
             self.import_maps()
+            memory = self.memory
+            self.log(
+                f"ids and facts: at most {memory.most / MB:,.1f} MB in memory (budget "
+                f"{memory.limit / MB:,.1f} MB), {memory.spilled:,} ids spilled to disk"
+            )
             if not self.writing:
                 raise ImportFailed(
                     f"{self.problem_count} invalid rows; nothing was written. "
@@ -364,7 +385,8 @@ class LegacyImport:
                 raise
             done.add(name)
             if name == dump.REVENUE_EVENTS:
-                self.purchases = PurchaseFacts()  # nothing else refers to purchases
+                self.purchases.close()  # nothing else refers to purchases
+                self.purchases = PurchaseFacts(self.memory)
 
         def ready(name: str) -> bool:
             return all(dependency in done for dependency in DEPENDS[name])
@@ -483,7 +505,7 @@ class LegacyImport:
 
     def import_users(self, rows) -> None:
         name = dump.USERS
-        usernames: set[str] = set()
+        usernames = HashSet(self.memory)
         pending: list[tuple] = []  # (legacy key, record)
         placeholder = 0
         for index, row in rows:
@@ -539,8 +561,8 @@ class LegacyImport:
     def collect_listings(self, rows) -> None:
         """Marketplace rows by project, checked on their own; merged as projects are read."""
         name = dump.LISTINGS
-        listings: dict[str, tuple] = {}
-        seen_ids = HashSet()
+        listings = PackedMap(self.memory)
+        seen_ids = HashSet(self.memory)
         for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
@@ -570,10 +592,11 @@ class LegacyImport:
             if check.errors:
                 self.reject(name, index, row, check.errors)
                 continue
-            listings[project] = marshal.dumps(
+            packed = marshal.dumps(
                 (
                     index,
                     row["id"],
+                    project,
                     published,
                     published_at.isoformat() if published_at is not None else None,
                     str(price),
@@ -582,18 +605,20 @@ class LegacyImport:
                     tags,
                 )
             )
+            listings.add(project, packed)
         self.listings = listings
 
     @staticmethod
     def _listing(packed: bytes | None) -> tuple | None:
-        """A listing kept by collect_listings as (index, id, values), or None."""
+        """A listing kept by collect_listings as (index, id, project id, values), or None."""
         if packed is None:
             return None
         values = marshal.loads(packed)  # noqa: S302 - bytes this import made
-        index, ref, published, published_at, price, currency, category, tags = values
+        index, ref, project, published, published_at, price, currency, category, tags = values
         if published_at is not None:
             published_at = dt.datetime.fromisoformat(published_at)
-        return index, ref, (published, published_at, Decimal(price), currency, category, tags)
+        values = (published, published_at, Decimal(price), currency, category, tags)
+        return index, ref, project, values
 
     def _currency(self, check: RowCheck, default: str) -> str | None:
         value = check.row.get("currency")
@@ -612,7 +637,7 @@ class LegacyImport:
 
     def import_projects(self, rows) -> None:
         name = dump.PROJECTS
-        listings, self.listings = self.listings, {}
+        listings, self.listings = self.listings, None  # freed when the projects are in
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -626,7 +651,7 @@ class LegacyImport:
             if key is not None and (key in self.projects or key in self.rejected[name]):
                 check.fail("id", "appears twice in projects (the first row is kept)")
                 key = None  # the first row keeps the id
-            listing = self._listing(listings.pop(key, None)) if key is not None else None
+            listing = self._listing(listings.pop(key)) if key is not None else None
             if check.errors:
                 if key is not None:
                     self.rejected[name].add(key)
@@ -637,7 +662,7 @@ class LegacyImport:
                     )
                 continue
             pk = KeyUuid(legacy_uuid(name, key))
-            if listing is not None and listing[2][0] and status != "active":
+            if listing is not None and listing[3][0] and status != "active":
                 self._reject_listing(
                     listing,
                     "isPublished",
@@ -648,14 +673,15 @@ class LegacyImport:
             pending.append(
                 (
                     (pk, owner, title, description, status, created, updated),
-                    listing[2] if listing is not None else None,
+                    listing[3] if listing is not None else None,
                 )
             )
             if len(pending) >= self.batch_size:
                 self._flush_projects(pending)
         self._flush_projects(pending)
-        for project, packed in listings.items():
+        for packed in listings.values():
             listing = self._listing(packed)
+            project = listing[2]
             reason = (
                 f"refers to projects row {project!r}, which is invalid"
                 if project in self.rejected[name]
@@ -664,7 +690,7 @@ class LegacyImport:
             self._reject_listing(listing, "projectId", reason)
 
     def _reject_listing(self, listing: tuple, field_name: str, reason: str) -> None:
-        index, ref, _ = listing
+        index, ref, _, _ = listing
         stats = self.stats[dump.LISTINGS]
         stats.rejected += 1
         self.problem_count += 1
@@ -734,8 +760,8 @@ class LegacyImport:
 
     def import_files(self, rows) -> None:
         name = dump.PROJECT_FILES
-        seen = HashSet()
-        totals: dict[str, list] = {}
+        seen = HashSet(self.memory)
+        totals = FileTotals(self.memory)
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -758,7 +784,7 @@ class LegacyImport:
                 if (project_key, path) in seen:
                     check.fail("path", f"{path!r} appears twice in this project (first kept)")
                 else:
-                    count, total = totals.get(project_key, (0, 0))
+                    count, total = totals.get(project_key)
                     if count + 1 > MAX_FILES_PER_PROJECT:
                         check.fail("projectId", f"more than {MAX_FILES_PER_PROJECT} files")
                     elif total + size > MAX_PROJECT_BYTES:
@@ -767,7 +793,7 @@ class LegacyImport:
                 self.reject(name, index, row, check.errors)
                 continue
             seen.add((project_key, path))
-            count, total = totals.get(project_key, (0, 0))
+            count, total = totals.get(project_key)
             totals[project_key] = (count + 1, total + size)
             pending.append((project[0], path, content))
             if len(pending) >= self.batch_size:
@@ -910,7 +936,7 @@ class LegacyImport:
 
     def import_purchases(self, rows) -> None:
         name = dump.PURCHASES
-        completed = HashSet()
+        completed = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending purchase, for the report
         for index, row in rows:
@@ -998,8 +1024,8 @@ class LegacyImport:
 
     def import_reviews(self, rows) -> None:
         name = dump.REVIEWS
-        seen_ids = HashSet()
-        pairs = HashSet()
+        seen_ids = HashSet(self.memory)
+        pairs = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending review, for the report
         for index, row in rows:
@@ -1091,7 +1117,7 @@ class LegacyImport:
 
     def import_downloads(self, rows) -> None:
         name = dump.DOWNLOADS
-        seen_ids = HashSet()
+        seen_ids = HashSet(self.memory)
         pending: list[tuple] = []
         for index, row in rows:
             check = RowCheck(row)
@@ -1111,8 +1137,8 @@ class LegacyImport:
 
     def import_revenue_events(self, rows) -> None:
         name = dump.REVENUE_EVENTS
-        seen_ids = HashSet()
-        per_purchase = HashSet()
+        seen_ids = HashSet(self.memory)
+        per_purchase = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending event, for the report
         for index, row in rows:
@@ -1204,7 +1230,7 @@ class LegacyImport:
         """Checked and hashed as read; written at the end, numbered in createdAt order."""
         name = dump.CHAT_MESSAGES
         stats = self.stats[name]
-        seen_ids = HashSet()
+        seen_ids = HashSet(self.memory)
         copy = connection.vendor == "postgresql"
         spool = SortedSpool()  # what to insert by createdAt: COPY lines, or values
         pending: list[tuple] = []  # rows to compare with the database, when it has some

@@ -164,3 +164,12 @@ def delete_everything() -> None:
         model.objects.all().delete()
     McpServer.objects.all().delete()
     get_user_model().objects.all().delete()
+
+
+@pytest.fixture(params=["budget", "spilled"])
+def memory_budget(request, settings):
+    """Run the test twice: with the default memory budget, which holds every id of a small
+    dump in memory, and with none, so that every id and fact goes to the spill file."""
+    if request.param == "spilled":
+        settings.LEGACY_IMPORT_MEMORY_BUDGET_MB = 0
+    return request.param

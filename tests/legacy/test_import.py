@@ -24,7 +24,7 @@ from tests.legacy.conftest import (
     summary_row,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_budget")]
 User = get_user_model()
 
 

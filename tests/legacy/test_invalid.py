@@ -14,7 +14,7 @@ from projects.models import Project, ProjectFile
 from tests.factories import ProjectFactory
 from tests.legacy.conftest import INVOICE, run_import, snapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_budget")]
 User = get_user_model()
 
 

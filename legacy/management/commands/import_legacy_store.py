@@ -5,10 +5,18 @@ import resource
 import sys
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from legacy.dump import DumpError, open_dump
-from legacy.importer import ImportFailed, LegacyImport, as_json, summary_table
+from legacy.importer import (
+    DEFAULT_MEMORY_BUDGET,
+    MB,
+    ImportFailed,
+    LegacyImport,
+    as_json,
+    summary_table,
+)
 
 
 class PlainProgress:
@@ -45,6 +53,14 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="check and count everything, commit nothing"
         )
         parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument(
+            "--memory-budget",
+            type=float,
+            default=getattr(settings, "LEGACY_IMPORT_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET / MB),
+            metavar="MB",
+            help="memory for the ids and facts the checks need; past it they go to a "
+            "temporary file (default %(default)s MB)",
+        )
 
     def handle(self, *args, **options):
         started = time.monotonic()
@@ -79,6 +95,7 @@ class Command(BaseCommand):
                     source,
                     skip_invalid=options["skip_invalid"],
                     batch_size=options["batch_size"],
+                    memory_budget=options["memory_budget"] * MB,
                     on_problem=on_problem,
                     progress=progress,
                     log=self.stderr.write,
