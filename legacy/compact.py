@@ -26,8 +26,10 @@ _set_text = KeyUuid.text.__set__
 
 _EMPTY, _GONE = 0, -1  # slot markers; hash() never gives -1, and 0 is made 1
 _START = 1024
-CACHE_KIB = 16 * 1024  # SQLite's page cache for the spill file
-FILTER_BYTES = (1 << 16, 1 << 23)  # a spilled table's filter: 64 KiB to 8 MiB
+# For a budget of B bytes, SQLite's page cache for the spill file takes B/8 and each spilled
+# table's filter B/16, within these bounds.
+CACHE_BYTES = (1 << 19, 1 << 24)
+FILTER_BYTES = (1 << 16, 1 << 23)
 
 
 class Budget:
@@ -43,6 +45,8 @@ class Budget:
         self.tables = 0
         low, high = FILTER_BYTES
         self.filter_bytes = 1 << (min(max(int(limit) // 16, low), high).bit_length() - 1)
+        low, high = CACHE_BYTES
+        self.cache_kib = min(max(int(limit) // 8, low), high) // 1024
 
     def take(self, size: int) -> bool:
         """Room for `size` more bytes; False (nothing taken) when the budget has none."""
@@ -63,7 +67,7 @@ class Budget:
                 "journal_mode = OFF",
                 "synchronous = OFF",
                 "locking_mode = EXCLUSIVE",
-                f"cache_size = -{CACHE_KIB}",
+                f"cache_size = -{self.cache_kib}",
             ):
                 self.db.execute(f"PRAGMA {pragma}")
         self.tables += 1

@@ -331,26 +331,23 @@ class RowSpool:
     def __init__(self, rows: Iterable):
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by rows()
         self.count = 0
-        self.batch: list = []
+        batch: list = []
         for row in rows:
-            self.add(row)
+            batch.append(row)
+            if len(batch) >= self.BATCH:
+                self._write_batch(batch)
+        if batch:  # all on disk: a sorted run of chat messages is one of many
+            self._write_batch(batch)
 
-    def add(self, row) -> None:
-        self.batch.append(row)
-        self.count += 1
-        if len(self.batch) >= self.BATCH:
-            self._write_batch()
-
-    def _write_batch(self) -> None:
+    def _write_batch(self, batch: list) -> None:
         # Length-prefixed: marshal.load() on a file reads it a few bytes at a time (10x slower).
-        data = marshal.dumps(self.batch)
+        data = marshal.dumps(batch)
         self.file.write(len(data).to_bytes(8, "big"))
         self.file.write(data)
-        self.batch.clear()
+        self.count += len(batch)
+        batch.clear()
 
     def rows(self) -> Iterator:
-        if self.batch:
-            self._write_batch()
         with self.file:
             self.file.seek(0)
             left = self.count
@@ -379,16 +376,17 @@ class SortedSpool:
     """Rows kept in temporary files and read back in the order of their sort keys (stable):
     an external merge sort, so memory holds one run of rows, not all of them."""
 
-    RUN = 100_000  # rows sorted in memory at a time
+    RUN = 100_000  # rows sorted in memory at a time, at most
     FAN_IN = 32  # runs merged at once; each holds a batch of rows in memory meanwhile
 
-    def __init__(self):
+    def __init__(self, run: int = RUN):
+        self.run_rows = min(run, self.RUN)
         self.runs: list[RowSpool] = []
         self.run: list[tuple] = []
 
     def add(self, sort_key, row) -> None:
         self.run.append((sort_key, row))
-        if len(self.run) >= self.RUN:
+        if len(self.run) >= self.run_rows:
             self._write_run()
 
     def _write_run(self) -> None:
@@ -400,11 +398,13 @@ class SortedSpool:
         if self.run:
             self._write_run()
         runs, self.runs = self.runs, []
-        # Stable too: of equal keys, the earlier run's row comes first. Past FAN_IN runs, the
-        # first ones are merged into one run ahead of the others, which keeps that order.
+        # Stable too: of equal keys, the earlier run's row comes first. Past FAN_IN runs,
+        # each FAN_IN runs in a row are merged into one first, which keeps that order.
         while len(runs) > self.FAN_IN:
-            merged = heapq.merge(*(run.rows() for run in runs[: self.FAN_IN]), key=_first)
-            runs = [RowSpool(merged), *runs[self.FAN_IN :]]
+            runs = [
+                RowSpool(heapq.merge(*(run.rows() for run in group), key=_first))
+                for group in (runs[i : i + self.FAN_IN] for i in range(0, len(runs), self.FAN_IN))
+            ]
         for _sort_key, row in heapq.merge(*(run.rows() for run in runs), key=_first):
             yield row
 

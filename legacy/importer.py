@@ -73,6 +73,7 @@ LOOKUP_CHUNK = 5000
 # (legacy.compact).
 MB = 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 128 * MB
+CHAT_RUN_ROW_BYTES = 400  # a chat message's line while its run is sorted, about
 TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
 TRANSPORTS["stdio"] = "stdio"
 _username_validator = UnicodeUsernameValidator()
@@ -1232,7 +1233,9 @@ class LegacyImport:
         stats = self.stats[name]
         seen_ids = HashSet(self.memory)
         copy = connection.vendor == "postgresql"
-        spool = SortedSpool()  # what to insert by createdAt: COPY lines, or values
+        # What to insert by createdAt (COPY lines, or values), sorted in runs that take at
+        # most the memory budget.
+        spool = SortedSpool(max(100, int(self.memory.limit // CHAT_RUN_ROW_BYTES)))
         pending: list[tuple] = []  # rows to compare with the database, when it has some
         roles = tuple(ChatMessage.Role.values)
         for index, row in rows:

@@ -21,11 +21,10 @@ from legacy.dump import KeyUuid, SortedSpool, legacy_uuid
 def test_sorted_spool_merges_its_runs_in_key_order_keeping_equal_keys_in_file_order(
     monkeypatch, fan_in
 ):
-    monkeypatch.setattr(SortedSpool, "RUN", 7)  # several runs on disk
     monkeypatch.setattr(SortedSpool, "FAN_IN", fan_in)  # 3: merged in steps
     rng = random.Random(3)
     rows = [(rng.choice([1.5, 2.0, 0.25, 9.0]), f"row {n}") for n in range(100)]
-    spool = SortedSpool()
+    spool = SortedSpool(7)  # runs of 7 rows on disk
     for stamp, text in rows:
         spool.add(stamp, text)
 
