@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from config.compiled import compiled_values
 from config.errors import NotFound
+from config.json_sql import JsonObject, Text, UtcMoment
 from marketplace.models import (
     Download,
     ProjectRevenueTally,
@@ -225,9 +226,32 @@ def _listing_filters_key(filters: dict) -> str:
     return hashlib.sha256("&".join(parts).encode()).hexdigest()[:32]
 
 
-def listing_rows(**filters) -> QuerySet:
-    """listing_list as plain rows with the seller's name: what the API's lists show."""
-    return listing_list(**filters).values(*LISTING_FIELDS)
+def listing_rows(*, rendered: bool = False, **filters) -> QuerySet:
+    """listing_list as plain rows with the seller's name: what the API's lists show. Rendered,
+    each row is its id and `json`, the API's document of it written by PostgreSQL."""
+    listings = listing_list(**filters)
+    if rendered:
+        return listings.values("id", json=listing_json())
+    return listings.values(*LISTING_FIELDS)
+
+
+def listing_json() -> JsonObject:
+    """marketplace.api.serializers.listing_data's document, as PostgreSQL writes it."""
+    return JsonObject(
+        id=Text("id"),
+        name=F("name"),
+        description=F("description"),
+        seller=F("owner__username"),
+        price=Text("price"),
+        currency=F("currency"),
+        category=F("category"),
+        tags=F("tags"),
+        published_at=UtcMoment("published_at"),
+        rating_avg=Text("rating_avg"),
+        review_count=F("review_count"),
+        purchase_count=F("purchase_count"),
+        download_count=F("download_count"),
+    )
 
 
 def listing_count(**filters) -> int:
@@ -243,8 +267,8 @@ class RankedListingRows:
 
     ordered = True
 
-    def __init__(self, filters: dict) -> None:
-        self.filters = filters
+    def __init__(self, filters: dict, *, rendered: bool = False) -> None:
+        self.filters, self.rendered = filters, rendered
 
     def __len__(self) -> int:
         return listing_count(**self.filters)
@@ -258,18 +282,20 @@ class RankedListingRows:
             lambda: list(listing_list(**self.filters).values_list("id", flat=True)[window]),
             COUNT_TTL,
         )
-        rows = {row["id"]: row for row in _listing_rows_by_id(ids)}
+        rows = {row["id"]: row for row in _listing_rows_by_id(ids, rendered=self.rendered)}
         return [rows[pk] for pk in ids if pk in rows]
 
 
-def _listing_rows_by_id(ids: list) -> list[dict]:
+def _listing_rows_by_id(ids: list, *, rendered: bool) -> list[dict]:
     """Listing rows for these ids, in no particular order: one compiled query per length."""
     if not ids:
         return []
     names = [f"id{index}" for index in range(len(ids))]
     compiled = compiled_values(
-        ("listings-by-id", len(ids)),
-        lambda **placeholders: listing_rows().filter(pk__in=list(placeholders.values())).order_by(),
+        ("listings-by-id", rendered, len(ids)),
+        lambda **placeholders: (
+            listing_rows(rendered=rendered).filter(pk__in=list(placeholders.values())).order_by()
+        ),
         **dict.fromkeys(names, Project._meta.pk),
     )
     return compiled.rows(**dict(zip(names, ids, strict=True)))
@@ -298,24 +324,25 @@ class CompiledPage:
         return compiled.rows(**self.values)
 
 
-def listing_page_rows(**filters):
-    """What the listings page slices: plain rows, or the cached-order search results when the
-    order is by rank (a full-text query without an explicit ordering, on PostgreSQL)."""
+def listing_page_rows(*, rendered: bool = False, **filters):
+    """What the listings page slices: plain rows (or rendered ones, see listing_rows), or the
+    cached-order search results when the order is by rank (a full-text query without an
+    explicit ordering, on PostgreSQL)."""
     ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
     if ranked and connection.vendor == "postgresql":
-        return RankedListingRows(filters)
+        return RankedListingRows(filters, rendered=rendered)
     return CompiledPage(
-        ("listings", *sorted(filters.items())),
-        lambda: listing_rows(**filters),
+        ("listings", rendered, *sorted(filters.items())),
+        lambda: listing_rows(rendered=rendered, **filters),
         lambda: listing_count(**filters),
     )
 
 
-def listing_get_row(*, pk) -> dict:
-    """listing_get as a plain row, in one query."""
+def listing_get_row(*, pk, rendered: bool = False) -> dict:
+    """listing_get as a plain row (or a rendered one, see listing_rows), in one query."""
     compiled = compiled_values(
-        ("listing",),
-        lambda pk: listing_rows().filter(pk=pk).order_by(),
+        ("listing", rendered),
+        lambda pk: listing_rows(rendered=rendered).filter(pk=pk).order_by(),
         pk=Project._meta.pk,
     )
     try:
@@ -357,17 +384,35 @@ def listing_review_count(*, pk) -> int:
     return count
 
 
-def review_rows_for_project(*, project_id) -> QuerySet:
-    """review_list_for_project as plain rows with the author's name."""
-    return review_list_for_project(project_id=project_id).values(*REVIEW_FIELDS)
+def review_rows_for_project(*, project_id, rendered: bool = False) -> QuerySet:
+    """review_list_for_project as plain rows with the author's name. Rendered, each row is
+    `json`, the API's document of the review written by PostgreSQL."""
+    reviews = review_list_for_project(project_id=project_id)
+    if rendered:
+        return reviews.values(json=review_json())
+    return reviews.values(*REVIEW_FIELDS)
 
 
-def review_page_rows(*, project_id, count: int) -> CompiledPage:
+def review_json() -> JsonObject:
+    """marketplace.api.serializers.review_data's document, as PostgreSQL writes it."""
+    return JsonObject(
+        id=Text("id"),
+        project=Text("project_id"),
+        author=F("author__username"),
+        rating=F("rating"),
+        title=F("title"),
+        body=F("body"),
+        created_at=UtcMoment("created_at"),
+        updated_at=UtcMoment("updated_at"),
+    )
+
+
+def review_page_rows(*, project_id, count: int, rendered: bool = False) -> CompiledPage:
     """A listing's reviews as the API's page slices them; `count` is listing_review_count's,
     which the caller has asked already (it is also the check that the listing exists)."""
     return CompiledPage(
-        ("reviews",),
-        lambda project_id: review_rows_for_project(project_id=project_id),
+        ("reviews", rendered),
+        lambda project_id: review_rows_for_project(project_id=project_id, rendered=rendered),
         count,
         project_id=project_id,
     )

@@ -1,7 +1,11 @@
+import json
+
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable
 from rest_framework.pagination import PageNumberPagination
+
+from config.json_sql import json_array, json_response
 
 TOTAL = "page_total_rows"
 
@@ -73,3 +77,16 @@ class Pagination(PageNumberPagination):
             start = (max(int(number), 1) - 1) * page_size
             queryset = CountedRows(queryset, start, start + page_size)
         return super().paginate_queryset(queryset, request, view)
+
+    def get_rendered_response(self, rendered: list[str]):
+        """get_paginated_response for a page whose rows the database rendered as JSON."""
+        envelope = json.dumps(
+            {
+                "count": self.page.paginator.count,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return json_response(f'{envelope[:-1]},"results":{json_array(rendered)}}}')

@@ -21,6 +21,7 @@ from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
+from config.json_sql import json_response, renders_in_database
 from marketplace import selectors, services
 from marketplace.api.filters import (
     ListingFilter,
@@ -118,14 +119,20 @@ class ListingViewSet(
         return selectors.listing_get(pk=self.kwargs["project_id"])
 
     def list(self, request, *args, **kwargs):
-        # One query per page: plain rows, and the count from the cache.
+        # One query per page: plain rows (or JSON from PostgreSQL), the count from the cache.
         filters = listing_filters(request.query_params)
+        if renders_in_database():
+            page = self.paginate_queryset(selectors.listing_page_rows(rendered=True, **filters))
+            return self.paginator.get_rendered_response([row["json"] for row in page])
         page = self.paginate_queryset(selectors.listing_page_rows(**filters))
         zone = timezone.get_current_timezone()
         return self.get_paginated_response([listing_data(row, zone) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
-        return Response(listing_data(selectors.listing_get_row(pk=self.kwargs["project_id"])))
+        pk = self.kwargs["project_id"]
+        if renders_in_database():
+            return json_response(selectors.listing_get_row(pk=pk, rendered=True)["json"])
+        return Response(listing_data(selectors.listing_get_row(pk=pk)))
 
     def create(self, request, *args, **kwargs):
         serializer = ListingPublishSerializer(data=request.data)
@@ -191,6 +198,13 @@ class ListingViewSet(
         if request.method == "GET":
             # The listing check and the count come from the cache; the page is one query.
             count = selectors.listing_review_count(pk=self.kwargs["project_id"])
+            if renders_in_database():
+                page = self.paginate_queryset(
+                    selectors.review_page_rows(
+                        project_id=self.kwargs["project_id"], count=count, rendered=True
+                    )
+                )
+                return self.paginator.get_rendered_response([row["json"] for row in page])
             page = self.paginate_queryset(
                 selectors.review_page_rows(project_id=self.kwargs["project_id"], count=count)
             )

@@ -1,0 +1,66 @@
+"""Rows rendered as JSON by PostgreSQL, for the hottest API pages.
+
+Turning a page's rows into Python values (UUIDs, Decimals, datetimes, lists) and then into
+JSON costs more Python than the rest of such a request's view. PostgreSQL's
+`json_build_object` writes the same document in C: the view receives one text per row and
+joins them. The expressions here give the values exactly as the API's Python renderers
+write them (marketplace.api.serializers), which tests/api/test_json_sql.py checks value by
+value; they apply only on PostgreSQL and when the current time zone is UTC
+(`renders_in_database`), the Python renderers everywhere else.
+"""
+
+from django.db import connection
+from django.db.models import Func, TextField, Value
+from django.db.models.functions import Cast
+from django.http import HttpResponse
+from django.utils import timezone
+
+
+def renders_in_database() -> bool:
+    """Whether the database can render rows as the API does: PostgreSQL, times in UTC."""
+    return connection.vendor == "postgresql" and timezone.get_current_timezone_name() == "UTC"
+
+
+class JsonObject(Func):
+    """`json_build_object(key, value, ...)` as text: the keys in the order given (jsonb
+    would sort them), each value as JSON (a jsonb value embedded as it is)."""
+
+    function = "json_build_object"
+    template = "%(function)s(%(expressions)s)::text"
+    output_field = TextField()
+
+    def __init__(self, **fields):
+        arguments = []
+        for key, value in fields.items():
+            arguments += [Cast(Value(key), TextField()), value]
+        super().__init__(*arguments)
+
+
+class Text(Cast):
+    """A value as its text: a UUID in its hyphenated lower-case form, a numeric column with
+    two decimal places as "12.50" (what DecimalField(decimal_places=2) writes)."""
+
+    def __init__(self, expression):
+        super().__init__(expression, TextField())
+
+
+class UtcMoment(Func):
+    """A timestamp as DRF's DateTimeField writes it in UTC: ISO 8601 ending in Z, with
+    microseconds only when there are any (as datetime.isoformat() does); NULL stays null."""
+
+    template = (
+        "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+        " || CASE to_char(%(expressions)s AT TIME ZONE 'UTC', 'US') WHEN '000000' THEN ''"
+        " ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z')"
+    )
+    output_field = TextField()
+
+
+def json_array(texts) -> str:
+    """The JSON array of rows already rendered as JSON texts."""
+    return "[" + ",".join(texts) + "]"
+
+
+def json_response(text: str, status: int = 200) -> HttpResponse:
+    """A response of JSON already rendered, with the media type DRF's JSONRenderer gives."""
+    return HttpResponse(text, status=status, content_type="application/json")
