@@ -48,10 +48,10 @@ class UtcMoment(Func):
     """A timestamp as DRF's DateTimeField writes it in UTC: ISO 8601 ending in Z, with
     microseconds only when there are any (as datetime.isoformat() does); NULL stays null."""
 
+    # The fraction is the only place ".000000" can appear in the text.
     template = (
-        "(to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        " || CASE to_char(%(expressions)s AT TIME ZONE 'UTC', 'US') WHEN '000000' THEN ''"
-        " ELSE to_char(%(expressions)s AT TIME ZONE 'UTC', '.US') END || 'Z')"
+        "replace(to_char(%(expressions)s AT TIME ZONE 'UTC',"
+        " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '.000000Z', 'Z')"
     )
     output_field = TextField()
 
