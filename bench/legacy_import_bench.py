@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/legacy_import_bench.py /tmp/dump-1m.json \
         [--database atelier_legacy_bench] [--server postgres://postgres@127.0.0.1:5432] [--again]
+        [--memory-budget MB]
 
 Drops and recreates the database, migrates it, runs the import in a child process and prints
 rows read, wall time, rows per second and the import's peak RSS (VmHWM, which it reports).
---again runs the import a second time (the idempotent no-op). Run by hand; not a test.
+--again runs the import a second time (the idempotent no-op); --memory-budget is passed on to
+the import. Run by hand; not a test.
 """
 
 import argparse
@@ -33,10 +35,10 @@ MAPS = {
 }
 
 
-def run_import(dump: str, env: dict) -> tuple[int, float, float, str]:
+def run_import(dump: str, env: dict, options: list[str]) -> tuple[int, float, float, str]:
     started = time.monotonic()
     child = subprocess.Popen(  # noqa: S603 - our own manage.py
-        [sys.executable, "manage.py", "import_legacy_store", dump],
+        [sys.executable, "manage.py", "import_legacy_store", dump, *options],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -64,6 +66,7 @@ def main() -> None:
     parser.add_argument("--database", default="atelier_legacy_bench")
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--again", action="store_true", help="import the same dump twice")
+    parser.add_argument("--memory-budget", help="the import's --memory-budget, in MB")
     args = parser.parse_args()
 
     with psycopg.connect(f"{args.server}/postgres", autocommit=True) as admin:
@@ -73,7 +76,8 @@ def main() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     size = Path(args.dump).stat().st_size / 1e6
     for attempt in range(2 if args.again else 1):
-        rows, seconds, peak, output = run_import(args.dump, env)
+        options = [f"--memory-budget={args.memory_budget}"] if args.memory_budget else []
+        rows, seconds, peak, output = run_import(args.dump, env, options)
         print(output.rstrip())
         label = "first import" if attempt == 0 else "second import (no-op)"
         print(

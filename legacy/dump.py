@@ -412,20 +412,47 @@ class SortedSpool:
 _first = operator.itemgetter(0)
 
 
-class UuidList:
-    """UUIDs packed 16 bytes each, read back in chunks."""
+class KeySpool:
+    """Keys appended one at a time and read back in chunks, kept in a temporary file a chunk
+    at a time: the keys the verification looks up when a table held rows before. `encode`
+    makes a key something marshal writes (a UUID its 16 bytes), `decode` makes it back."""
 
-    def __init__(self):
-        self._data = bytearray()
+    def __init__(self, chunk: int, encode=None, decode=None):
+        self.chunk = chunk
+        self.encode, self.decode = encode, decode
+        self.file = None
+        self.batch: list = []
 
-    def append(self, value: uuid.UUID) -> None:
-        self._data += value.bytes
+    def append(self, key) -> None:
+        self.batch.append(key if self.encode is None else self.encode(key))
+        if len(self.batch) >= self.chunk:
+            self._write_batch()
 
-    def __len__(self) -> int:
-        return len(self._data) // 16
+    def _write_batch(self) -> None:
+        if self.file is None:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by chunks()
+        data = marshal.dumps(self.batch)
+        self.file.write(len(data).to_bytes(8, "big"))
+        self.file.write(data)
+        self.batch.clear()
 
-    def chunks(self, size: int):
-        step = 16 * size
-        for start in range(0, len(self._data), step):
-            block = self._data[start : start + step]
-            yield [uuid.UUID(bytes=bytes(block[i : i + 16])) for i in range(0, len(block), 16)]
+    def chunks(self) -> Iterator[list]:
+        """The keys in chunks of at most `chunk`, once."""
+        if self.file is not None:
+            with self.file:
+                if self.batch:
+                    self._write_batch()
+                self.file.seek(0)
+                while size := int.from_bytes(self.file.read(8), "big"):
+                    batch = marshal.loads(self.file.read(size))  # noqa: S302 - our own file
+                    yield batch if self.decode is None else [self.decode(k) for k in batch]
+        elif self.batch:
+            yield self.batch if self.decode is None else [self.decode(k) for k in self.batch]
+
+
+def uuid_bytes(value: uuid.UUID) -> bytes:
+    return value.bytes
+
+
+def uuid_of_bytes(value: bytes) -> uuid.UUID:
+    return uuid.UUID(bytes=value)

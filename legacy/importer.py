@@ -43,11 +43,13 @@ from legacy.compact import (
 from legacy.dump import (
     DumpError,
     DumpSource,
+    KeySpool,
     KeyUuid,
     RowSpool,
     SortedSpool,
-    UuidList,
     legacy_uuid,
+    uuid_bytes,
+    uuid_of_bytes,
 )
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
@@ -205,7 +207,12 @@ class MapStats:
     keys: object = None
 
     def keep_keys(self) -> None:
-        self.keys = UuidList() if self.name in UUID_KEYED else []
+        if self.name in UUID_KEYED:
+            self.keys = KeySpool(LOOKUP_CHUNK, uuid_bytes, uuid_of_bytes)
+        elif self.name == dump.PROJECT_FILES:  # (project, path)
+            self.keys = KeySpool(LOOKUP_CHUNK, _file_key_bytes, _file_key_of_bytes)
+        else:  # usernames
+            self.keys = KeySpool(LOOKUP_CHUNK)
 
     def accept(self, values: tuple) -> str:
         """Count the row in; its line of key fields (COPY text)."""
@@ -215,6 +222,14 @@ class MapStats:
         if self.keys is not None:
             self.keys.append(values[:2] if self.name == dump.PROJECT_FILES else values[0])
         return line
+
+
+def _file_key_bytes(key: tuple) -> tuple:
+    return key[0].bytes, key[1]
+
+
+def _file_key_of_bytes(key: tuple) -> tuple:
+    return uuid_of_bytes(key[0]), key[1]
 
 
 def where_in(queryset, column: str, keys: list):
@@ -1403,12 +1418,7 @@ class LegacyImport:
         """(rows, sum of their digests) of the imported rows: all rows of a table that was
         empty before, else those with the given keys."""
         model, names = MODELS[map_name], FIELDS[map_name]
-        if keys is None:
-            chunks = [None]
-        elif isinstance(keys, UuidList):
-            chunks = keys.chunks(LOOKUP_CHUNK)
-        else:
-            chunks = _chunks(keys)
+        chunks = [None] if keys is None else keys.chunks()
         if connection.vendor != "postgresql":
             count, checksum = 0, 0
             line = ROW_TEXT[map_name].line

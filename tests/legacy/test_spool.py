@@ -14,7 +14,7 @@ from legacy.compact import (
     PurchaseFacts,
     UserFacts,
 )
-from legacy.dump import KeyUuid, SortedSpool, legacy_uuid
+from legacy.dump import KeySpool, KeyUuid, SortedSpool, legacy_uuid, uuid_bytes, uuid_of_bytes
 
 
 @pytest.mark.parametrize("fan_in", [32, 3])
@@ -128,3 +128,16 @@ def test_a_closed_table_gives_its_memory_back_and_drops_its_spilled_ids():
     assert memory.used == 8192
     assert [name for (name,) in memory.db.execute("SELECT name FROM sqlite_master")] == []
     memory.close()
+
+
+def test_a_key_spool_gives_its_keys_back_in_chunks_from_disk():
+    values = [uuid.uuid4() for _ in range(10)]
+    keys = KeySpool(3, uuid_bytes, uuid_of_bytes)
+    for value in values:
+        keys.append(value)
+
+    assert keys.file is not None  # all but the last, partial chunk are on disk
+    assert list(keys.chunks()) == [values[0:3], values[3:6], values[6:9], values[9:]]
+    few = KeySpool(3)
+    few.append("user1")
+    assert list(few.chunks()) == [["user1"]]
