@@ -121,18 +121,17 @@ class ListingViewSet(
     def list(self, request, *args, **kwargs):
         # One query per page: plain rows (or JSON from PostgreSQL), the count from the cache.
         filters = listing_filters(request.query_params)
-        if renders_in_database():
-            page = self.paginate_queryset(selectors.listing_page_rows(rendered=True, **filters))
+        rendered = renders_in_database()
+        page = self.paginate_queryset(selectors.listing_page_rows(rendered=rendered, **filters))
+        if rendered:
             return self.paginator.get_rendered_response([row["json"] for row in page])
-        page = self.paginate_queryset(selectors.listing_page_rows(**filters))
         zone = timezone.get_current_timezone()
         return self.get_paginated_response([listing_data(row, zone) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
-        pk = self.kwargs["project_id"]
-        if renders_in_database():
-            return json_response(selectors.listing_get_row(pk=pk, rendered=True)["json"])
-        return Response(listing_data(selectors.listing_get_row(pk=pk)))
+        rendered = renders_in_database()
+        row = selectors.listing_get_row(pk=self.kwargs["project_id"], rendered=rendered)
+        return json_response(row["json"]) if rendered else Response(listing_data(row))
 
     def create(self, request, *args, **kwargs):
         serializer = ListingPublishSerializer(data=request.data)
@@ -198,16 +197,14 @@ class ListingViewSet(
         if request.method == "GET":
             # The listing check and the count come from the cache; the page is one query.
             count = selectors.listing_review_count(pk=self.kwargs["project_id"])
-            if renders_in_database():
-                page = self.paginate_queryset(
-                    selectors.review_page_rows(
-                        project_id=self.kwargs["project_id"], count=count, rendered=True
-                    )
-                )
-                return self.paginator.get_rendered_response([row["json"] for row in page])
+            rendered = renders_in_database()
             page = self.paginate_queryset(
-                selectors.review_page_rows(project_id=self.kwargs["project_id"], count=count)
+                selectors.review_page_rows(
+                    project_id=self.kwargs["project_id"], count=count, rendered=rendered
+                )
             )
+            if rendered:
+                return self.paginator.get_rendered_response([row["json"] for row in page])
             zone = timezone.get_current_timezone()
             return self.get_paginated_response([review_data(row, zone) for row in page])
         project = self.get_object()
