@@ -6,11 +6,12 @@ rows came. A project costs about 80 bytes this way, against about 400 as a dict 
 string and a tuple. Two ids with one hash count as one id: with a million ids, the odds that
 two share a hash are about 1 in 40 million.
 
-The tables of one import share a Budget of bytes. A table grows while the budget has room;
-once it has none, the table keeps what it holds and puts every later id in a table of a
-temporary SQLite file (_Spill), written in sorted batches and read one id at a time, only
-when a filter of the spilled hashes in memory says the id may be there. So memory does not
-grow with the dump past the budget; the file is deleted when the import ends.
+The tables of one import share a Budget of bytes. A table grows while the budget has room
+for its old and new arrays at once (both are alive while it is rehashed); once it has none,
+the table keeps what it holds and puts every later id in a table of a temporary SQLite file
+(_Spill), written in sorted batches and read one id at a time, only when a filter of the
+spilled hashes in memory says the id may be there. So memory does not grow with the dump
+past the budget; the file is deleted when the import ends.
 """
 
 import sqlite3
@@ -157,9 +158,10 @@ class _Table:
     charged = 0
     spill: _Spill | None = None
 
-    def _charge(self, total: int) -> bool:
-        """Hold `total` bytes of the budget in all, if it has room."""
-        if not self.budget.take(total - self.charged):
+    def _charge(self, total: int, old: int = 0) -> bool:
+        """Hold `total` bytes of the budget in all, if it has room, and `old` more for the
+        arrays a growth replaces (alive beside the new ones until the caller gives them back)."""
+        if not self.budget.take(total - self.charged + old):
             return False
         self.charged = total
         return True
@@ -213,9 +215,11 @@ class HashSet(_Table):
                 hashes[slot] = wanted
                 self.count += 1
                 return True
-            size = max(2 * len(hashes), _START)
-            if self._charge(8 * size):
-                self.hashes = _rehash(hashes, size)
+            size, old = max(2 * len(hashes), _START), 8 * len(hashes)
+            if self._charge(8 * size, old):
+                self.hashes = _rehash(hashes, size)[0]
+                del hashes  # the old table: freed, so its bytes go back
+                self.budget.give(old)
                 return self.add(key)
             self._start_spill()
         if self.spill.get(wanted) is not None:
@@ -224,9 +228,9 @@ class HashSet(_Table):
         return True
 
 
-def _rehash(hashes: array, size: int, rows: array | None = None) -> array:
-    """The hashes (other than removed ones) in a table of `size` slots; with `rows`, the row
-    number of each slot moves along (into rows' new contents, in place)."""
+def _rehash(hashes: array, size: int, rows: array | None = None) -> tuple:
+    """The hashes (other than removed ones) in a new table of `size` slots, and with `rows`
+    the row number of each slot moved along in a new array (else None)."""
     table = array("q", bytes(8 * size))
     moved = array(rows.typecode, bytes(rows.itemsize * size)) if rows is not None else None
     mask = size - 1
@@ -239,9 +243,7 @@ def _rehash(hashes: array, size: int, rows: array | None = None) -> array:
         table[slot] = wanted
         if moved is not None:
             moved[slot] = rows[old_slot]
-    if rows is not None:
-        rows[:] = moved
-    return table
+    return table, moved
 
 
 class _Facts(_Table):
@@ -250,6 +252,7 @@ class _Facts(_Table):
     spill file past the budget."""
 
     ROW_BYTES = 0
+    extra = 0  # bytes held beyond ROW_BYTES a row
 
     def __init__(self, budget: Budget):
         self.budget = budget
@@ -286,9 +289,10 @@ class _Facts(_Table):
         packed = self.spill.get(wanted)
         return self.unpack(packed) if packed is not None else None
 
-    def _add(self, key, *facts) -> bool:
+    def _add(self, key, *facts, extra: int = 0) -> bool:
         """Hold an id not held yet: True at the next row number in memory (the caller
-        appends its facts), False in the spill file when the budget has no room."""
+        appends its facts, and `extra` bytes beyond ROW_BYTES), False in the spill file when
+        the budget has no room."""
         wanted = hash(key) or 1
         if self.spill is None:
             size = len(self.hashes)
@@ -296,9 +300,16 @@ class _Facts(_Table):
                 # Twice the slots; as many when removed ids took the room (they are dropped).
                 size = max(2 * size if 3 * self.count >= size else size, _START)
                 rows = self.added + 2 * size // 3 - self.count  # rows until the next growth
-                if self._charge(12 * size + self.ROW_BYTES * rows):
-                    self.hashes = _rehash(self.hashes, size, self.rows)
+                old = 12 * len(self.hashes)  # hashes and row numbers, alive until replaced
+                if self._charge(12 * size + self.ROW_BYTES * rows + self.extra, old):
+                    self.hashes, self.rows = _rehash(self.hashes, size, self.rows)
+                    self.budget.give(old)
                     self.used = self.count
+                else:
+                    self._start_spill()
+            if extra and self.spill is None:
+                if self._charge(self.charged + extra):
+                    self.extra += extra
                 else:
                     self._start_spill()
         if self.spill is not None:
@@ -482,43 +493,61 @@ class FileTotals(_Facts):
             self.figures.extend(figures)
 
 
-class PackedMap(_Table):
+class PackedMap(_Facts):
     """Ids -> bytes, read back in the order the ids came (the listings waiting for their
-    project); a dict of hashes in memory, charged about the size of each entry."""
+    project): the bytes one after the other in one bytearray, an array of where each row
+    ends, and a flag a row for the ones popped. Charged what it holds: the bytes, 9 bytes a
+    row (offset and flag) and the table's slots."""
 
-    ENTRY_BYTES = 140  # a dict entry, the int and the bytes object's header
+    ROW_BYTES = 9
 
     def __init__(self, budget: Budget):
-        self.budget = budget
-        self.memory: dict[int, bytes] = {}
+        super().__init__(budget)
+        self.data = bytearray()
+        self.ends = array("q", [0])  # row n is data[ends[n]:ends[n + 1]]
+        self.live = bytearray()  # 1 while row n is held, 0 once popped
 
-    def __contains__(self, key) -> bool:
-        wanted = hash(key) or 1
-        if wanted in self.memory:
-            return True
-        return self.spill is not None and self.spill.get(wanted) is not None
+    @staticmethod
+    def pack(packed: bytes) -> bytes:
+        return packed
+
+    @staticmethod
+    def unpack(packed: bytes) -> bytes:
+        return packed
 
     def add(self, key, packed: bytes) -> None:
         """An id not held yet."""
-        wanted = hash(key) or 1
-        if self.spill is None:
-            if self._charge(self.charged + self.ENTRY_BYTES + len(packed)):
-                self.memory[wanted] = packed
-                return
-            self._start_spill()
-        self.spill.put(wanted, packed)
+        if self._add(key, packed, extra=len(packed)):
+            self.data += packed
+            self.ends.append(len(self.data))
+            self.live.append(1)
 
     def pop(self, key) -> bytes | None:
+        slot = self._slot(key)
+        if slot >= 0:
+            row = self.rows[slot]
+            self.hashes[slot] = _GONE
+            self.count -= 1
+            self.live[row] = 0
+            return bytes(self.data[self.ends[row] : self.ends[row + 1]])
+        if self.spill is None:
+            return None
         wanted = hash(key) or 1
-        found = self.memory.pop(wanted, None)
-        if found is None and self.spill is not None:
-            found = self.spill.get(wanted)
-            if found is not None:
-                self.spill.remove(wanted)
+        found = self.spill.get(wanted)
+        if found is not None:
+            self.spill.remove(wanted)
         return found
 
     def values(self):
         """What is held, in the order the ids came: the ones in memory came first."""
-        yield from self.memory.values()
+        data, ends, live = self.data, self.ends, self.live
+        for row in range(self.added):
+            if live[row]:
+                yield bytes(data[ends[row] : ends[row + 1]])
         if self.spill is not None:
             yield from self.spill.values()
+
+    def close(self) -> None:
+        super().close()
+        self.extra = 0
+        self.data, self.ends, self.live = bytearray(), array("q", [0]), bytearray()

@@ -114,7 +114,7 @@ def test_file_totals_and_packed_maps_through_the_budget(budget):
 
 
 def test_a_closed_table_gives_its_memory_back_and_drops_its_spilled_ids():
-    memory = Budget(20_000)
+    memory = Budget(30_000)
     first = HashSet(memory)
     for n in range(3000):
         first.add(f"id-{n}")
@@ -141,3 +141,109 @@ def test_a_key_spool_gives_its_keys_back_in_chunks_from_disk():
     few = KeySpool(3)
     few.append("user1")
     assert list(few.chunks()) == [["user1"]]
+
+
+def packed_rows(count: int) -> list[tuple[str, bytes]]:
+    return [(f"proj-{n}", f"listing {n} ".encode() * (1 + n % 5)) for n in range(count)]
+
+
+def packed_bytes(packed: PackedMap) -> int:
+    """What a PackedMap that has not spilled holds: its bytes, an offset and a flag for each
+    row until its next growth, and 12 bytes a slot."""
+    slots = len(packed.hashes)
+    return len(packed.data) + 9 * (2 * slots // 3) + 12 * slots
+
+
+def test_a_packed_map_holds_its_rows_in_one_buffer_charged_per_byte():
+    memory = Budget(1 << 30)
+    packed = PackedMap(memory)
+    rows = packed_rows(3000)
+    for key, value in rows:
+        packed.add(key, value)
+
+    assert packed.spill is None
+    assert len(packed.data) == sum(len(value) for _, value in rows)
+    assert len(packed.hashes) == 8192  # two thirds of 4,096 is 2,730
+    assert memory.used == packed_bytes(packed)
+    assert packed.pop("proj-7") == rows[7][1]
+    assert memory.used == packed_bytes(packed)  # a popped row's bytes stay until the close
+    packed.close()
+    assert memory.used == 0
+    assert len(packed.data) == 0
+
+
+@pytest.mark.parametrize("budget", [0, 40_000, 1 << 30])
+def test_a_packed_map_gives_back_what_is_left_in_the_order_it_came(budget):
+    memory = Budget(budget)
+    packed = PackedMap(memory)
+    rows = packed_rows(3000)
+    for key, value in rows:
+        packed.add(key, value)
+    in_memory = packed.count
+    popped = {5, 1000, 2500, 2999}  # in memory or on disk, depending on the budget
+    for n in sorted(popped):
+        assert packed.pop(f"proj-{n}") == rows[n][1]
+
+    assert packed.pop("proj-5") is None
+    assert packed.pop("proj-3000") is None
+    assert "proj-5" not in packed
+    assert "proj-6" in packed
+    assert "proj-2998" in packed
+    assert list(packed.values()) == [value for n, (_, value) in enumerate(rows) if n not in popped]
+    assert memory.used <= budget
+    if budget == 40_000:  # memory first, then the file
+        assert 0 < in_memory < 1000
+        assert packed.spill.count == 3000 - in_memory - 3
+        assert memory.used == packed_bytes(packed)
+    assert (memory.spilled > 0) == (budget < 1 << 30)
+
+
+def test_a_packed_map_past_its_budget_rejects_a_second_row_of_an_id_like_before():
+    memory = Budget(20_000)
+    packed = PackedMap(memory)
+    for key, value in packed_rows(2000):
+        packed.add(key, value)
+
+    assert packed.spill is not None
+    assert "proj-1" in packed  # in memory
+    assert "proj-1999" in packed  # on disk
+    assert "proj-2000" not in packed
+
+
+def test_a_growing_table_needs_room_for_its_old_and_new_slots_at_once():
+    # 1,024 slots (8 KiB) hold 682 ids; the 683rd needs 2,048 slots (16 KiB) beside the 8 KiB.
+    tight, roomy = Budget(8192 + 16_384 - 1), Budget(8192 + 16_384)
+    spilled, grown = HashSet(tight), HashSet(roomy)
+    for n in range(683):
+        spilled.add(f"id-{n}")
+        grown.add(f"id-{n}")
+
+    assert len(spilled.hashes) == 1024
+    assert spilled.spill.count == 1
+    assert tight.used == 8192
+    assert tight.most == 8192 + 8  # 8: the one slot a table starts with
+    assert len(grown.hashes) == 2048
+    assert grown.spill is None
+    assert roomy.most == 8192 + 16_384  # old and new table, for the rehash
+    assert roomy.used == 16_384  # the old one given back
+
+
+def test_a_growing_facts_table_is_charged_its_old_and_new_arrays_at_once():
+    # At 1,024 slots: 12 bytes a slot (hash, row number) and 8 a row for 682 rows; at 2,048:
+    # 24,576 + 8 x 1,365, while the 12,288 bytes of the old slots are still alive.
+    small, new, old = 12 * 1024 + 8 * 682, 12 * 2048 + 8 * 1365, 12 * 1024
+    for budget, grows in ((new + old - 1, False), (new + old, True)):
+        memory = Budget(budget)
+        users = UserFacts(memory)
+        for n in range(683):
+            users[f"user-{n}"] = n
+
+        assert (users.spill is None) == grows
+        assert users.get("user-682") == 682
+        assert users.get("user-0") == 0
+        if grows:
+            assert memory.most == new + old
+            assert memory.used == new
+        else:
+            assert memory.most == small + 12  # 12: the one slot a table starts with
+            assert memory.used == small
