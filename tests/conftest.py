@@ -68,7 +68,11 @@ def is_postgres():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Cached page counts and stats must not outlive the rolled-back rows of another test."""
+    """Cached page counts and stats must not outlive the rolled-back rows of another test, nor
+    a throttle's lease the counter it was claimed from."""
     from django.core.cache import cache
 
+    from config.cache import window_leases
+
     cache.clear()
+    window_leases.left.clear()

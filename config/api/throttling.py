@@ -6,16 +6,17 @@ import hashlib
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
-from config.cache import incr_in_window
+from config.cache import window_leases
 
 
 class RequestRateThrottle(SimpleRateThrottle):
     """THROTTLE_ANON_RATE per client address, THROTTLE_USER_RATE per signed-in user.
 
-    A counter per fixed window, so a request costs one cache round trip; DRF's Anon and User
-    throttles keep a list of timestamps each, a read and a write per class. A window's start
-    may see up to twice the rate across its edge, which is fine for a general limit; the
-    `auth` and `sensitive` limits keep DRF's exact sliding window.
+    A counter per fixed window, claimed in leases (config.cache.WindowLeases): a busy client
+    costs a cache round trip every rate/32 requests, a quiet one a round trip per request;
+    DRF's Anon and User throttles keep a list of timestamps each, a read and a write per class.
+    A window's start may see up to twice the rate across its edge, which is fine for a general
+    limit; the `auth` and `sensitive` limits keep DRF's exact sliding window.
     """
 
     def __init__(self):
@@ -34,7 +35,7 @@ class RequestRateThrottle(SimpleRateThrottle):
         self.now = self.timer()
         self.window_end = (self.now // self.duration + 1) * self.duration
         key = f"throttle_{self.scope}_{ident}_{int(self.window_end)}"
-        return incr_in_window(key, self.duration) <= self.num_requests
+        return window_leases.take(key, self.num_requests, self.window_end, self.duration)
 
     def wait(self):
         return self.window_end - self.now
