@@ -459,10 +459,10 @@ def main(argv=None) -> int:
     from django.db import DatabaseError, connection
     from tqdm import tqdm
 
+    call_command("migrate", verbosity=0, interactive=False)  # also a seeded database's schema
     if args.if_needed and seeded_scale(connection) == (args.scale, args.seed):
         print(f"seed: already seeded at scale {args.scale:g}")
         return 0
-    call_command("migrate", verbosity=0, interactive=False)
     counts = counts_for(args.scale)
     print("seed: " + ", ".join(f"{value:,} {name}" for name, value in counts.items()))
     started = time.monotonic()

@@ -241,3 +241,16 @@ class ProjectRevenueTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}: {self.gross}"
+
+
+class CacheGeneration(models.Model):
+    """A generation of cached figures kept in the database: the services move it in the
+    transaction of the write that changes the figures, and a query reads it beside its rows,
+    so a process knows whether a count it remembers is still exact without asking the cache
+    (marketplace.selectors.ListingPage)."""
+
+    name = models.CharField(primary_key=True, max_length=40)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.value}"

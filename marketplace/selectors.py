@@ -5,6 +5,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -12,15 +13,16 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from config.compiled import compiled_values
 from config.errors import NotFound
 from config.json_sql import JsonObject, Text, UtcMoment
 from marketplace.models import (
+    CacheGeneration,
     Download,
     ProjectRevenueTally,
     Purchase,
@@ -180,9 +182,30 @@ def cache_bump(*names: str) -> None:
 
 def cache_bump_on_commit(*names: str) -> None:
     """For the services: bump now, so readers stop using the old entries at once, and again
-    after commit, so a count read from the old rows in between is not kept."""
+    after commit, so a count read from the old rows in between is not kept. The listings'
+    generation in the database moves with the write itself."""
+    if LISTINGS in names:
+        database_generation_bump(LISTINGS)
     cache_bump(*names)
     transaction.on_commit(lambda: cache_bump(*names))
+
+
+def database_generation_bump(name: str) -> None:
+    """Move a generation kept in the database, in the caller's transaction. A missing one
+    starts at the clock, in ms, as the cache's do."""
+    if CacheGeneration.objects.filter(name=name).update(value=F("value") + 1):
+        return
+    try:
+        with transaction.atomic():
+            CacheGeneration.objects.create(name=name, value=int(time.time() * 1000))
+    except IntegrityError:  # another writer made it first
+        CacheGeneration.objects.filter(name=name).update(value=F("value") + 1)
+
+
+def database_generation(name: str) -> Coalesce:
+    """A generation kept in the database as a column of a query (0 until it first moves)."""
+    value = CacheGeneration.objects.filter(name=name).values("value")[:1]
+    return Coalesce(Subquery(value), Value(0))
 
 
 def _cached(names: tuple[str, ...], key: str, compute: Callable, timeout: int):
@@ -324,6 +347,78 @@ class CompiledPage:
         return compiled.rows(**self.values)
 
 
+GENERATION = "listings_generation"
+COUNT_MEMO_SIZE = 512
+_count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
+
+
+class ListingPage(CompiledPage):
+    """A listings page whose count needs no cache round trip: the page's query also reads the
+    listings generation kept in the database (database_generation), and each process
+    remembers the last count per filters with the generation it was counted under. While that
+    generation is current the count is exact; after a listing write it is counted again (or
+    taken from the shared cache) once per process. Pagination reads the window first
+    (read_window), then asks the count."""
+
+    def __init__(self, shape: tuple, build: Callable, filters: dict) -> None:
+        super().__init__(shape, build, lambda: listing_count(**filters))
+        self.filters = filters
+        self.window: tuple[int, int] | None = None
+        self.rows: list[dict] = []
+
+    def read_window(self, start: int, stop: int) -> None:
+        self.rows = super().__getitem__(slice(start, stop))
+        self.window = (start, stop)
+
+    def count(self) -> int:
+        if self.window is None or (not self.rows and self.window[0] > 0):
+            return super().count()  # past the end: no row carries the generation
+        if not self.rows:
+            return 0
+        return listing_count_at(self.filters, self.rows[0][GENERATION])
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        read = self.window
+        if read is not None and window.start == read[0] and window.stop <= read[1]:
+            return self.rows[: window.stop - window.start]  # the last page stops at the count
+        return super().__getitem__(window)
+
+
+def listing_count_at(filters: dict, generation: int) -> int:
+    """listing_count for the listings generation a page was read under: this process's memo,
+    else the shared cache, else a COUNT that reads the generation in the same statement (kept
+    only when no listing write landed since the page was read)."""
+    digest = _listing_filters_key(filters)
+    remembered = _count_memo.get(digest)
+    if remembered is not None and remembered[0] == generation:
+        _count_memo.move_to_end(digest)
+        return remembered[1]
+    key = f"mkt:listings:count:{digest}:at:{generation}"
+    try:
+        count = cache.get(key)
+    except Exception:
+        logger.warning("cache unavailable while reading %s", key, exc_info=True)
+        count = None
+    if count is None:
+        # One statement: the count and the generation it was taken under, one snapshot.
+        figures = (
+            listing_list(**filters)
+            .order_by()
+            .aggregate(total=Count("pk"), generation=Max(database_generation(LISTINGS)))
+        )
+        count = figures["total"]
+        if figures["generation"] != generation:  # a listing write landed since the page
+            return count
+        try:
+            cache.set(key, count, timeout=COUNT_TTL)
+        except Exception:
+            logger.warning("cache unavailable while writing %s", key, exc_info=True)
+    _count_memo[digest] = (generation, count)
+    if len(_count_memo) > COUNT_MEMO_SIZE:
+        _count_memo.popitem(last=False)
+    return count
+
+
 def listing_page_rows(*, rendered: bool = False, **filters):
     """What the listings page slices: plain rows (or rendered ones, see listing_rows), or the
     cached-order search results when the order is by rank (a full-text query without an
@@ -331,10 +426,12 @@ def listing_page_rows(*, rendered: bool = False, **filters):
     ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
     if ranked and connection.vendor == "postgresql":
         return RankedListingRows(filters, rendered=rendered)
-    return CompiledPage(
+    return ListingPage(
         ("listings", rendered, *sorted(filters.items())),
-        lambda: listing_rows(rendered=rendered, **filters),
-        lambda: listing_count(**filters),
+        lambda: listing_rows(rendered=rendered, **filters).annotate(
+            **{GENERATION: database_generation(LISTINGS)}
+        ),
+        filters,
     )
 
 

@@ -68,11 +68,14 @@ def is_postgres():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Cached page counts and stats must not outlive the rolled-back rows of another test, nor
-    a throttle's lease the counter it was claimed from."""
+    """Cached page counts and stats must not outlive the rolled-back rows of another test (the
+    counts each process remembers by generation included), nor a throttle's lease the counter
+    it was claimed from."""
     from django.core.cache import cache
 
     from config.cache import window_leases
+    from marketplace.selectors import _count_memo
 
     cache.clear()
     window_leases.left.clear()
+    _count_memo.clear()

@@ -62,7 +62,8 @@ class Pagination(PageNumberPagination):
     Django's paginator asks the list for its `count()` (or `len()`). A plain queryset's page
     comes with its total in one statement (CountedRows); the hot marketplace pages hand it
     rows whose count comes from the cache (marketplace.selectors.CompiledPage), so those
-    pages cost one query.
+    pages cost one query. A list with `read_window(start, stop)` has its page read first, so
+    that the count may come from what the page's query read (selectors.ListingPage).
     """
 
     page_size = 20
@@ -73,9 +74,12 @@ class Pagination(PageNumberPagination):
         page_size = self.get_page_size(request)
         number = request.query_params.get(self.page_query_param, "1")
         plain_number = number.isascii() and number.isdigit() and len(number) < 8
-        if page_size and plain_number and countable_in_one_statement(queryset):
+        if page_size and plain_number:
             start = (max(int(number), 1) - 1) * page_size
-            queryset = CountedRows(queryset, start, start + page_size)
+            if hasattr(queryset, "read_window"):
+                queryset.read_window(start, start + page_size)
+            elif countable_in_one_statement(queryset):
+                queryset = CountedRows(queryset, start, start + page_size)
         return super().paginate_queryset(queryset, request, view)
 
     def get_rendered_response(self, rendered: list[str]):

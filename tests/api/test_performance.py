@@ -4,6 +4,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.renderers import JSONRenderer
@@ -11,7 +12,7 @@ from rest_framework.test import APIClient
 
 from marketplace import selectors, services
 from marketplace.api.serializers import ListingSerializer, ReviewSerializer, listing_data
-from marketplace.models import Review
+from marketplace.models import CacheGeneration, Review
 from projects.models import Project
 from projects.services import project_create, project_delete, project_update
 from tests.factories import ListingFactory, ProjectFactory, ReviewFactory, UserFactory
@@ -274,7 +275,7 @@ def test_a_count_cached_under_an_older_generation_is_not_used(api_client):
     assert count_of(api_client) == 2
     ListingFactory()  # written past the services: nothing moves the generation
     assert count_of(api_client) == 2
-    selectors.cache_bump(selectors.LISTINGS)  # what every listing write does
+    selectors.cache_bump_on_commit(selectors.LISTINGS)  # what every listing write does
     assert count_of(api_client) == 3
 
 
@@ -295,3 +296,46 @@ def test_compiled_shapes_are_bounded_and_placeholders_must_be_used(api_client, m
             lambda pk: selectors.listing_rows().order_by(),
             pk=Project._meta.pk,
         )
+
+
+def test_a_remembered_count_needs_no_cache_read(api_client, monkeypatch):
+    """Once this process has counted a page's filters, the page's own query says whether the
+    count is current: no cache round trip at all."""
+    ListingFactory.create_batch(3)
+    url = f"{LISTINGS}?ordering=popular&page_size=2"
+    assert api_client.get(url).json()["count"] == 3
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the cache was asked")
+
+    monkeypatch.setattr(selectors.cache, "get", unreachable)
+    monkeypatch.setattr(selectors.cache, "get_many", unreachable)
+    body = api_client.get(url).json()
+    assert body["count"] == 3
+    assert body["next"] is not None
+    monkeypatch.undo()
+    assert api_client.get(f"{url}&page=9").status_code == 404  # past the end
+
+
+def test_the_database_generation_decides_whether_a_remembered_count_holds(api_client):
+    """Another process's listing write moves the generation in the database; this process's
+    remembered count is then counted again."""
+    ListingFactory.create_batch(2)
+    assert count_of(api_client) == 2
+    ListingFactory()  # past the services: the generation stays
+    assert count_of(api_client) == 2
+    with transaction.atomic():
+        selectors.database_generation_bump(selectors.LISTINGS)
+    assert count_of(api_client) == 3
+
+
+def test_a_count_taken_across_a_listing_write_is_not_remembered():
+    ListingFactory.create_batch(2)
+    selectors.database_generation_bump(selectors.LISTINGS)
+    (stale,) = CacheGeneration.objects.values_list("value", flat=True)
+    selectors.database_generation_bump(selectors.LISTINGS)  # lands between page and count
+    assert selectors.listing_count_at({}, stale) == 2
+    assert selectors._count_memo == {}
+    fresh = stale + 1
+    assert selectors.listing_count_at({}, fresh) == 2
+    assert list(selectors._count_memo.values()) == [(fresh, 2)]
