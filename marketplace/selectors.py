@@ -348,21 +348,22 @@ class CompiledPage:
 
 
 GENERATION = "listings_generation"
+REVIEW_TOTAL = "listing_review_count"
 COUNT_MEMO_SIZE = 512
 _count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
 
 
-class ListingPage(CompiledPage):
-    """A listings page whose count needs no cache round trip: the page's query also reads the
-    listings generation kept in the database (database_generation), and each process
-    remembers the last count per filters with the generation it was counted under. While that
-    generation is current the count is exact; after a listing write it is counted again (or
-    taken from the shared cache) once per process. Pagination reads the window first
-    (read_window), then asks the count."""
+class WindowFirstPage(CompiledPage):
+    """A page read before its count: Pagination calls read_window(start, stop) first, then the
+    paginator asks count(), which `count_from` gives from the page's first row, so the count
+    costs no round trip of its own. A page without rows (an empty list, or past the end) has
+    nothing to carry it and asks `total`, as CompiledPage does."""
 
-    def __init__(self, shape: tuple, build: Callable, filters: dict) -> None:
-        super().__init__(shape, build, lambda: listing_count(**filters))
-        self.filters = filters
+    def __init__(
+        self, shape: tuple, build: Callable, total: Callable[[], int], count_from, **values
+    ):
+        super().__init__(shape, build, total, **values)
+        self.count_from = count_from
         self.window: tuple[int, int] | None = None
         self.rows: list[dict] = []
 
@@ -371,11 +372,9 @@ class ListingPage(CompiledPage):
         self.window = (start, stop)
 
     def count(self) -> int:
-        if self.window is None or (not self.rows and self.window[0] > 0):
-            return super().count()  # past the end: no row carries the generation
-        if not self.rows:
-            return 0
-        return listing_count_at(self.filters, self.rows[0][GENERATION])
+        if self.rows:
+            return self.count_from(self.rows[0])
+        return super().count()
 
     def __getitem__(self, window: slice) -> list[dict]:
         read = self.window
@@ -426,12 +425,16 @@ def listing_page_rows(*, rendered: bool = False, **filters):
     ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
     if ranked and connection.vendor == "postgresql":
         return RankedListingRows(filters, rendered=rendered)
-    return ListingPage(
+    # The page's query reads the listings generation kept in the database beside the rows;
+    # each process remembers the last count per filters with the generation it was counted
+    # under, exact while that generation is current (listing_count_at).
+    return WindowFirstPage(
         ("listings", rendered, *sorted(filters.items())),
         lambda: listing_rows(rendered=rendered, **filters).annotate(
             **{GENERATION: database_generation(LISTINGS)}
         ),
-        filters,
+        lambda: listing_count(**filters),
+        lambda row: listing_count_at(filters, row[GENERATION]),
     )
 
 
@@ -504,14 +507,23 @@ def review_json() -> JsonObject:
     )
 
 
-def review_page_rows(*, project_id, count: int, rendered: bool = False) -> CompiledPage:
-    """A listing's reviews as the API's page slices them; `count` is listing_review_count's,
-    which the caller has asked already (it is also the check that the listing exists)."""
-    return CompiledPage(
+def review_page_rows(*, project_id, rendered: bool = False) -> WindowFirstPage:
+    """A listing's reviews as the API's page slices them, in one query: only a listed
+    project's reviews, each row with the project's review_count, which the services keep in
+    the transaction of every review write (marketplace.services.project_refresh_rating). A page
+    without rows asks listing_review_count, which is also the check that the listing exists
+    (NotFound when it is not)."""
+    pk = _listing_uuid(project_id)
+    return WindowFirstPage(
         ("reviews", rendered),
-        lambda project_id: review_rows_for_project(project_id=project_id, rendered=rendered),
-        count,
-        project_id=project_id,
+        lambda project_id: (
+            review_rows_for_project(project_id=project_id, rendered=rendered)
+            .filter(project__is_published=True, project__status=Project.Status.ACTIVE)
+            .annotate(**{REVIEW_TOTAL: F("project__review_count")})
+        ),
+        lambda: listing_review_count(pk=pk),
+        lambda row: row[REVIEW_TOTAL],
+        project_id=pk,
     )
 
 

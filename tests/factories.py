@@ -126,12 +126,21 @@ class PurchaseFactory(factory.django.DjangoModelFactory):
 class ReviewFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Review
+        skip_postgeneration_save = True
 
     author = factory.SubFactory(UserFactory)
     project = factory.SubFactory(ListingFactory)
     rating = 4
     title = "Good"
     body = "Does what it says."
+
+    @factory.post_generation
+    def counters(review, create, extracted, **kwargs):
+        """The project's review_count and rating_avg, as every review write leaves them."""
+        if create:
+            from marketplace.services import project_refresh_rating
+
+            project_refresh_rating(project_id=review.project_id)
 
 
 class DownloadTokenFactory(factory.django.DjangoModelFactory):

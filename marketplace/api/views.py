@@ -195,13 +195,10 @@ class ListingViewSet(
     @action(detail=True, methods=["get", "post"])
     def reviews(self, request, project_id=None):
         if request.method == "GET":
-            # The listing check and the count come from the cache; the page is one query.
-            count = selectors.listing_review_count(pk=self.kwargs["project_id"])
+            # One query: the listed project's reviews, each row with its count.
             rendered = renders_in_database()
             page = self.paginate_queryset(
-                selectors.review_page_rows(
-                    project_id=self.kwargs["project_id"], count=count, rendered=rendered
-                )
+                selectors.review_page_rows(project_id=self.kwargs["project_id"], rendered=rendered)
             )
             if rendered:
                 return self.paginator.get_rendered_response([row["json"] for row in page])

@@ -339,3 +339,22 @@ def test_a_count_taken_across_a_listing_write_is_not_remembered():
     fresh = stale + 1
     assert selectors.listing_count_at({}, fresh) == 2
     assert list(selectors._count_memo.values()) == [(fresh, 2)]
+
+
+def test_a_reviews_page_carries_its_count_and_needs_no_cache(api_client, monkeypatch):
+    listing = ListingFactory()
+    ReviewFactory.create_batch(3, project=listing)
+    url = f"{LISTINGS}{listing.pk}/reviews/?page_size=2"
+
+    def unreachable(*args, **kwargs):
+        raise AssertionError("the cache was asked")
+
+    monkeypatch.setattr(selectors.cache, "get", unreachable)
+    monkeypatch.setattr(selectors.cache, "get_many", unreachable)
+    body = api_client.get(url).json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    monkeypatch.undo()
+    assert api_client.get(f"{url}&page=3").status_code == 404  # past the end
+    services.listing_unpublish(project=listing)
+    assert api_client.get(url).status_code == 404
