@@ -86,7 +86,6 @@ class _Spill:
     without the file."""
 
     BATCH = 4096
-    PREFETCH = 500  # hashes a query
 
     def __init__(self, budget: Budget, name: str):
         self.budget = budget
@@ -94,12 +93,10 @@ class _Spill:
         self.name = name
         self.db.execute(f"CREATE TABLE {name} (h INTEGER PRIMARY KEY, n INTEGER, v BLOB)")
         self.select = f"SELECT v FROM {name} WHERE h = ?"  # noqa: S608 - our own table
-        self.select_many = f"SELECT h, v FROM {name} WHERE h IN"  # noqa: S608
         self.insert = f"INSERT OR REPLACE INTO {name} VALUES (?, ?, ?)"  # noqa: S608
         self.bits = bytearray(budget.filter_bytes)
         self.mask = 8 * len(self.bits) - 1
         self.batch: dict[int, tuple] = {}  # hash -> (order, packed facts)
-        self.known: dict[int, bytes | None] = {}  # what the last prefetch found in the file
         self.count = 0
 
     def get(self, wanted: int) -> bytes | None:
@@ -110,29 +107,8 @@ class _Spill:
         found = self.batch.get(wanted)
         if found is not None:
             return found[1]
-        if wanted in self.known:
-            return self.known[wanted]
         row = self.db.execute(self.select, (wanted,)).fetchone()
         return row[0] if row is not None else None
-
-    def prefetch(self, hashes) -> None:
-        """Look up in the file, PREFETCH at a time, those of the hashes the filter cannot
-        rule out; get() answers them from memory until the next prefetch."""
-        bits, mask, batch = self.bits, self.mask, self.batch
-        maybe = []
-        for wanted in hashes:
-            low, high = wanted & mask, (wanted >> 32) & mask
-            if (
-                bits[low >> 3] >> (low & 7) & 1
-                and bits[high >> 3] >> (high & 7) & 1
-                and wanted not in batch
-            ):
-                maybe.append(wanted)
-        self.known = known = dict.fromkeys(maybe)
-        for start in range(0, len(maybe), self.PREFETCH):
-            chunk = maybe[start : start + self.PREFETCH]
-            marks = ",".join("?" * len(chunk))
-            known.update(self.db.execute(f"{self.select_many} ({marks})", chunk))
 
     def put(self, wanted: int, packed: bytes, *, new: bool = True) -> None:
         """Hold an id (new=False: one held already, with new facts)."""
@@ -143,7 +119,6 @@ class _Spill:
         if new:
             self.count += 1
             self.budget.spilled += 1
-        self.known.pop(wanted, None)  # the batch has it, then the file
         self.batch[wanted] = (self.count, packed)
         if len(self.batch) >= self.BATCH:
             self.flush()
@@ -152,7 +127,6 @@ class _Spill:
         if self.get(wanted) is None:
             return
         self.count -= 1
-        self.known.pop(wanted, None)
         if self.batch.pop(wanted, None) is None:
             self.db.execute(f"DELETE FROM {self.name} WHERE h = ?", (wanted,))  # noqa: S608
 
@@ -174,7 +148,7 @@ class _Spill:
     def drop(self) -> None:
         if self.budget.db is self.db:
             self.db.execute(f"DROP TABLE {self.name}")
-        self.batch, self.known = {}, {}
+        self.batch = {}
 
 
 class _Table:

@@ -76,7 +76,6 @@ LOOKUP_CHUNK = 5000
 MB = 1024 * 1024
 DEFAULT_MEMORY_BUDGET = 128 * MB
 CHAT_RUN_ROW_BYTES = 400  # a chat message's line while its run is sorted, about
-AHEAD = 1000  # rows read ahead, whose ids on disk are looked up together
 TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
 TRANSPORTS["stdio"] = "stdio"
 _username_validator = UnicodeUsernameValidator()
@@ -258,15 +257,6 @@ def _extra_defaults(model, columns: Iterable[str]) -> tuple[list[str], list]:
         names.append(model_field.column)
         values.append(model_field.get_default())
     return names, values
-
-
-def _prefetch(batch: list, lookups: tuple) -> None:
-    """Look up the batch's ids in the spill file of each table of lookups that has one."""
-    for table, field in lookups:
-        if table.spill is None:
-            continue
-        keys = (ref_key(row.get(field)) for _, row in batch if isinstance(row, dict))
-        table.spill.prefetch([hash(key) or 1 for key in keys if key is not None])
 
 
 class LegacyImport:
@@ -487,21 +477,6 @@ class LegacyImport:
                 check.fail(key, f"refers to no row of {target}: {ref!r}")
         return found
 
-    @staticmethod
-    def _ahead(rows, *lookups: tuple):
-        """The rows, AHEAD at a time, having looked up in one query per table the ids the
-        tables that went to disk may hold; lookups: (table, field) pairs, one a table."""
-        batch: list = []
-        for item in rows:
-            batch.append(item)
-            if len(batch) < AHEAD:
-                continue
-            _prefetch(batch, lookups)
-            yield from batch
-            batch = []
-        _prefetch(batch, lookups)
-        yield from batch
-
     def _upsert(
         self, map_name: str, records: list, *, extra: Callable | None = None, insert=True
     ) -> list:
@@ -549,7 +524,7 @@ class LegacyImport:
         usernames = HashSet(self.memory)
         pending: list[tuple] = []  # (legacy key, record)
         placeholder = 0
-        for index, row in self._ahead(rows, (self.users, "id")):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             username = check.text("username", required=True, max_length=150, min_length=1)
@@ -604,7 +579,7 @@ class LegacyImport:
         name = dump.LISTINGS
         listings = PackedMap(self.memory)
         seen_ids = HashSet(self.memory)
-        for index, row in self._ahead(rows, (seen_ids, "id"), (listings, "projectId")):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             project = check.ref("projectId")
@@ -680,8 +655,7 @@ class LegacyImport:
         name = dump.PROJECTS
         listings, self.listings = self.listings, None  # freed when the projects are in
         pending: list[tuple] = []
-        ahead = (self.users, "userId"), (self.projects, "id"), (listings, "id")
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             owner = self._reference(check, "userId", dump.USERS, self.users)
@@ -805,7 +779,7 @@ class LegacyImport:
         seen = HashSet(self.memory)
         totals = FileTotals(self.memory)
         pending: list[tuple] = []
-        for index, row in self._ahead(rows, (self.projects, "projectId")):
+        for index, row in rows:
             check = RowCheck(row)
             project = self._reference(check, "projectId", dump.PROJECTS, self.projects)
             project_key = ref_key(check.row.get("projectId"))
@@ -981,8 +955,7 @@ class LegacyImport:
         completed = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending purchase, for the report
-        ahead = (self.users, "userId"), (self.projects, "projectId"), (self.purchases, "id")
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             buyer = self._reference(check, "userId", dump.USERS, self.users)
@@ -1071,8 +1044,7 @@ class LegacyImport:
         pairs = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending review, for the report
-        ahead = (self.users, "userId"), (self.projects, "projectId"), (seen_ids, "id")
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             author = self._reference(check, "userId", dump.USERS, self.users)
@@ -1163,8 +1135,7 @@ class LegacyImport:
         name = dump.DOWNLOADS
         seen_ids = HashSet(self.memory)
         pending: list[tuple] = []
-        ahead = (self.users, "userId"), (self.projects, "projectId"), (seen_ids, "id")
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             user = self._reference(check, "userId", dump.USERS, self.users)
@@ -1186,13 +1157,7 @@ class LegacyImport:
         per_purchase = HashSet(self.memory)
         pending: list[tuple] = []
         sources: list[tuple] = []  # (index, row) of each pending event, for the report
-        ahead = (
-            (self.projects, "projectId"),
-            (self.purchases, "purchaseId"),
-            (self.users, "buyerId"),
-            (seen_ids, "id"),
-        )
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             kind = check.choice("type", REVENUE_KINDS, None)
@@ -1288,8 +1253,7 @@ class LegacyImport:
         spool = SortedSpool(max(100, int(self.memory.limit // CHAT_RUN_ROW_BYTES)))
         pending: list[tuple] = []  # rows to compare with the database, when it has some
         roles = tuple(ChatMessage.Role.values)
-        ahead = (self.users, "userId"), (self.projects, "projectId"), (seen_ids, "id")
-        for index, row in self._ahead(rows, *ahead):
+        for index, row in rows:
             check = RowCheck(row)
             key = check.ref("id")
             owner = self._reference(check, "userId", dump.USERS, self.users)

@@ -247,27 +247,3 @@ def test_a_growing_facts_table_is_charged_its_old_and_new_arrays_at_once():
         else:
             assert memory.most == small + 12  # 12: the one slot a table starts with
             assert memory.used == small
-
-
-def test_a_spill_answers_a_prefetched_batch_without_a_query_an_id():
-    memory = Budget(0)  # every id on disk
-    users = UserFacts(memory)
-    for n in range(5000):
-        users[f"user-{n}"] = n
-    users.spill.flush()
-    numbers = range(0, 10_000, 10)
-    keys = [f"user-{n}" for n in numbers]  # half of them held
-    users.spill.prefetch([hash(key) or 1 for key in keys])
-    queries: list[str] = []
-    memory.db.set_trace_callback(queries.append)
-
-    assert [users.get(key) for key in keys] == [n if n < 5000 else None for n in numbers]
-    assert queries == []
-    users["user-5000"] = 7  # one the prefetch found absent
-    users.remove("user-10")  # one it found
-    users["user-20"] = 21  # one it found, with new facts
-    users.spill.flush()
-    assert (users.get("user-5000"), users.get("user-10"), users.get("user-20")) == (7, None, 21)
-    assert len(users) == 5000
-    memory.db.set_trace_callback(None)
-    memory.close()
