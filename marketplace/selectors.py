@@ -18,6 +18,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from config.api.pagination import WindowFirst
 from config.compiled import compiled_values
 from config.errors import NotFound
 from config.json_sql import JsonObject, Text, UtcMoment
@@ -353,34 +354,23 @@ COUNT_MEMO_SIZE = 512
 _count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
 
 
-class WindowFirstPage(CompiledPage):
-    """A page read before its count: Pagination calls read_window(start, stop) first, then the
-    paginator asks count(), which `count_from` gives from the page's first row, so the count
-    costs no round trip of its own. A page without rows (an empty list, or past the end) has
-    nothing to carry it and asks `total`, as CompiledPage does."""
+class WindowFirstPage(WindowFirst, CompiledPage):
+    """A compiled page read before its count (WindowFirst): `count_from` gives the count from
+    the page's first row, so the count costs no round trip of its own. A page without rows
+    (an empty list, or past the end) has nothing to carry it and asks `total`, as
+    CompiledPage does."""
 
-    def __init__(
-        self, shape: tuple, build: Callable, total: Callable[[], int], count_from, **values
-    ):
+    def __init__(self, shape: tuple, build: Callable, total: Callable, count_from, **values):
         super().__init__(shape, build, total, **values)
         self.count_from = count_from
-        self.window: tuple[int, int] | None = None
-        self.rows: list[dict] = []
 
-    def read_window(self, start: int, stop: int) -> None:
-        self.rows = super().__getitem__(slice(start, stop))
-        self.window = (start, stop)
+    def read(self, window: slice) -> list[dict]:
+        return CompiledPage.__getitem__(self, window)
 
     def count(self) -> int:
         if self.rows:
             return self.count_from(self.rows[0])
         return super().count()
-
-    def __getitem__(self, window: slice) -> list[dict]:
-        read = self.window
-        if read is not None and window.start == read[0] and window.stop <= read[1]:
-            return self.rows[: window.stop - window.start]  # the last page stops at the count
-        return super().__getitem__(window)
 
 
 def listing_count_at(filters: dict, generation: int) -> int:

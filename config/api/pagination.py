@@ -1,4 +1,5 @@
 import json
+from collections.abc import Sequence
 
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
@@ -10,40 +11,52 @@ from config.json_sql import json_array, json_response
 TOTAL = "page_total_rows"
 
 
-class CountedRows:
+class WindowFirst:
+    """Rows the paginator slices whose page Pagination reads first (read_window), before it
+    asks their count, so that the count may come with the page's own query. The paginator's
+    slice of that window is the rows already read; any other slice is read(window)."""
+
+    ordered = True
+    window: tuple[int, int] | None = None
+    rows: Sequence = ()
+
+    def read(self, window: slice) -> list:
+        raise NotImplementedError
+
+    def read_window(self, start: int, stop: int) -> None:
+        self.rows = self.read(slice(start, stop))
+        self.window = (start, stop)
+
+    def __getitem__(self, window: slice) -> list:
+        read = self.window
+        if read is not None and window.start == read[0] and window.stop <= read[1]:
+            return self.rows[: window.stop - window.start]  # the last page stops at the count
+        return self.read(window)
+
+
+class CountedRows(WindowFirst):
     """A page of a queryset, read with its total in the same statement: the count as an
     uncorrelated scalar subquery, which the database runs once (an index-only count), beside
     the page's LIMIT. One round trip instead of COUNT then page. Only a page past the end,
     which has no row to carry the total, costs a separate COUNT."""
 
-    ordered = True
+    def __init__(self, queryset: QuerySet) -> None:
+        self.queryset = queryset
 
-    def __init__(self, queryset: QuerySet, start: int, stop: int) -> None:
-        self.queryset, self.start, self.stop = queryset, start, stop
-        self.rows = None
-        self.total = None
+    def read(self, window: slice) -> list:
+        return list(self.queryset[window])
 
-    def _read(self) -> None:
+    def read_window(self, start: int, stop: int) -> None:
         counted = self.queryset.order_by().values("pk")
         sql, params = counted.query.get_compiler(counted.db).as_sql()
         total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) counted", params)  # noqa: S608, S611  # nosec B608, B611
-        self.rows = list(self.queryset.annotate(**{TOTAL: total})[self.start : self.stop])
-        if self.rows:
-            self.total = getattr(self.rows[0], TOTAL)
-        else:
-            self.total = 0 if self.start == 0 else self.queryset.count()
+        self.rows = list(self.queryset.annotate(**{TOTAL: total})[start:stop])
+        self.window = (start, stop)
 
     def count(self) -> int:
-        if self.rows is None:
-            self._read()
-        return self.total
-
-    def __getitem__(self, window: slice) -> list:
-        if self.rows is None:
-            self._read()
-        if window.start == self.start and window.stop <= self.stop:
-            return self.rows[: window.stop - window.start]  # the last page stops at the count
-        return list(self.queryset[window])  # the paginator moved to another page
+        if self.rows:
+            return getattr(self.rows[0], TOTAL)
+        return 0 if self.window is not None and self.window[0] == 0 else self.queryset.count()
 
 
 def countable_in_one_statement(queryset) -> bool:
@@ -62,8 +75,8 @@ class Pagination(PageNumberPagination):
     Django's paginator asks the list for its `count()` (or `len()`). A plain queryset's page
     comes with its total in one statement (CountedRows); the hot marketplace pages hand it
     rows whose count comes from the cache (marketplace.selectors.CompiledPage), so those
-    pages cost one query. A list with `read_window(start, stop)` has its page read first, so
-    that the count may come from what the page's query read (selectors.ListingPage).
+    pages cost one query. A WindowFirst list has its page read first, so that the count may
+    come from what the page's query read (CountedRows, selectors.WindowFirstPage).
     """
 
     page_size = 20
@@ -75,11 +88,11 @@ class Pagination(PageNumberPagination):
         number = request.query_params.get(self.page_query_param, "1")
         plain_number = number.isascii() and number.isdigit() and len(number) < 8
         if page_size and plain_number:
-            start = (max(int(number), 1) - 1) * page_size
-            if hasattr(queryset, "read_window"):
+            if countable_in_one_statement(queryset):
+                queryset = CountedRows(queryset)
+            if isinstance(queryset, WindowFirst):
+                start = (max(int(number), 1) - 1) * page_size
                 queryset.read_window(start, start + page_size)
-            elif countable_in_one_statement(queryset):
-                queryset = CountedRows(queryset, start, start + page_size)
         return super().paginate_queryset(queryset, request, view)
 
     def get_rendered_response(self, rendered: list[str]):

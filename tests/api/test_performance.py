@@ -1,6 +1,7 @@
 """The hot marketplace reads: one query per page, exact counts from the cache, lean rows."""
 
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -298,22 +299,29 @@ def test_compiled_shapes_are_bounded_and_placeholders_must_be_used(api_client, m
         )
 
 
-def test_a_remembered_count_needs_no_cache_read(api_client, monkeypatch):
+def _unreachable(*args, **kwargs):
+    raise AssertionError("the cache was asked")
+
+
+@contextmanager
+def cache_unreachable():
+    """Inside, every cache read fails: a page that needs none is served all the same."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selectors.cache, "get", _unreachable)
+        patch.setattr(selectors.cache, "get_many", _unreachable)
+        yield
+
+
+def test_a_remembered_count_needs_no_cache_read(api_client):
     """Once this process has counted a page's filters, the page's own query says whether the
     count is current: no cache round trip at all."""
     ListingFactory.create_batch(3)
     url = f"{LISTINGS}?ordering=popular&page_size=2"
     assert api_client.get(url).json()["count"] == 3
-
-    def unreachable(*args, **kwargs):
-        raise AssertionError("the cache was asked")
-
-    monkeypatch.setattr(selectors.cache, "get", unreachable)
-    monkeypatch.setattr(selectors.cache, "get_many", unreachable)
-    body = api_client.get(url).json()
+    with cache_unreachable():
+        body = api_client.get(url).json()
     assert body["count"] == 3
     assert body["next"] is not None
-    monkeypatch.undo()
     assert api_client.get(f"{url}&page=9").status_code == 404  # past the end
 
 
@@ -341,20 +349,14 @@ def test_a_count_taken_across_a_listing_write_is_not_remembered():
     assert list(selectors._count_memo.values()) == [(fresh, 2)]
 
 
-def test_a_reviews_page_carries_its_count_and_needs_no_cache(api_client, monkeypatch):
+def test_a_reviews_page_carries_its_count_and_needs_no_cache(api_client):
     listing = ListingFactory()
     ReviewFactory.create_batch(3, project=listing)
     url = f"{LISTINGS}{listing.pk}/reviews/?page_size=2"
-
-    def unreachable(*args, **kwargs):
-        raise AssertionError("the cache was asked")
-
-    monkeypatch.setattr(selectors.cache, "get", unreachable)
-    monkeypatch.setattr(selectors.cache, "get_many", unreachable)
-    body = api_client.get(url).json()
+    with cache_unreachable():
+        body = api_client.get(url).json()
     assert body["count"] == 3
     assert len(body["results"]) == 2
-    monkeypatch.undo()
     assert api_client.get(f"{url}&page=3").status_code == 404  # past the end
     services.listing_unpublish(project=listing)
     assert api_client.get(url).status_code == 404
