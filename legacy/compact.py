@@ -123,12 +123,14 @@ class _Spill:
         if len(self.batch) >= self.BATCH:
             self.flush()
 
-    def remove(self, wanted: int) -> None:
-        if self.get(wanted) is None:
-            return
-        self.count -= 1
-        if self.batch.pop(wanted, None) is None:
-            self.db.execute(f"DELETE FROM {self.name} WHERE h = ?", (wanted,))  # noqa: S608
+    def take(self, wanted: int) -> bytes | None:
+        """Remove an id and give its packed facts (None, and nothing removed, if absent)."""
+        found = self.get(wanted)
+        if found is not None:
+            self.count -= 1
+            if self.batch.pop(wanted, None) is None:
+                self.db.execute(f"DELETE FROM {self.name} WHERE h = ?", (wanted,))  # noqa: S608
+        return found
 
     def flush(self) -> None:
         if not self.batch:
@@ -328,12 +330,19 @@ class _Facts(_Table):
         return True
 
     def remove(self, key) -> None:
+        self._take(key)
+
+    def _take(self, key) -> tuple[int, bytes | None]:
+        """Remove an id: (its row number, None) when it was in memory, (-1, its packed facts)
+        when it was in the spill file, (-1, None) when absent."""
         slot = self._slot(key)
         if slot >= 0:
             self.hashes[slot] = _GONE
             self.count -= 1
-        elif self.spill is not None:
-            self.spill.remove(hash(key) or 1)
+            return self.rows[slot], None
+        if self.spill is None:
+            return -1, None
+        return -1, self.spill.take(hash(key) or 1)
 
 
 _USER = struct.Struct("<q")
@@ -523,20 +532,11 @@ class PackedMap(_Facts):
             self.live.append(1)
 
     def pop(self, key) -> bytes | None:
-        slot = self._slot(key)
-        if slot >= 0:
-            row = self.rows[slot]
-            self.hashes[slot] = _GONE
-            self.count -= 1
-            self.live[row] = 0
-            return bytes(self.data[self.ends[row] : self.ends[row + 1]])
-        if self.spill is None:
-            return None
-        wanted = hash(key) or 1
-        found = self.spill.get(wanted)
-        if found is not None:
-            self.spill.remove(wanted)
-        return found
+        row, spilled = self._take(key)
+        if row < 0:
+            return spilled
+        self.live[row] = 0
+        return bytes(self.data[self.ends[row] : self.ends[row + 1]])
 
     def values(self):
         """What is held, in the order the ids came: the ones in memory came first."""
