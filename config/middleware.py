@@ -6,9 +6,12 @@ import time
 import csp.middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.http import JsonResponse
+from django.utils.functional import SimpleLazyObject, empty
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -112,6 +115,23 @@ class MetricsMiddleware:
         if response.status_code >= 500:
             ERRORS.labels(view).inc()
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's message middleware with the storage made on first use.
+
+    Django builds the storage (a cookie and a session backend, a cookie signer) for every
+    request; the API's requests never show or add a message.
+    """
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        messages = getattr(request, "_messages", None)
+        if type(messages) is SimpleLazyObject and messages._wrapped is empty:
+            return response
+        return super().process_response(request, response)
 
 
 @functools.cache

@@ -16,6 +16,9 @@ import sys
 import time
 import uuid
 
+from django.conf import settings
+from django.utils.functional import SimpleLazyObject, empty
+
 logger = logging.getLogger("atelier.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -39,6 +42,12 @@ def view_label(request) -> str:
 
 def _user_id(request) -> str:
     user = getattr(request, "user", None)
+    if (
+        type(user) is SimpleLazyObject
+        and user._wrapped is empty
+        and settings.SESSION_COOKIE_NAME not in request.COOKIES
+    ):
+        return "-"  # no session cookie: anonymous, known without loading the session
     # DRF token authentication sets the user on the DRF request, which copies it back here.
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.pk)
@@ -52,7 +61,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         tokens = (

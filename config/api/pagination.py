@@ -1,3 +1,4 @@
+import functools
 import json
 from collections.abc import Sequence
 
@@ -5,6 +6,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from config.json_sql import json_array, json_response
 
@@ -95,6 +97,22 @@ class Pagination(PageNumberPagination):
                 queryset.read_window(start, start + page_size)
         return super().paginate_queryset(queryset, request, view)
 
+    def get_next_link(self):
+        if not self.page.has_next():
+            return None
+        return _page_link(
+            self.request.build_absolute_uri(), self.page_query_param, self.page.next_page_number()
+        )
+
+    def get_previous_link(self):
+        if not self.page.has_previous():
+            return None
+        return _page_link(
+            self.request.build_absolute_uri(),
+            self.page_query_param,
+            self.page.previous_page_number(),
+        )
+
     def get_rendered_response(self, rendered: list[str]):
         """get_paginated_response for a page whose rows the database rendered as JSON."""
         envelope = json.dumps(
@@ -107,3 +125,13 @@ class Pagination(PageNumberPagination):
             separators=(",", ":"),
         )
         return json_response(f'{envelope[:-1]},"results":{json_array(rendered)}}}')
+
+
+@functools.lru_cache(maxsize=512)
+def _page_link(url: str, param: str, number: int) -> str:
+    """The link to page `number` of the list at `url`, as DRF writes it (no parameter for page
+    one). Remembered, as busy lists are asked for with the same few query strings: taking the
+    query string apart and together again was 8 % of a listings page's Python (py-spy)."""
+    if number == 1:
+        return remove_query_param(url, param)
+    return replace_query_param(url, param, number)

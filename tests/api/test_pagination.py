@@ -85,3 +85,33 @@ def test_distinct_rows_are_counted_once(user):
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     body = client.get("/api/v1/mcp-servers/").json()
     assert body["count"] == len(body["results"]) == 2
+
+
+def test_page_links_follow_each_request_s_host_and_query(owner_client, user):
+    ProjectFactory.create_batch(5, owner=user)
+    asked = [
+        ("127.0.0.1", "?page_size=1&page=2&ordering=name"),
+        ("localhost", "?page_size=1&page=2&ordering=name"),
+        ("127.0.0.1", "?page_size=2&page=2"),
+        ("127.0.0.1", "?page_size=1&page=2&ordering=name"),  # again: the same links
+    ]
+    links = []
+    for host, query in asked:
+        body = owner_client.get(f"{PROJECTS}{query}", HTTP_HOST=host).json()
+        links.append((body["previous"], body["next"]))
+
+    assert links == [
+        (
+            "http://127.0.0.1/api/v1/projects/?ordering=name&page_size=1",
+            "http://127.0.0.1/api/v1/projects/?ordering=name&page=3&page_size=1",
+        ),
+        (
+            "http://localhost/api/v1/projects/?ordering=name&page_size=1",
+            "http://localhost/api/v1/projects/?ordering=name&page=3&page_size=1",
+        ),
+        (
+            "http://127.0.0.1/api/v1/projects/?page_size=2",
+            "http://127.0.0.1/api/v1/projects/?page=3&page_size=2",
+        ),
+        links[0],
+    ]

@@ -6,8 +6,9 @@ import logging
 
 import pytest
 from django.test import Client
+from django.utils.functional import SimpleLazyObject
 
-from config.request_log import LogFormatter, RequestContextFilter
+from config.request_log import LogFormatter, RequestContextFilter, _user_id
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,3 +111,23 @@ def test_terminal_gets_readable_lines_and_pipes_get_json():
     machine = json.loads(LogFormatter(stream=io.StringIO()).format(record))
     assert machine["message"] == "hi you"
     assert machine["request_id"] == "-"
+
+
+def test_an_anonymous_request_is_logged_without_loading_its_user(rf):
+    def load_user():
+        raise AssertionError("the user was loaded")
+
+    request = rf.get("/healthz")
+    request.user = SimpleLazyObject(load_user)  # as AuthenticationMiddleware leaves it
+
+    assert _user_id(request) == "-"
+
+
+def test_a_signed_in_visitor_is_logged_on_a_view_that_never_reads_the_user(user, log_lines):
+    client = Client()
+    client.force_login(user)
+
+    client.get("/healthz")
+
+    [line] = [entry for entry in log_lines() if entry["logger"] == "atelier.request"]
+    assert line["user_id"] == str(user.pk)
