@@ -16,8 +16,9 @@ import sys
 import time
 import uuid
 
-from django.conf import settings
 from django.utils.functional import SimpleLazyObject, empty
+
+from config.sessions import sent_session_cookie
 
 logger = logging.getLogger("atelier.request")
 
@@ -42,12 +43,9 @@ def view_label(request) -> str:
 
 def _user_id(request) -> str:
     user = getattr(request, "user", None)
-    if (
-        type(user) is SimpleLazyObject
-        and user._wrapped is empty
-        and settings.SESSION_COOKIE_NAME not in request.COOKIES
-    ):
-        return "-"  # no session cookie: anonymous, known without loading the session
+    lazy = type(user) is SimpleLazyObject and user._wrapped is empty
+    if lazy and not sent_session_cookie(request):
+        return "-"  # not loaded yet, and anonymous
     # DRF token authentication sets the user on the DRF request, which copies it back here.
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.pk)

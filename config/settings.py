@@ -252,7 +252,7 @@ THROTTLE_SENSITIVE_RATE = os.environ.get("THROTTLE_SENSITIVE_RATE", "60/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.api.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "config.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.Pagination",

@@ -143,3 +143,16 @@ def test_throttled_response_says_when_to_retry(settings, api_client):
     response = api_client.post("/api/v1/auth/token/", {"username": "last", "password": "x"})
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
+
+
+def test_a_signed_in_browser_session_is_an_api_caller_with_csrf_enforced(user):
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(user)
+
+    assert browser.get("/api/v1/auth/me/").json()["username"] == user.username
+    refused = browser.post("/api/v1/projects/", {"name": "From the browser"}, format="json")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["detail"]
+
+    browser.cookies.pop("sessionid")
+    assert browser.get("/api/v1/auth/me/").status_code == 401
