@@ -1,18 +1,25 @@
 """CPU time per request of the hot anonymous reads, in this process, through the whole WSGI stack.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/atelier_bench .venv/bin/python \
-        bench/request_cost.py [--requests 400] [--rounds 5] [ENDPOINT ...]
+        bench/request_cost.py [--requests 400] [--rounds 5] [--instructions] [ENDPOINT ...]
 
 Same settings as bench/run.py (production, Redis cache), against the seeded database. Prints
 the median over rounds of CPU milliseconds per request (time.process_time, so waiting on
 PostgreSQL or Redis is not counted, and another busy process skews it less than wall time).
 `/healthz` shows what the middleware stack alone costs. Run by hand; not a test.
+
+`--instructions` counts instead the machine instructions this process runs per request, under
+valgrind's callgrind (Debian's `valgrind`): two runs per endpoint, of 20 and 120 requests,
+and the difference over 100. The count does not move with the machine's load, so it shows
+a change that timings on a shared machine hide; it takes about two minutes per endpoint.
 """
 
 import argparse
 import io
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +36,16 @@ def main() -> None:
     parser.add_argument("endpoints", nargs="*")
     parser.add_argument("--requests", type=int, default=400, help="requests per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions under valgrind instead"
+    )
     args = parser.parse_args()
+    unknown = set(args.endpoints) - set(ENDPOINTS)
+    if unknown:
+        raise SystemExit(f"request_cost: unknown endpoints {sorted(unknown)}; use {ENDPOINTS}")
+    if args.instructions:
+        count_instructions(args.endpoints or list(ENDPOINTS))
+        return
 
     os.environ.update(ENV)
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
@@ -53,18 +69,13 @@ def main() -> None:
         raise SystemExit("request_cost: the database has no listings; run bench/seed.py first")
     reviewed = listed.order_by("-review_count").first()
     api = "/api/v1/marketplace/listings/"
-    endpoints = {
+    endpoints = {  # the keys are ENDPOINTS
         "listings": (api, "ordering=popular"),
         "detail": (f"{api}{top.pk}/", ""),
         "reviews": (f"{api}{reviewed.pk}/reviews/", ""),
         "search": (api, "q=invoice"),
         "healthz": ("/healthz", ""),
     }
-    unknown = set(args.endpoints) - set(endpoints)
-    if unknown:
-        raise SystemExit(
-            f"request_cost: unknown endpoints {sorted(unknown)}; use {list(endpoints)}"
-        )
     application = WSGIHandler()
 
     def call(path: str, query: str) -> None:
@@ -98,6 +109,33 @@ def main() -> None:
                 call(path, query)
             rounds.append((time.process_time() - started) / args.requests * 1000)
         print(f"{name:10} {statistics.median(rounds):15.2f}")
+
+
+ENDPOINTS = ("listings", "detail", "reviews", "search", "healthz")
+FEW, MANY = 20, 120
+
+
+def count_instructions(endpoints: list[str]) -> None:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("request_cost: valgrind is not installed (apt-get install valgrind)")
+    # The same hash seed in both runs, so that dict and set layouts match.
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+
+    def collected(endpoint: str, requests: int) -> int:
+        command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+        command += [sys.executable, __file__, endpoint, "--rounds", "1"]
+        command += ["--requests", str(requests)]
+        run = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603
+        for line in run.stderr.splitlines():
+            if "Collected :" in line:
+                return int(line.rsplit(":", 1)[1])
+        raise SystemExit(f"request_cost: valgrind gave no count:\n{run.stdout}{run.stderr}")
+
+    print(f"{'endpoint':10} {'instructions/request':>21}")
+    for endpoint in endpoints:
+        extra = collected(endpoint, MANY) - collected(endpoint, FEW)
+        print(f"{endpoint:10} {extra // (MANY - FEW):21,}")
 
 
 if __name__ == "__main__":

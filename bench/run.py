@@ -9,6 +9,10 @@ each endpoint with wrk (16 connections) for a bounded time. Queries per request 
 by one extra in-process request with the same settings and a warm cache. The last line is
 `bench: worst ratio R (ENDPOINT)`, the lowest app/baseline throughput of the anonymous
 endpoints. Both servers are stopped at the end, also on error or Ctrl-C.
+
+Beside the timings, each row shows the CPU time per request of the server's processes, of
+PostgreSQL's, and of the whole machine (Linux's /proc), taken over the load: what a request
+costs, which moves much less with a noisy machine than req/s and p99 do.
 """
 
 import argparse
@@ -103,15 +107,51 @@ def wait_ready(process, url: str, timeout: float = 60) -> None:
     raise SystemExit(f"bench: {url} did not answer in {timeout}s; see {process.log_path}")
 
 
-def run_wrk(wrk: str, url: str, seconds: float, connections: int, script: Path | None) -> dict:
+def cpu_seconds(session: int) -> dict:
+    """CPU seconds used so far by the processes of `session` (a server), by PostgreSQL's and,
+    as busy time, by the whole machine; empty without Linux's /proc."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return {}
+    used = {"server": 0, "postgres": 0, "machine": sum(ticks) - ticks[3] - ticks[4]}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone meanwhile
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        time_used = int(fields[11]) + int(fields[12])  # user and system
+        if int(fields[3]) == session:
+            used["server"] += time_used
+        elif name.startswith("postgres"):
+            used["postgres"] += time_used
+    tick = os.sysconf("SC_CLK_TCK")
+    return {key: value / tick for key, value in used.items()}
+
+
+def run_wrk(
+    wrk: str, url: str, seconds: float, connections: int, script: Path | None, session: int
+) -> dict:
     command = [wrk, "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     command += ["--timeout", "5s"]
     if script is not None:
         command += ["-s", str(script)]
+    before = cpu_seconds(session)
     output = subprocess.run(  # noqa: S603
         [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 30
     ).stdout
+    after = cpu_seconds(session)
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}
+    served = int(re.search(r"(\d+) requests in", output).group(1))
+    figures["cpu"] = {}
+    if served:
+        figures["cpu"] = {key: (after[key] - before[key]) * 1000 / served for key in after}
     for label, key in (("50%", "p50"), ("99%", "p99")):
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", output).groups()
         figures[key] = float(value) * UNITS[unit]
@@ -245,10 +285,12 @@ def main(argv=None) -> int:
             f" same JSON from both servers; logs in {log_dir}",
             flush=True,
         )
+        sessions = {"app": servers[0].pid, "baseline": servers[1].pid}
         for name, path in anonymous:
             for server, base in (("app", app), ("baseline", baseline)):
-                run_wrk(wrk, base + path, args.warmup, args.connections, None)
-                result = run_wrk(wrk, base + path, args.duration, args.connections, None)
+                session = sessions[server]
+                run_wrk(wrk, base + path, args.warmup, args.connections, None, session)
+                result = run_wrk(wrk, base + path, args.duration, args.connections, None, session)
                 queries = count_queries(path, None) if server == "app" else 1
                 rows.append((name, server, queries, result))
                 print(f"  {name:14} {server:8} {result['rps']:8.0f} req/s", flush=True)
@@ -257,8 +299,10 @@ def main(argv=None) -> int:
                 continue
             script = wrk_script(log_dir, name.split()[0], method, token)
             queries = count_queries(path, token, method)
-            run_wrk(wrk, app + path, args.warmup, args.connections, script)
-            result = run_wrk(wrk, app + path, args.duration, args.connections, script)
+            run_wrk(wrk, app + path, args.warmup, args.connections, script, sessions["app"])
+            result = run_wrk(
+                wrk, app + path, args.duration, args.connections, script, sessions["app"]
+            )
             rows.append((name, "app", queries, result))
             print(f"  {name:14} app      {result['rps']:8.0f} req/s", flush=True)
     finally:
@@ -288,11 +332,12 @@ def mean_ms(rps: float, connections: int) -> float:
 
 def print_table(rows, connections: int) -> None:
     """One line per endpoint and server. `mean ms` is what every closed loop of `connections`
-    clients waits on average (Little's law: connections / throughput): p99 is never below it."""
+    clients waits on average (Little's law: connections / throughput): p99 is never below it.
+    The CPU columns are milliseconds per request of the server, PostgreSQL and the machine."""
     baseline = {name: r["rps"] for name, server, _, r in rows if server == "baseline"}
     print()
     header = f"{'endpoint':15} {'server':9} {'req/s':>8} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8}"
-    print(f"{header} {'queries':>8} {'errors':>7} {'ratio':>6}")
+    print(f"{header} {'queries':>8} {'errors':>7} {'ratio':>6}   CPU ms: server  pg  machine")
     worst = None
     for name, server, queries, r in rows:
         ratio = ""
@@ -301,10 +346,12 @@ def print_table(rows, connections: int) -> None:
             ratio = f"{value:.2f}"
             if worst is None or value < worst[0]:
                 worst = (value, name)
+        cpu = r["cpu"]
+        costs = f"{cpu['server']:14.2f} {cpu['postgres']:4.2f} {cpu['machine']:8.2f}" if cpu else ""
         print(
             f"{name:15} {server:9} {r['rps']:8.0f} {mean_ms(r['rps'], connections):8.2f}"
             f" {r['p50']:8.2f} {r['p99']:8.2f}"
-            f" {queries:8} {r['errors']:7} {ratio:>6}"
+            f" {queries:8} {r['errors']:7} {ratio:>6} {costs}"
         )
     print()
     print(
