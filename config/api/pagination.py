@@ -131,7 +131,7 @@ class Pagination(PageNumberPagination):
 def _page_link(url: str, param: str, number: int) -> str:
     """The link to page `number` of the list at `url`, as DRF writes it (no parameter for page
     one). Remembered, as busy lists are asked for with the same few query strings: taking the
-    query string apart and together again was 8 % of a listings page's Python (py-spy)."""
+    query string apart and together again costs about 18 µs a link."""
     if number == 1:
         return remove_query_param(url, param)
     return replace_query_param(url, param, number)
