@@ -6,6 +6,8 @@ import time
 import csp.middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from django.conf import settings
+from django.contrib.auth import middleware as auth_middleware
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.core.signals import setting_changed
@@ -115,6 +117,20 @@ class MetricsMiddleware:
         if response.status_code >= 500:
             ERRORS.labels(view).inc()
         return response
+
+
+class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
+    """Django's, with the anonymous user set at once on a request without the session cookie.
+
+    Such a request's session is empty, so nobody is signed in; Django would still load the
+    session to find that out wherever the user is read (the request log, DRF's session
+    authentication: every API call).
+    """
+
+    def process_request(self, request):
+        super().process_request(request)
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            request.user = AnonymousUser()
 
 
 class LazyMessageMiddleware(MessageMiddleware):

@@ -16,13 +16,10 @@ import sys
 import time
 import uuid
 
-from django.utils.functional import SimpleLazyObject, empty
-
-from config.sessions import sent_session_cookie
-
 logger = logging.getLogger("atelier.request")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_META = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")  # as WSGI passes it
 # Incoming ids are echoed into logs and headers: letters, digits and a few separators only.
 SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+=/-]{8,128}$")
 
@@ -43,9 +40,6 @@ def view_label(request) -> str:
 
 def _user_id(request) -> str:
     user = getattr(request, "user", None)
-    lazy = type(user) is SimpleLazyObject and user._wrapped is empty
-    if lazy and not sent_session_cookie(request):
-        return "-"  # not loaded yet, and anonymous
     # DRF token authentication sets the user on the DRF request, which copies it back here.
     if user is not None and getattr(user, "is_authenticated", False):
         return str(user.pk)
@@ -59,7 +53,7 @@ class RequestLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        incoming = request.META.get(REQUEST_ID_META, "")
         request_id = incoming if SANE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         tokens = (

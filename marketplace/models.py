@@ -247,7 +247,7 @@ class CacheGeneration(models.Model):
     """A generation of cached figures kept in the database: the services move it in the
     transaction of the write that changes the figures, and a query reads it beside its rows,
     so a process knows whether a count it remembers is still exact without asking the cache
-    (marketplace.selectors.ListingPage)."""
+    (marketplace.selectors.listing_count_at)."""
 
     name = models.CharField(primary_key=True, max_length=40)
     value = models.BigIntegerField()

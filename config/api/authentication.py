@@ -1,13 +1,9 @@
-"""Token authentication (knox's, in one query) and session authentication."""
+"""Token authentication: knox's, in one query."""
 
 import knox.auth
 from django.utils import timezone
-from drf_spectacular.authentication import SessionScheme as DrfSessionScheme
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox.signals import token_expired
-from rest_framework import authentication
-
-from config.sessions import sent_session_cookie
 
 
 class TokenAuthentication(knox.auth.TokenAuthentication):
@@ -24,23 +20,7 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
         return False
 
 
-class SessionAuthentication(authentication.SessionAuthentication):
-    """DRF's session authentication (signed-in browsers, CSRF enforced), which answers
-    "nobody" for a request without a session cookie without loading the session."""
-
-    def authenticate(self, request):
-        if not sent_session_cookie(request._request):
-            return None
-        return super().authenticate(request)
-
-
 class TokenScheme(KnoxTokenScheme):
     """The OpenAPI security scheme of the class above (the same as knox's)."""
 
     target_class = "config.api.authentication.TokenAuthentication"
-
-
-class SessionScheme(DrfSessionScheme):
-    """The OpenAPI security scheme of SessionAuthentication above (the same as DRF's)."""
-
-    target_class = "config.api.authentication.SessionAuthentication"
