@@ -7,6 +7,7 @@ directly, with the model fields' converters applied as the ORM would. Parameters
 placeholders (a listing's id, say) are put into the compiled parameters on each run.
 """
 
+import re
 import threading
 import uuid
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import psycopg
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.models import Value
 
 MAX_SHAPES = 256
 # psycopg's own timestamptz loader, in C with psycopg[binary]. Django's replaces it on every
@@ -88,6 +90,22 @@ class CompiledValues:
                     row[position] = value
             result.append(dict(zip(names, row, strict=True)))
         return result
+
+
+class Constant(Value):
+    """A word written into the SQL itself, not sent as a parameter. A prepared statement
+    plans once (a generic plan) only when that plan is as good as one made for the values;
+    with `status = $1`, PostgreSQL cannot use an index whose predicate says
+    `status = 'active'`, so it plans the statement again on every run. Only plain lower-case
+    words are accepted, so nothing can be quoted wrongly."""
+
+    def __init__(self, value: str, output_field=None):
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z_]+", str(value)):
+            raise ValueError(f"not a plain word: {value!r}")
+        super().__init__(str(value), output_field=output_field)
+
+    def as_sql(self, compiler, connection):
+        return f"'{self.value}'", []
 
 
 _local = threading.local()

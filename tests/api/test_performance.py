@@ -368,3 +368,19 @@ def test_a_reviews_page_carries_its_count_and_needs_no_cache(api_client):
     assert api_client.get(f"{url}&page=3").status_code == 404  # past the end
     services.listing_unpublish(project=listing)
     assert api_client.get(url).status_code == 404
+
+
+def test_the_listed_status_is_written_into_the_sql_not_sent_as_a_parameter():
+    # A parameter would make PostgreSQL plan the listings page again on every run: its
+    # indexes' predicate names the status, which a generic plan cannot match to `$1`.
+    sql, params = selectors.listing_list().query.sql_with_params()
+    assert "\"status\" = 'active'" in sql
+    assert "active" not in [str(value) for value in params]
+
+
+@pytest.mark.parametrize("value", ["Active", "act'ive", "", 5])
+def test_a_constant_accepts_only_plain_words(value):
+    from config.compiled import Constant
+
+    with pytest.raises(ValueError, match="not a plain word"):
+        Constant(value)
