@@ -75,7 +75,9 @@ class Review(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["project", "-created_at"], name="review_project_newest_idx"),
+            # A page of a listing's reviews reads its ids from this index alone
+            # (selectors.review_page_rows).
+            models.Index(fields=["project", "-created_at", "-id"], name="review_project_page_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["author", "project"], name="review_one_per_author"),

@@ -128,6 +128,7 @@ LISTING_FIELDS = (
     "purchase_count",
     "download_count",
 )
+NEWEST_FIRST = ("-created_at", "-id")  # a listing's reviews
 REVIEW_FIELDS = (
     "id",
     "project_id",
@@ -329,9 +330,9 @@ def _listing_rows_by_id(ids: list, *, rendered: bool) -> list[dict]:
 
 class CompiledPage:
     """Rows as the paginator slices them, each window one query compiled once per process
-    (config.compiled): `build(**placeholders)` gives the values() queryset, `shape` names
-    everything else that decides its SQL. The paginator asks `count()`: a number already
-    known, or a callable giving the cached count."""
+    (config.compiled): `build(window, **placeholders)` gives the window's values() queryset,
+    `shape` names everything else that decides its SQL. The paginator asks `count()`: a
+    number already known, or a callable giving the cached count."""
 
     ordered = True
 
@@ -344,7 +345,7 @@ class CompiledPage:
     def __getitem__(self, window: slice) -> list[dict]:
         compiled = compiled_values(
             (*self.shape, window.start, window.stop),
-            lambda **placeholders: self.build(**placeholders)[window],
+            lambda **placeholders: self.build(window, **placeholders),
             **dict.fromkeys(self.values, Project._meta.pk),
         )
         return compiled.rows(**self.values)
@@ -422,9 +423,9 @@ def listing_page_rows(*, rendered: bool = False, **filters):
     # under, exact while that generation is current (listing_count_at).
     return WindowFirstPage(
         ("listings", rendered, *sorted(filters.items())),
-        lambda: listing_rows(rendered=rendered, **filters).annotate(
+        lambda window: listing_rows(rendered=rendered, **filters).annotate(
             **{GENERATION: database_generation(LISTINGS)}
-        ),
+        )[window],
         lambda: listing_count(**filters),
         lambda row: listing_count_at(filters, row[GENERATION]),
     )
@@ -476,10 +477,9 @@ def listing_review_count(*, pk) -> int:
     return count
 
 
-def review_rows_for_project(*, project_id, rendered: bool = False) -> QuerySet:
-    """review_list_for_project as plain rows with the author's name. Rendered, each row is
-    `json`, the API's document of the review written by PostgreSQL."""
-    reviews = review_list_for_project(project_id=project_id)
+def review_rows(reviews: QuerySet, *, rendered: bool = False) -> QuerySet:
+    """Reviews as plain rows with the author's name. Rendered, each row is `json`, the API's
+    document of the review written by PostgreSQL."""
     if rendered:
         return reviews.values(json=review_json())
     return reviews.values(*REVIEW_FIELDS)
@@ -504,15 +504,28 @@ def review_page_rows(*, project_id, rendered: bool = False) -> WindowFirstPage:
     project's reviews, each row with the project's review_count, which the services keep in
     the transaction of every review write (marketplace.services.project_refresh_rating). A page
     without rows asks listing_review_count, which is also the check that the listing exists
-    (NotFound when it is not)."""
+    (NotFound when it is not).
+
+    The page's ids come first, from review_project_page_idx alone, then their rows by id (not
+    by project again, which a plan for any project would read all of). With the LIMIT over the
+    joined rows, PostgreSQL found a plan made for a much-reviewed project's id cheaper than
+    its one plan for any id, and so planned the statement again on every run."""
     pk = _listing_uuid(project_id)
+
+    def build(window: slice, project_id) -> QuerySet:
+        page_ids = review_list_for_project(project_id=project_id).values("pk")[window]
+        page = Review.objects.filter(
+            pk__in=page_ids,
+            project__is_published=True,
+            project__status=Constant(Project.Status.ACTIVE),
+        ).order_by(*NEWEST_FIRST)
+        return review_rows(page, rendered=rendered).annotate(
+            **{REVIEW_TOTAL: F("project__review_count")}
+        )
+
     return WindowFirstPage(
         ("reviews", rendered),
-        lambda project_id: (
-            review_rows_for_project(project_id=project_id, rendered=rendered)
-            .filter(project__is_published=True, project__status=Project.Status.ACTIVE)
-            .annotate(**{REVIEW_TOTAL: F("project__review_count")})
-        ),
+        build,
         lambda: listing_review_count(pk=pk),
         lambda row: row[REVIEW_TOTAL],
         project_id=pk,
@@ -545,7 +558,7 @@ def review_list_for_project(*, project_id) -> QuerySet[Review]:
     return (
         Review.objects.filter(project_id=project_id)
         .select_related("author")
-        .order_by("-created_at", "-id")
+        .order_by(*NEWEST_FIRST)
     )
 
 

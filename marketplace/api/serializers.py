@@ -66,7 +66,7 @@ def listing_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
 
 
 def review_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
-    """ReviewSerializer's output from a selectors.review_rows_for_project() row."""
+    """ReviewSerializer's output from a selectors.review_rows() row."""
     zone = zone or timezone.get_current_timezone()
     return {
         "id": str(row["id"]),

@@ -384,3 +384,35 @@ def test_a_constant_accepts_only_plain_words(value):
 
     with pytest.raises(ValueError, match="not a plain word"):
         Constant(value)
+
+
+def test_reviews_pages_walk_every_review_once_newest_first(api_client):
+    listing, other = ListingFactory(), ListingFactory()
+    reviews = ReviewFactory.create_batch(5, project=listing)
+    ReviewFactory.create_batch(2, project=other)
+    moment = timezone.now()
+    Review.objects.filter(pk__in=[r.pk for r in reviews[:3]]).update(created_at=moment)
+    expected = [
+        str(pk)
+        for pk in Review.objects.filter(project=listing)
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    ]
+    seen = []
+    for page in (1, 2, 3):
+        body = api_client.get(f"{LISTINGS}{listing.pk}/reviews/?page_size=2&page={page}").json()
+        assert body["count"] == 5
+        seen += [row["id"] for row in body["results"]]
+    assert seen == expected
+
+
+def test_a_reviews_page_reads_its_ids_in_a_subquery():
+    # One plan for every listing, which reads only the page's reviews: the project is named
+    # once, in the subquery (see selectors.review_page_rows).
+    listing = ListingFactory()
+    page = selectors.review_page_rows(project_id=listing.pk)
+    sql, params = page.build(slice(20, 40), listing.pk).query.sql_with_params()
+    assert "IN (SELECT" in sql
+    assert sql.count("LIMIT") == 1
+    assert "OFFSET 20" in sql
+    assert [str(value).replace("-", "") for value in params].count(listing.pk.hex) == 1
