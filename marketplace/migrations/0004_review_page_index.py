@@ -3,8 +3,12 @@
 from django.conf import settings
 from django.db import migrations, models
 
+from config.concurrent_indexes import AddIndexWritable, RemoveIndexWritable
+
 
 class Migration(migrations.Migration):
+    # The reviews table stays writable while its index is rebuilt (config.concurrent_indexes).
+    atomic = False
 
     dependencies = [
         ('marketplace', '0003_cache_generation'),
@@ -13,11 +17,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWritable(
             model_name='review',
             index=models.Index(fields=['project', '-created_at', '-id'], name='review_project_page_idx'),
         ),
-        migrations.RemoveIndex(
+        RemoveIndexWritable(
             model_name='review',
             name='review_project_newest_idx',
         ),
