@@ -10,23 +10,25 @@ from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndex
 from django.db.migrations.operations import AddIndex, RemoveIndex
 
 
-class AddIndexWritable(AddIndexConcurrently):
+class _ConcurrentOnPostgres:
+    concurrent: type
+    plain: type
+
+    def _chosen(self, schema_editor) -> type:
+        return self.concurrent if schema_editor.connection.vendor == "postgresql" else self.plain
+
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        run = AddIndexConcurrently if schema_editor.connection.vendor == "postgresql" else AddIndex
-        run.database_forwards(self, app_label, schema_editor, from_state, to_state)
+        chosen = self._chosen(schema_editor)
+        chosen.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        run = AddIndexConcurrently if schema_editor.connection.vendor == "postgresql" else AddIndex
-        run.database_backwards(self, app_label, schema_editor, from_state, to_state)
+        chosen = self._chosen(schema_editor)
+        chosen.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
-class RemoveIndexWritable(RemoveIndexConcurrently):
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        postgres = schema_editor.connection.vendor == "postgresql"
-        run = RemoveIndexConcurrently if postgres else RemoveIndex
-        run.database_forwards(self, app_label, schema_editor, from_state, to_state)
+class AddIndexWritable(_ConcurrentOnPostgres, AddIndexConcurrently):
+    concurrent, plain = AddIndexConcurrently, AddIndex
 
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        postgres = schema_editor.connection.vendor == "postgresql"
-        run = RemoveIndexConcurrently if postgres else RemoveIndex
-        run.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+class RemoveIndexWritable(_ConcurrentOnPostgres, RemoveIndexConcurrently):
+    concurrent, plain = RemoveIndexConcurrently, RemoveIndex

@@ -44,6 +44,13 @@ LISTING_ORDERINGS = {
 }
 
 
+def listed(via: str = "") -> Q:
+    """Published and active (of the project reached through `via`, a lookup prefix): the
+    condition the listing indexes are made for. The status is written into the SQL
+    (config.compiled.Constant), so that a prepared statement keeps one plan using them."""
+    return Q(**{f"{via}is_published": True, f"{via}status": Constant(Project.Status.ACTIVE)})
+
+
 def listing_list(
     *,
     category: str | None = None,
@@ -56,11 +63,7 @@ def listing_list(
     ordering: str | None = None,
 ) -> QuerySet[Project]:
     """Published, active projects with the given filters."""
-    # The status is written into the SQL, so that prepared statements keep one plan that
-    # uses the listing indexes (their predicate names it).
-    queryset = Project.objects.filter(
-        is_published=True, status=Constant(Project.Status.ACTIVE)
-    ).select_related("owner")
+    queryset = Project.objects.filter(listed()).select_related("owner")
     if category:
         queryset = queryset.filter(category=category)
     if tag:
@@ -514,11 +517,7 @@ def review_page_rows(*, project_id, rendered: bool = False) -> WindowFirstPage:
 
     def build(window: slice, project_id) -> QuerySet:
         page_ids = review_list_for_project(project_id=project_id).values("pk")[window]
-        page = Review.objects.filter(
-            pk__in=page_ids,
-            project__is_published=True,
-            project__status=Constant(Project.Status.ACTIVE),
-        ).order_by(*NEWEST_FIRST)
+        page = Review.objects.filter(listed("project__"), pk__in=page_ids).order_by(*NEWEST_FIRST)
         return review_rows(page, rendered=rendered).annotate(
             **{REVIEW_TOTAL: F("project__review_count")}
         )
@@ -626,9 +625,7 @@ def _marketplace_stats(*, days: int) -> dict:
     ]
     reviews, rating_sum = figures.pop("rating")
     return {
-        "published_projects": Project.objects.filter(
-            is_published=True, status=Project.Status.ACTIVE
-        ).count(),
+        "published_projects": Project.objects.filter(listed()).count(),
         **figures,
         "reviews": reviews,
         "average_rating": (None if not reviews else Decimal(str(round(rating_sum / reviews, 2)))),
