@@ -1,12 +1,12 @@
-"""`/admin/read-only/`: staff see the read-only switch; superusers turn it on and off."""
+"""`/admin/read-only/`: staff see the read-only switch; the "switch read-only" power flips it."""
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
+from config import powers
 from config.models import ReadOnlySwitch
 from config.readonly import read_only_set, read_only_state
 
@@ -14,8 +14,7 @@ from config.readonly import read_only_set, read_only_state
 @require_http_methods(["GET", "POST"])
 def read_only_toggle(request):
     if request.method == "POST":
-        if not request.user.is_superuser:
-            raise PermissionDenied("Only a superuser may change the read-only switch.")
+        powers.require_power(request.user, powers.SWITCH_READ_ONLY)
         enabled = request.POST.get("enabled") == "1"
         read_only_set(enabled=enabled, actor=request.user, reason=request.POST.get("reason", ""))
         if enabled:
@@ -32,7 +31,7 @@ def read_only_toggle(request):
         "reason": reason,
         "switch": switch,
         "from_environment": bool(settings.READ_ONLY),
-        "can_change": request.user.is_superuser,
+        "can_change": powers.user_has_power(request.user, powers.SWITCH_READ_ONLY),
     }
     return TemplateResponse(request, "admin/readonly_toggle.html", context)
 

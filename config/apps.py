@@ -7,3 +7,7 @@ class ConfigConfig(AppConfig):
     name = "config"
     label = "config"
     verbose_name = "Operations"
+
+    def ready(self):
+        # Registers the security counters, the failed-login receiver and the review gauge.
+        from config import security_signals  # noqa: F401

@@ -47,6 +47,8 @@ class ReadOnlySwitch(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(pk=1), name="read_only_switch_single_row"),
         ]
+        # An admin power (config/powers.py): checked by the admin page that flips the switch.
+        permissions = [("switch_read_only", "Can turn the read-only mode on and off")]
 
     def __str__(self) -> str:
         return "read-only" if self.enabled else "read-write"

@@ -235,6 +235,8 @@ MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
+# More credential uses than this by one user in the period counts as a burst (an alert).
+CREDENTIAL_USE_ALERT_RATE = os.environ.get("CREDENTIAL_USE_ALERT_RATE", "300/hour")
 
 # Cache: Redis when REDIS_URL is set, process-local memory otherwise.
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -4,9 +4,11 @@ ledger and a stats page. Money moves only through marketplace.services."""
 from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from config import powers
 from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from marketplace import selectors, services
@@ -66,8 +68,30 @@ class PurchaseAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     actions = ("refund",)
 
-    @admin.action(description="Refund selected purchases")
+    def has_view_permission(self, request, obj=None) -> bool:
+        return super().has_view_permission(request, obj) or self.has_refund_permission(request)
+
+    def has_refund_permission(self, request) -> bool:
+        return powers.user_has_power(request.user, powers.REFUND_PURCHASES)
+
+    @admin.action(description="Refund selected purchases…", permissions=["refund"])
     def refund(self, request, queryset):
+        # Money goes back and access ends: show what will happen and ask first, as Django's
+        # delete action does; the confirmation posts the same action again with post=yes.
+        if request.POST.get("post") != "yes":
+            preview = selectors.purchase_refund_preview(
+                purchases=queryset.select_related("project", "buyer")
+            )
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Refund purchases?",
+                "opts": self.model._meta,
+                "preview": preview,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/marketplace/purchase/refund_confirmation.html", context
+            )
         refunded, failures = 0, []
         for purchase in queryset.select_related("project"):
             try:
@@ -80,6 +104,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{refunded} purchase(s) refunded.", messages.SUCCESS)
         for failure in failures:
             self.message_user(request, failure, messages.ERROR)
+        return None  # back to the list, with the messages
 
 
 @admin.register(Review)
@@ -147,6 +172,7 @@ class RevenueEventAdmin(ReadOnlyAdmin):
         return [stats, *super().get_urls()]
 
     def stats_view(self, request):
+        powers.require_power(request.user, powers.READ_REVENUE)
         stats = selectors.marketplace_stats()
         context = {
             **self.admin_site.each_context(request),
@@ -156,3 +182,6 @@ class RevenueEventAdmin(ReadOnlyAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/marketplace/stats.html", context)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return powers.user_has_power(request.user, powers.READ_REVENUE)

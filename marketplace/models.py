@@ -28,6 +28,10 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # An admin power (config/powers.py): checked by the API, the admin and the pages alike.
+        permissions = [
+            ("refund_purchase", "Can refund purchases"),
+        ]
         indexes = [
             models.Index(fields=["buyer", "-created_at"], name="purchase_buyer_newest_idx"),
             models.Index(fields=["project", "status"], name="purchase_project_status_idx"),
@@ -174,6 +178,10 @@ class RevenueEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # An admin power (config/powers.py): checked by the API, the admin and the pages alike.
+        permissions = [
+            ("read_revenue", "Can read the revenue ledger and the marketplace stats"),
+        ]
         indexes = [
             models.Index(fields=["seller", "-created_at"], name="revenue_seller_newest_idx"),
             models.Index(fields=["project", "-created_at"], name="revenue_project_newest_idx"),

@@ -552,6 +552,37 @@ def purchase_list_all() -> QuerySet[Purchase]:
     return Purchase.objects.select_related("project", "buyer").order_by("-created_at", "-id")
 
 
+def purchase_refund_preview(*, purchases) -> dict:
+    """What refunding these purchases would do, for the confirmation before it runs: each
+    purchase with whether it can be refunded and the buyer's review of that project (which
+    stops counting), and the amounts returned per currency."""
+    purchases = list(purchases)
+    reviews = {
+        (review.author_id, review.project_id): review
+        for review in Review.objects.filter(
+            author_id__in={p.buyer_id for p in purchases},
+            project_id__in={p.project_id for p in purchases},
+        )
+    }
+    rows, totals = [], {}
+    for purchase in purchases:
+        refundable = purchase.status == Purchase.Status.COMPLETED
+        if refundable:
+            totals[purchase.currency] = totals.get(purchase.currency, Decimal(0)) + purchase.amount
+        rows.append(
+            {
+                "purchase": purchase,
+                "refundable": refundable,
+                "review": reviews.get((purchase.buyer_id, purchase.project_id)),
+            }
+        )
+    return {
+        "rows": rows,
+        "refundable_count": sum(1 for row in rows if row["refundable"]),
+        "totals": [{"currency": c, "amount": a} for c, a in sorted(totals.items())],
+    }
+
+
 def review_list_for_project(*, project_id) -> QuerySet[Review]:
     """A project's reviews, newest first (get_project_reviews)."""
     return (

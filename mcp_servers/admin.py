@@ -4,9 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.db import models
 
+from config import powers
 from config.errors import DomainError
 from config.forms import add_domain_error
-from mcp_servers import services
+from mcp_servers import selectors, services
 from mcp_servers.models import McpServer
 
 admin.site.site_header = "Atelier console"
@@ -170,6 +171,25 @@ class McpServerAdmin(admin.ModelAdmin):
         # Servers are soft-deleted with the action, never removed from the database here.
         return False
 
+    # Adding and changing a server (its URL, its headers) is the "manage MCP servers" power, as
+    # in the API: whoever holds it decides where users' keys are sent.
+    def has_add_permission(self, request) -> bool:
+        return powers.user_has_power(request.user, powers.MANAGE_MCP_SERVERS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return powers.user_has_power(request.user, powers.MANAGE_MCP_SERVERS)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("mcp_servers.view_mcpserver") or (
+            selectors.user_curates_mcp_servers(request.user)
+        )
+
+    def has_manage_mcp_servers_permission(self, request) -> bool:
+        return powers.user_has_power(request.user, powers.MANAGE_MCP_SERVERS)
+
+    def has_approve_mcp_tools_permission(self, request) -> bool:
+        return powers.user_has_power(request.user, powers.APPROVE_MCP_TOOLS)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -223,7 +243,7 @@ class McpServerAdmin(admin.ModelAdmin):
         for failure in failures:
             self.message_user(request, failure, messages.ERROR)
 
-    @admin.action(description="Activate selected servers")
+    @admin.action(description="Activate selected servers", permissions=["manage_mcp_servers"])
     def activate(self, request, queryset):
         self._apply(
             request,
@@ -232,7 +252,7 @@ class McpServerAdmin(admin.ModelAdmin):
             "activated",
         )
 
-    @admin.action(description="Deactivate selected servers")
+    @admin.action(description="Deactivate selected servers", permissions=["manage_mcp_servers"])
     def deactivate(self, request, queryset):
         self._apply(
             request,
@@ -241,17 +261,25 @@ class McpServerAdmin(admin.ModelAdmin):
             "deactivated",
         )
 
-    @admin.action(description="Soft delete selected servers (hidden from users, restorable)")
+    @admin.action(
+        description="Soft delete selected servers (hidden from users, restorable)",
+        permissions=["manage_mcp_servers"],
+    )
     def soft_delete(self, request, queryset):
         self._apply(
             request, queryset, lambda s: services.mcp_server_delete(server=s), "soft-deleted"
         )
 
-    @admin.action(description="Restore selected deleted servers (as inactive)")
+    @admin.action(
+        description="Restore selected deleted servers (as inactive)",
+        permissions=["manage_mcp_servers"],
+    )
     def restore(self, request, queryset):
         self._apply(request, queryset, lambda s: services.mcp_server_restore(server=s), "restored")
 
-    @admin.action(description="Check selected servers now (live probe)")
+    @admin.action(
+        description="Check selected servers now (live probe)", permissions=["manage_mcp_servers"]
+    )
     def check_now(self, request, queryset):
         for server in queryset:
             checked = services.mcp_server_check(server=server)
@@ -261,7 +289,10 @@ class McpServerAdmin(admin.ModelAdmin):
                 request, f"{checked.name}: {checked.last_check_status} — {detail}", level
             )
 
-    @admin.action(description="Approve the tool lists the last check found")
+    @admin.action(
+        description="Approve the tool lists the last check found",
+        permissions=["approve_mcp_tools"],
+    )
     def approve_tools(self, request, queryset):
         self._apply(
             request,

@@ -125,6 +125,11 @@ class McpServer(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "MCP server"
+        # Admin powers (config/powers.py): checked by the API, the admin and the pages alike.
+        permissions = [
+            ("manage_mcp_servers", "Can manage MCP servers (add, change, check, delete)"),
+            ("approve_mcp_tools", "Can approve the tool lists of MCP servers"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["name"], condition=~Q(status="deleted"), name="mcp_server_name_unique_live"

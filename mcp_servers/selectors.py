@@ -4,16 +4,24 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from config import powers
 from config.errors import NotFound
 from mcp_servers.models import McpServer
+
+
+def user_curates_mcp_servers(user: AbstractBaseUser | None) -> bool:
+    """Staff who manage servers or approve tools see every status and the admin's fields."""
+    return powers.user_has_power(user, powers.MANAGE_MCP_SERVERS) or powers.user_has_power(
+        user, powers.APPROVE_MCP_TOOLS
+    )
 
 
 def mcp_server_list_for_user(
     *, user: AbstractBaseUser, status: str | None = None
 ) -> QuerySet[McpServer]:
-    """Active servers the user may use (get_mcp_servers); staff may ask for another status."""
+    """Active servers the user may use (get_mcp_servers); curators may ask for another status."""
     queryset = McpServer.objects.all()
-    if getattr(user, "is_staff", False):
+    if user_curates_mcp_servers(user):
         return queryset.filter(status=status or McpServer.Status.ACTIVE)
     queryset = queryset.filter(status=McpServer.Status.ACTIVE)
     if user is None or not user.is_authenticated:
@@ -25,10 +33,10 @@ def mcp_server_list_for_user(
 
 
 def mcp_server_get_for_user(*, user: AbstractBaseUser, pk) -> McpServer:
-    """One server the user may see (get_mcp_server); staff see every status."""
+    """One server the user may see (get_mcp_server); curators see every status."""
     queryset = (
         McpServer.objects.all()
-        if getattr(user, "is_staff", False)
+        if user_curates_mcp_servers(user)
         else mcp_server_list_for_user(user=user)
     )
     try:

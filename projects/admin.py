@@ -2,6 +2,7 @@
 
 from django.contrib import admin, messages
 
+from config import powers
 from config.admin import ReadOnlyAdmin
 from marketplace.services import listing_unpublish
 from projects.models import Project, ProjectFile
@@ -47,7 +48,15 @@ class ProjectAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Project._meta.fields if f.name != "search_vector"]
 
-    @admin.action(description="Unpublish selected projects from the marketplace")
+    def has_view_permission(self, request, obj=None) -> bool:
+        return powers.user_has_power(request.user, powers.READ_ALL_PROJECTS)
+
+    def has_unpublish_permission(self, request) -> bool:
+        return powers.user_has_power(request.user, powers.UNPUBLISH_PROJECTS)
+
+    @admin.action(
+        description="Unpublish selected projects from the marketplace", permissions=["unpublish"]
+    )
     def unpublish(self, request, queryset):
         count = 0
         for project in queryset.filter(is_published=True):
@@ -64,3 +73,6 @@ class ProjectFileAdmin(ReadOnlyAdmin):
     search_fields = ("path", "project__name", "project__owner__username")
     list_select_related = ("project",)
     raw_id_fields = ("project",)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return powers.user_has_power(request.user, powers.READ_ALL_PROJECTS)

@@ -67,6 +67,11 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Admin powers (config/powers.py): checked by the API, the admin and the pages alike.
+        permissions = [
+            ("read_all_projects", "Can read every user's projects and files"),
+            ("unpublish_project", "Can take projects off the marketplace"),
+        ]
         indexes = [
             models.Index(fields=["owner", "-created_at"], name="project_owner_created_idx"),
             models.Index(

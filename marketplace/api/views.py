@@ -13,12 +13,14 @@ from drf_spectacular.utils import (
 )
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import powers
 from config.api import idempotency
 from config.api.idempotency import idempotent
+from config.api.permissions import AdminPower
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
@@ -304,7 +306,9 @@ class PurchaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.purchase_list_for_user(user=self.request.user)
 
-    @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
+    @action(
+        detail=True, methods=["post"], permission_classes=[AdminPower.of(powers.REFUND_PURCHASES)]
+    )
     def refund(self, request, pk=None):
         purchase = selectors.purchase_list_all().filter(pk=pk).first() if _is_uuid(pk) else None
         if purchase is None:
@@ -321,7 +325,7 @@ def _is_uuid(value) -> bool:
 
 
 class RevenueEventListView(generics.ListAPIView):
-    permission_classes = (IsAdminUser,)
+    permission_classes = (AdminPower.of(powers.READ_REVENUE),)
     serializer_class = RevenueEventSerializer
     filterset_class = RevenueEventFilter
 
@@ -330,7 +334,7 @@ class RevenueEventListView(generics.ListAPIView):
 
 
 class StatsView(APIView):
-    permission_classes = (IsAdminUser,)
+    permission_classes = (AdminPower.of(powers.READ_REVENUE),)
 
     @extend_schema(responses={200: StatsSerializer})
     def get(self, request):

@@ -10,7 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from config.api.permissions import IsAdminForWrites
+from config import powers
+from config.api.permissions import AdminPower
 from config.api.throttling import SensitiveThrottle
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
@@ -63,7 +64,7 @@ STATUS = OpenApiParameter(
         request=None,
         responses={
             200: McpServerAdminSerializer,
-            403: OpenApiResponse(description="Not an administrator"),
+            403: OpenApiResponse(description="Without the admin power"),
             404: OpenApiResponse(description="No such server"),
         },
     ),
@@ -75,7 +76,7 @@ STATUS = OpenApiParameter(
         responses={
             200: McpServerAdminSerializer,
             400: OpenApiResponse(description="The server was never checked"),
-            403: OpenApiResponse(description="Not an administrator"),
+            403: OpenApiResponse(description="Without the admin power"),
             404: OpenApiResponse(description="No such server"),
         },
     ),
@@ -123,12 +124,13 @@ class McpServerViewSet(
 ):
     """The curated catalogue: users read active servers, administrators manage them."""
 
-    permission_classes = (IsAdminForWrites,)
-
     def get_permissions(self):
-        if self.action == "call_tool":
+        if self.action in ("list", "retrieve", "call_tool"):
             return [IsAuthenticated()]
-        return super().get_permissions()
+        if self.action == "approve_tools":
+            return [AdminPower(powers.APPROVE_MCP_TOOLS)]
+        # Every other action changes a server (or probes it with the shared keys).
+        return [AdminPower(powers.MANAGE_MCP_SERVERS)]
 
     def get_throttles(self):
         throttles = super().get_throttles()
@@ -137,7 +139,7 @@ class McpServerViewSet(
         return throttles
 
     def get_serializer_class(self):
-        if self.request and self.request.user.is_staff:
+        if self.request and selectors.user_curates_mcp_servers(self.request.user):
             return McpServerAdminSerializer
         return McpServerSerializer
 
@@ -146,7 +148,7 @@ class McpServerViewSet(
         if status_filter not in McpServer.Status.values:
             status_filter = None
         queryset = selectors.mcp_server_list_for_user(user=self.request.user, status=status_filter)
-        if self.request.user.is_staff:  # only administrators see the allowed groups
+        if selectors.user_curates_mcp_servers(self.request.user):  # they see the allowed groups
             queryset = queryset.prefetch_related("allowed_groups")
         return queryset
 

@@ -2,10 +2,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import powers
+from config.api.permissions import AdminPower
 from projects import selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
@@ -151,9 +152,9 @@ class ProjectFileDetailView(APIView):
     parameters=[OpenApiParameter("owner", str, description="Only this user's projects.")]
 )
 class AdminProjectViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Every user's projects, for administrators."""
+    """Every user's projects, for staff who may read all projects."""
 
-    permission_classes = (IsAdminUser,)
+    permission_classes = (AdminPower.of(powers.READ_ALL_PROJECTS),)
     serializer_class = ProjectSerializer
 
     def get_queryset(self):

@@ -124,7 +124,7 @@ def test_refund_action_calls_the_service(admin_client):
     purchase, _ = purchase_create(buyer=UserFactory(), project_id=listing.pk)
     response = admin_client.post(
         "/admin/marketplace/purchase/",
-        {"action": "refund", "_selected_action": [str(purchase.pk)]},
+        {"action": "refund", "_selected_action": [str(purchase.pk)], "post": "yes"},
         follow=True,
     )
     assert "1 purchase(s) refunded." in response.text
@@ -138,7 +138,7 @@ def test_refund_action_calls_the_service(admin_client):
 
 def test_refund_twice_reports_and_changes_nothing(admin_client):
     purchase, _ = purchase_create(buyer=UserFactory(), project_id=ListingFactory().pk)
-    data = {"action": "refund", "_selected_action": [str(purchase.pk)]}
+    data = {"action": "refund", "_selected_action": [str(purchase.pk)], "post": "yes"}
     admin_client.post("/admin/marketplace/purchase/", data)
     response = admin_client.post("/admin/marketplace/purchase/", data, follow=True)
     assert "already refunded" in response.text
