@@ -17,6 +17,7 @@ from django.utils.functional import SimpleLazyObject, empty
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from config import security_signals
 from config.request_log import view_label
 
 REQUESTS = Counter(
@@ -116,6 +117,8 @@ class MetricsMiddleware:
             QUERIES.labels(view).inc(counter.count)
         if response.status_code >= 500:
             ERRORS.labels(view).inc()
+        if response.status_code == 429:
+            security_signals.request_throttled(view)
         return response
 
 

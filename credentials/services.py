@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from config import security_signals
 from config.errors import Conflict, Invalid, NotFound
 from config.logging import register_secret
 from credentials.crypto import (
@@ -156,6 +157,7 @@ def credential_reveal(*, owner: AbstractBaseUser | None, server: McpServer, key:
     try:
         value = token_decrypt(credential.value_token)
     except CredentialUnreadable:
+        security_signals.credential_unreadable()
         logger.warning(
             "Credential %s (%s on server %s) cannot be decrypted with the configured keys",
             credential.pk,

@@ -26,6 +26,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import REQUEST_TIMEOUT
 
+from config import security_signals
+
 logger = logging.getLogger(__name__)
 
 # Cloud metadata endpoints: refused even for hosts an operator allows.
@@ -171,6 +173,7 @@ class GuardedNetworkBackend(httpcore2.AsyncNetworkBackend):
         verdict = _address_verdict(host, port, addresses)
         if verdict:
             self._attempt.refusal = verdict
+            security_signals.address_refused()
             raise httpcore2.ConnectError(verdict)
         last: Exception | None = None
         for address in addresses:
@@ -216,6 +219,7 @@ async def _guard_url(url: str, attempt: _Attempt) -> None:
     verdict = _address_verdict(host, port, addresses)
     if verdict:
         attempt.refusal = verdict
+        security_signals.address_refused()
         raise McpClientError(McpClientError.REFUSED, f"Refused: {verdict}")
 
 

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from chat import services as chat_services
 from chat.models import MAX_CONTENT_LENGTH, ChatMessage
+from config import security_signals
 from config.errors import Conflict, DomainError, Invalid, NotFound
 from config.services import validate_model
 from credentials import services as credential_services
@@ -205,7 +206,10 @@ def _record_tools(server: McpServer, tools: list[dict]) -> None:
     if not server.tools_fingerprint:
         _pin(server, tools)
     else:
+        was_changed = server.tools_changed
         server.tools_changed = mcp_tools_fingerprint(tools) != server.tools_fingerprint
+        if server.tools_changed and not was_changed:
+            security_signals.tool_list_changed()
 
 
 _CHECK_FIELDS = [
@@ -501,6 +505,7 @@ def mcp_tool_call(
         raise NotFound("Tool not found.")
     _validate_arguments(definition, arguments)
     values = _call_values(user=user, server=server)
+    security_signals.credentials_used(user=user, count=len(values))
     pinned = mcp_tool_fingerprint(definition)
 
     def verify(current: dict | None) -> None:
