@@ -191,6 +191,8 @@ class McpServerAdmin(admin.ModelAdmin):
         return powers.user_has_power(request.user, powers.APPROVE_MCP_TOOLS)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and not self.has_manage_mcp_servers_permission(request):
+            powers.power_refused(powers.MANAGE_MCP_SERVERS)  # the admin answers 403 below
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except DomainError as exc:

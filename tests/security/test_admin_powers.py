@@ -285,7 +285,9 @@ def test_mcp_server_admin_changes_need_the_manage_power(changed_server):
     assert changelist.status_code == 200
     assert _action_names(changelist) == []
     change_url = f"/admin/mcp_servers/mcpserver/{changed_server.pk}/change/"
+    counted = refused(powers.MANAGE_MCP_SERVERS)
     assert viewer.post(change_url, {"url": "https://evil.example/mcp"}).status_code == 403
+    assert refused(powers.MANAGE_MCP_SERVERS) == counted + 1
     assert viewer.get("/admin/mcp_servers/mcpserver/add/").status_code == 403
     for action in ("deactivate", "soft_delete", "approve_tools"):
         viewer.post(
