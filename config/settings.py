@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
+    "accounts",
     "projects",
     "mcp_servers",
     "credentials",

@@ -1,8 +1,6 @@
 """Register, token, logout and me. Tokens are knox tokens: stored hashed, expiring."""
 
-from django.contrib.auth import authenticate, get_user_model, password_validation
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError, transaction
+from django.contrib.auth import authenticate, get_user_model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
@@ -11,6 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.services import user_create
 from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle
 
 User = get_user_model()
@@ -31,26 +30,11 @@ class MeSerializer(serializers.ModelSerializer):
 
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.RegexField(
-        r"^[\w.@+-]+\Z",
-        max_length=150,
-        error_messages={"invalid": "Letters, digits and @/./+/-/_ only."},
-    )
+    """Shapes only; the account rules are accounts.services.user_create's."""
+
+    username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
-
-    def validate_username(self, value):
-        if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("This username is taken.")
-        return value
-
-    def validate(self, attrs):
-        candidate = User(username=attrs["username"], email=attrs["email"])
-        try:
-            password_validation.validate_password(attrs["password"], candidate)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
-        return attrs
 
 
 class TokenRequestSerializer(serializers.Serializer):
@@ -79,14 +63,7 @@ class RegisterView(APIView):
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        try:
-            with transaction.atomic():
-                user = User.objects.create_user(
-                    username=data["username"], email=data["email"], password=data["password"]
-                )
-        except IntegrityError:
-            return Response({"username": ["This username is taken."]}, status=400)
+        user = user_create(**serializer.validated_data)
         _, token = AuthToken.objects.create(user)
         return Response(
             {"user": UserSerializer(user).data, "token": token}, status=status.HTTP_201_CREATED
