@@ -133,21 +133,31 @@ def test_password_and_email_rules_are_the_services():
 
 
 @pytest.mark.postgres
-def test_two_registrations_of_one_name_at_once_make_one_user():
-    """The unique index decides a race the service's check cannot."""
+@pytest.mark.django_db(transaction=True)
+def test_two_registrations_of_one_name_at_once_make_one_user(live_server):
+    """The unique index decides a race the service's check cannot (real HTTP, two threads)."""
+    import json
     import threading
-
-    from django.db import connection
+    import urllib.error
+    import urllib.request
 
     barrier = threading.Barrier(2)
     codes = []
 
     def attempt(name):
+        body = json.dumps({"username": name, "email": "e@example.com", "password": PASSPHRASE})
+        request = urllib.request.Request(  # noqa: S310 - http to the live test server
+            f"{live_server.url}/api/v1/auth/register/",
+            data=body.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        barrier.wait()
         try:
-            barrier.wait()
-            codes.append(register(name).status_code)
-        finally:
-            connection.close()
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                codes.append(response.status)
+        except urllib.error.HTTPError as exc:
+            codes.append(exc.code)
 
     threads = [threading.Thread(target=attempt, args=(n,)) for n in ("Erin", "erin")]
     for thread in threads:
