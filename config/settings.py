@@ -153,7 +153,7 @@ PASSWORD_HASHERS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
-# Password logins are locked per address and per username after THROTTLE_AUTH_RATE failures;
+# Password logins are locked per (username, address) and per address after failed attempts;
 # the plain ModelBackend stays listed so sessions it logged in stay valid.
 AUTHENTICATION_BACKENDS = [
     "config.auth_backends.ThrottledModelBackend",
@@ -248,6 +248,7 @@ else:
 THROTTLE_ANON_RATE = os.environ.get("THROTTLE_ANON_RATE", "300/min")
 THROTTLE_USER_RATE = os.environ.get("THROTTLE_USER_RATE", "1200/min")
 THROTTLE_AUTH_RATE = os.environ.get("THROTTLE_AUTH_RATE", "20/min")
+THROTTLE_AUTH_ADDRESS_RATE = os.environ.get("THROTTLE_AUTH_ADDRESS_RATE", "100/min")
 THROTTLE_SENSITIVE_RATE = os.environ.get("THROTTLE_SENSITIVE_RATE", "60/min")
 
 REST_FRAMEWORK = {

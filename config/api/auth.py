@@ -5,12 +5,14 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import user_create
 from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle
+from config.auth_backends import login_retry_after
 
 User = get_user_model()
 
@@ -85,6 +87,11 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
+            wait = login_retry_after(request)
+            if wait is not None:  # locked, whatever the password: say so, like the login page
+                raise Throttled(
+                    wait=wait, detail="Too many failed logins for this name from your address."
+                )
             return Response({"detail": "Wrong username or password."}, status=400)
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)

@@ -3,6 +3,7 @@ and per username and for `sensitive` writes per user."""
 
 import hashlib
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -42,17 +43,20 @@ class RequestRateThrottle(SimpleRateThrottle):
 
 
 class AuthAddressThrottle(SimpleRateThrottle):
-    """Register, token: THROTTLE_AUTH_RATE per client address."""
+    """Token: THROTTLE_AUTH_ADDRESS_RATE per client address (read at each request)."""
 
     scope = "auth"
+
+    def get_rate(self):
+        return settings.THROTTLE_AUTH_ADDRESS_RATE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": "auth-ip", "ident": self.get_ident(request)}
 
 
 class AuthUsernameThrottle(SimpleRateThrottle):
-    """Token: THROTTLE_AUTH_RATE per username, so one address cannot brute-force many accounts
-    unnoticed; the window is short, so an attacker cannot lock a victim out for long."""
+    """Token: THROTTLE_AUTH_RATE per (username, address). Per address and name, not per name:
+    requests from a guesser's address must not hold back the owner on another client."""
 
     scope = "auth"
 
@@ -62,8 +66,9 @@ class AuthUsernameThrottle(SimpleRateThrottle):
         if not isinstance(username, str) or not username:
             return None
         # Hashed: a username may hold any character, a cache key should not.
-        digest = hashlib.sha256(username.lower()[:150].encode(errors="replace")).hexdigest()
-        return self.cache_format % {"scope": "auth-user", "ident": digest[:32]}
+        text = f"{self.get_ident(request)} {username.lower()[:150]}"
+        digest = hashlib.sha256(text.encode(errors="replace")).hexdigest()
+        return self.cache_format % {"scope": "auth-user-ip", "ident": digest[:32]}
 
 
 class SensitiveThrottle(SimpleRateThrottle):
