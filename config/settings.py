@@ -250,6 +250,13 @@ THROTTLE_USER_RATE = os.environ.get("THROTTLE_USER_RATE", "1200/min")
 THROTTLE_AUTH_RATE = os.environ.get("THROTTLE_AUTH_RATE", "20/min")
 THROTTLE_AUTH_ADDRESS_RATE = os.environ.get("THROTTLE_AUTH_ADDRESS_RATE", "100/min")
 THROTTLE_SENSITIVE_RATE = os.environ.get("THROTTLE_SENSITIVE_RATE", "60/min")
+# One limit per action, the same counter for its page and its API endpoint (per user; sign-up
+# per address). Unset: THROTTLE_SENSITIVE_RATE.
+THROTTLE_SIGNUP_RATE = os.environ.get("THROTTLE_SIGNUP_RATE", "20/hour")
+THROTTLE_PURCHASE_RATE = os.environ.get("THROTTLE_PURCHASE_RATE", "")
+THROTTLE_DOWNLOAD_RATE = os.environ.get("THROTTLE_DOWNLOAD_RATE", "")
+THROTTLE_REVIEW_RATE = os.environ.get("THROTTLE_REVIEW_RATE", "")
+THROTTLE_MCP_CALL_RATE = os.environ.get("THROTTLE_MCP_CALL_RATE", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -1,6 +1,7 @@
 """Account pages and the glue that turns domain errors into HTTP answers for every page."""
 
 import functools
+import math
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -10,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
+from config.api.throttling import SignupThrottle
 from config.errors import Forbidden, NotFound
 from config.forms import SignupForm
 
@@ -29,6 +31,26 @@ def domain_errors(view):
     return wrapper
 
 
+def throttled(throttle_class):
+    """The API's throttle for this action on a page: the same rate and the same counter. Over
+    the limit, a 429 page says when to try again (the browser's Back keeps what was typed)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            throttle = throttle_class()
+            if throttle.allow_request(request, None):
+                return view(request, *args, **kwargs)
+            wait = max(1, math.ceil(throttle.wait() or 1))
+            response = render(request, "429.html", {"wait": wait}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+
+        return wrapper
+
+    return decorator
+
+
 def safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -39,6 +61,7 @@ def safe_next(request, default: str) -> str:
 
 
 @require_http_methods(["GET", "POST"])
+@throttled(SignupThrottle)
 def signup(request):
     if request.user.is_authenticated:
         return redirect("marketplace:home")

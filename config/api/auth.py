@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import user_create
-from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle
+from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle, SignupThrottle
 from config.auth_backends import login_retry_after
 
 User = get_user_model()
@@ -52,7 +52,7 @@ class TokenSerializer(serializers.Serializer):
 class RegisterView(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
-    throttle_classes = (AuthAddressThrottle,)
+    throttle_classes = (SignupThrottle,)  # shared with the sign-up page
 
     @extend_schema(
         request=RegisterSerializer,

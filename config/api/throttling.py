@@ -82,3 +82,52 @@ class SensitiveThrottle(SimpleRateThrottle):
         user = request.user
         ident = user.pk if user and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ActionThrottle(SimpleRateThrottle):
+    """One limit per action, shared by the page and the API: both build the same key (scope and
+    user, or address) in the same cache, so a client cannot double its allowance by switching.
+    Writes only; the rate is the action's setting, else THROTTLE_SENSITIVE_RATE, read at each
+    request. Pages use it through config.views.throttled."""
+
+    setting = ""
+    per_address = False  # count per client address even for a signed-in user
+
+    def get_rate(self):
+        return getattr(settings, self.setting, "") or settings.THROTTLE_SENSITIVE_RATE
+
+    def get_cache_key(self, request, view):
+        if request.method in SAFE_METHODS:
+            return None
+        user = getattr(request, "user", None)
+        if not self.per_address and user is not None and user.is_authenticated:
+            ident = user.pk
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class SignupThrottle(ActionThrottle):
+    scope, setting, per_address = "signup", "THROTTLE_SIGNUP_RATE", True
+
+
+class PurchaseThrottle(ActionThrottle):
+    scope, setting = "purchase", "THROTTLE_PURCHASE_RATE"
+
+
+class DownloadThrottle(ActionThrottle):
+    """Making download tokens (the zip itself is reached through a token of limited uses)."""
+
+    scope, setting = "download", "THROTTLE_DOWNLOAD_RATE"
+
+
+class ReviewThrottle(ActionThrottle):
+    """Writing, editing and deleting one's review."""
+
+    scope, setting = "review", "THROTTLE_REVIEW_RATE"
+
+
+class McpCallThrottle(ActionThrottle):
+    """Running an MCP tool."""
+
+    scope, setting = "mcp-call", "THROTTLE_MCP_CALL_RATE"
