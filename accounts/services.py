@@ -87,10 +87,13 @@ def username_key(username: str) -> str:
     return unicodedata.normalize("NFKC", username).lower()
 
 
-def username_taken(username: str) -> bool:
+def username_taken(username: str, *, exclude_pk=None) -> bool:
     """Whether another user has this name in any case (the database's unique index on the
     lower-cased name is the last word; this query uses that index)."""
-    return User.objects.alias(key=Lower("username")).filter(key=username_key(username)).exists()
+    users = User.objects.alias(key=Lower("username")).filter(key=username_key(username))
+    if exclude_pk is not None:
+        users = users.exclude(pk=exclude_pk)
+    return users.exists()
 
 
 def user_create(*, username: str, email: str, password: str | None) -> User:
@@ -166,8 +169,12 @@ def sessions_end(*, user, keep_session: str | None = None, keep_token=None) -> i
 
 
 def user_password_change(*, user, password: str, request=None, keep_token=None) -> None:
-    """Set a new (already validated) password and end the user's other sessions and tokens;
-    the session or token the change came from stays signed in."""
+    """Set a new password (Invalid under `new_password` when the validators refuse it) and end
+    the user's other sessions and tokens; the session or token the change came from stays."""
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise _invalid({"new_password": list(exc.messages)}) from None
     user.set_password(password)
     user.save(update_fields=["password"])
     keep_session = None

@@ -2,12 +2,11 @@
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm, SetPasswordMixin
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from accounts.services import user_create
 from config.auth_backends import login_retry_after
-from config.errors import DomainError, Invalid
+from config.errors import DomainError
 
 
 def add_domain_error(form: forms.Form, exc: DomainError) -> None:
@@ -31,36 +30,6 @@ class MarkInvalidMixin:
         super().add_error(field, error)
         if field in self.fields:
             self.fields[field].widget.attrs["aria-invalid"] = "true"
-
-
-class SignupForm(MarkInvalidMixin, SetPasswordMixin, forms.Form):
-    """The sign-up page's fields; the account rules are accounts.services.user_create's."""
-
-    username = forms.CharField(
-        max_length=150,
-        help_text="Letters, digits and @/./+/-/_ only.",
-        widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True}),
-    )
-    email = forms.EmailField(max_length=254, help_text="Used only to reach you about your account.")
-    password1, password2 = SetPasswordMixin.create_password_fields()
-
-    def clean(self):
-        self.validate_passwords()
-        return super().clean()
-
-    def save(self):
-        """The new user, or None with the service's errors next to their fields."""
-        try:
-            return user_create(
-                username=self.cleaned_data["username"],
-                email=self.cleaned_data["email"],
-                password=self.cleaned_data["password1"],
-            )
-        except Invalid as exc:
-            for field, messages in exc.errors.items():
-                for message in messages:
-                    self.add_error("password2" if field == "password" else field, message)
-            return None
 
 
 class LockoutMessageMixin:

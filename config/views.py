@@ -1,19 +1,14 @@
-"""Account pages and the glue that turns domain errors into HTTP answers for every page."""
+"""The glue every page shares: domain errors as HTTP answers, throttles, safe redirects."""
 
 import functools
 import math
 
-from django.contrib import messages
-from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
 
-from config.api.throttling import SignupThrottle
 from config.errors import Forbidden, NotFound
-from config.forms import SignupForm
 
 
 def domain_errors(view):
@@ -58,17 +53,3 @@ def safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-@require_http_methods(["GET", "POST"])
-@throttled(SignupThrottle)
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("marketplace:home")
-    form = SignupForm(request.POST or None)
-    user = form.save() if request.method == "POST" and form.is_valid() else None
-    if user is not None:
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! Your account is ready.")
-        return redirect(safe_next(request, "projects:list"))
-    return render(request, "registration/signup.html", {"form": form})

@@ -10,7 +10,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.services import user_create
+from accounts.services import user_create, user_logout_everywhere, user_password_change
 from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle, SignupThrottle
 from config.auth_backends import login_retry_after
 
@@ -72,6 +72,14 @@ class RegisterView(APIView):
         )
 
 
+def _refuse_if_locked(request) -> None:
+    """A login refused by the lock is a 429 with Retry-After, whatever the password, like the
+    login page says; never "wrong password"."""
+    wait = login_retry_after(request)
+    if wait is not None:
+        raise Throttled(wait=wait, detail="Too many failed logins for this name from your address.")
+
+
 class TokenView(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
@@ -87,11 +95,7 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
-            wait = login_retry_after(request)
-            if wait is not None:  # locked, whatever the password: say so, like the login page
-                raise Throttled(
-                    wait=wait, detail="Too many failed logins for this name from your address."
-                )
+            _refuse_if_locked(request)
             return Response({"detail": "Wrong username or password."}, status=400)
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
@@ -109,6 +113,48 @@ class LogoutView(APIView):
             from django.contrib.auth import logout
 
             logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutEverywhereView(APIView):
+    """Ends every session and API token of the user, the one making this call included."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        user_logout_everywhere(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    new_password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+
+
+class PasswordChangeView(APIView):
+    """Changes the password; the user's other sessions and tokens end, the caller's stays."""
+
+    permission_classes = (IsAuthenticated,)
+    throttle_classes = (AuthAddressThrottle,)
+
+    @extend_schema(request=PasswordChangeSerializer, responses={204: None})
+    def post(self, request):
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = request.user
+        # Through the login lock: a stolen token must not become a way to guess the password.
+        checked = authenticate(request, username=user.get_username(), password=data["old_password"])
+        if checked is None:
+            _refuse_if_locked(request)
+            return Response({"old_password": ["This is not your current password."]}, status=400)
+        user_password_change(
+            user=user,
+            password=data["new_password"],
+            request=request,
+            keep_token=request.auth if isinstance(request.auth, AuthToken) else None,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
