@@ -193,3 +193,21 @@ def test_the_admin_checks_names_like_sign_up(user, name, message):
     assert response.status_code == 200
     assert message in response.text
     assert not type(user).objects.filter(username=name).exists()
+
+
+def test_renaming_a_user_in_the_admin_to_a_case_twin_is_a_form_error(user):
+    other = UserFactory(username="someone")
+    staff = Client()
+    staff.force_login(StaffFactory())
+    form = staff.get(f"/admin/auth/user/{other.pk}/change/").context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None and k != "password"}
+    data.update(username="Owner", date_joined_0="2026-01-01", date_joined_1="00:00:00")
+
+    response = staff.post(f"/admin/auth/user/{other.pk}/change/", data)
+
+    assert response.status_code == 200
+    assert "A user with that username already exists." in response.text
+    other.refresh_from_db()
+    assert other.username == "someone"
+    data.update(username="someone-else")
+    assert staff.post(f"/admin/auth/user/{other.pk}/change/", data).status_code == 302
