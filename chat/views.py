@@ -8,9 +8,10 @@ from django.views.decorators.http import require_http_methods
 
 from chat import selectors, services
 from chat.forms import ChatMessageForm, ToolArgumentsForm
+from config.api.throttling import McpCallThrottle
 from config.errors import DomainError, NotFound
 from config.forms import add_domain_error
-from config.views import domain_errors
+from config.views import domain_errors, throttled
 from mcp_servers.models import McpServer
 from mcp_servers.selectors import mcp_server_list_for_user
 from mcp_servers.services import mcp_tool_call
@@ -125,6 +126,7 @@ def _tool_choice(servers: list[McpServer], choice: str) -> tuple[McpServer, dict
 @login_required
 @domain_errors
 @require_http_methods(["GET", "POST"])
+@throttled(McpCallThrottle)
 def tool_run(request, pk):
     """Pick a tool (GET ?tool=<server id>/<name>), fill its arguments, run it (POST)."""
     project = project_get_for_user(user=request.user, pk=pk)

@@ -30,6 +30,8 @@ v1 = [
     path("auth/token/", auth.TokenView.as_view(), name="token"),
     path("auth/logout/", auth.LogoutView.as_view(), name="logout"),
     path("auth/me/", auth.MeView.as_view(), name="me"),
+    path("auth/logout-everywhere/", auth.LogoutEverywhereView.as_view(), name="logout-everywhere"),
+    path("auth/password/", auth.PasswordChangeView.as_view(), name="password-change"),
     path(
         "projects/<str:project_id>/files/",
         projects.ProjectFileListView.as_view(),

@@ -1,6 +1,6 @@
-"""Password logins (pages, admin, API token) locked per address and per username after
-THROTTLE_AUTH_RATE failed attempts; the lock ends with the window, so a victim is never
-locked out for longer than it."""
+"""Password logins (pages, admin, API token) locked after THROTTLE_AUTH_RATE failed attempts
+per (username, address) and per address. A guesser's address is locked, not the account: the
+owner's right password from another client still gets in, and every lock ends with its window."""
 
 import hashlib
 import math
@@ -16,39 +16,55 @@ from rest_framework.throttling import SimpleRateThrottle
 RETRY_AFTER_ATTR = "login_retry_after"
 
 
+def _digest(text: str) -> str:
+    # Hashed: a username may hold any character, a cache key should not.
+    return hashlib.sha256(text.encode(errors="replace")).hexdigest()
+
+
 class FailedLogins(SimpleRateThrottle):
     """A sliding window of failed attempts per key, kept like DRF's throttles (same cache,
-    same `timer`), but only failures are recorded and the rate is read at each request."""
+    same `timer`), but only failures are recorded and the rates are read at each request:
+    THROTTLE_AUTH_RATE per (username, address), THROTTLE_AUTH_ADDRESS_RATE per address (looser,
+    so people behind one shared address do not lock each other out at once)."""
 
     cache = cache
 
     def __init__(self, request, username: str) -> None:
         super().__init__()
-        digest = hashlib.sha256(username.lower()[:150].encode()).hexdigest()
-        self.keys = [f"throttle_login-user_{digest}"]
-        if request is not None:
-            self.keys.append(f"throttle_login-ip_{self.get_ident(request)}")
+        name = username.lower()[:150]
+        per_name = (self.num_requests, self.duration)
+        if request is None:  # no client to tell apart (code calling authenticate() itself)
+            self.keys = [(f"throttle_login-user_{_digest(name)}", *per_name)]
+            return
+        address = self.get_ident(request)
+        self.keys = [
+            (f"throttle_login-user-ip_{_digest(f'{address} {name}')}", *per_name),
+            (
+                f"throttle_login-ip_{address}",
+                *self.parse_rate(settings.THROTTLE_AUTH_ADDRESS_RATE),
+            ),
+        ]
 
     def get_rate(self) -> str:
         return settings.THROTTLE_AUTH_RATE
 
-    def _recent(self, key: str, now: float) -> list[float]:
-        return [at for at in self.cache.get(key, []) if at > now - self.duration]
+    def _recent(self, key: str, now: float, duration: int) -> list[float]:
+        return [at for at in self.cache.get(key, []) if at > now - duration]
 
     def retry_after(self) -> int | None:
         """Seconds until the first full key frees a slot, or None when no key is full."""
         now = self.timer()
         waits = []
-        for key in self.keys:
-            history = self._recent(key, now)  # newest first
-            if len(history) >= self.num_requests:
-                waits.append(self.duration - (now - history[self.num_requests - 1]))
+        for key, limit, duration in self.keys:
+            history = self._recent(key, now, duration)  # newest first
+            if len(history) >= limit:
+                waits.append(duration - (now - history[limit - 1]))
         return max(1, math.ceil(max(waits))) if waits else None
 
     def record_failure(self) -> None:
         now = self.timer()
-        for key in self.keys:
-            self.cache.set(key, [now, *self._recent(key, now)], self.duration)
+        for key, _limit, duration in self.keys:
+            self.cache.set(key, [now, *self._recent(key, now, duration)], duration)
 
 
 class ThrottledModelBackend(ModelBackend):

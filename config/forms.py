@@ -2,8 +2,7 @@
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
 from config.auth_backends import login_retry_after
@@ -31,14 +30,6 @@ class MarkInvalidMixin:
         super().add_error(field, error)
         if field in self.fields:
             self.fields[field].widget.attrs["aria-invalid"] = "true"
-
-
-class SignupForm(MarkInvalidMixin, UserCreationForm):
-    email = forms.EmailField(required=True, help_text="Used only to reach you about your account.")
-
-    class Meta(UserCreationForm.Meta):
-        model = get_user_model()
-        fields = ("username", "email")
 
 
 class LockoutMessageMixin:

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "csp",
+    "accounts",
     "projects",
     "mcp_servers",
     "credentials",
@@ -152,7 +153,7 @@ PASSWORD_HASHERS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
 
-# Password logins are locked per address and per username after THROTTLE_AUTH_RATE failures;
+# Password logins are locked per (username, address) and per address after failed attempts;
 # the plain ModelBackend stays listed so sessions it logged in stay valid.
 AUTHENTICATION_BACKENDS = [
     "config.auth_backends.ThrottledModelBackend",
@@ -249,7 +250,15 @@ else:
 THROTTLE_ANON_RATE = os.environ.get("THROTTLE_ANON_RATE", "300/min")
 THROTTLE_USER_RATE = os.environ.get("THROTTLE_USER_RATE", "1200/min")
 THROTTLE_AUTH_RATE = os.environ.get("THROTTLE_AUTH_RATE", "20/min")
+THROTTLE_AUTH_ADDRESS_RATE = os.environ.get("THROTTLE_AUTH_ADDRESS_RATE", "100/min")
 THROTTLE_SENSITIVE_RATE = os.environ.get("THROTTLE_SENSITIVE_RATE", "60/min")
+# One limit per action, the same counter for its page and its API endpoint (per user; sign-up
+# per address). Unset: THROTTLE_SENSITIVE_RATE.
+THROTTLE_SIGNUP_RATE = os.environ.get("THROTTLE_SIGNUP_RATE", "20/hour")
+THROTTLE_PURCHASE_RATE = os.environ.get("THROTTLE_PURCHASE_RATE", "")
+THROTTLE_DOWNLOAD_RATE = os.environ.get("THROTTLE_DOWNLOAD_RATE", "")
+THROTTLE_REVIEW_RATE = os.environ.get("THROTTLE_REVIEW_RATE", "")
+THROTTLE_MCP_CALL_RATE = os.environ.get("THROTTLE_MCP_CALL_RATE", "")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

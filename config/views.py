@@ -1,17 +1,14 @@
-"""Account pages and the glue that turns domain errors into HTTP answers for every page."""
+"""The glue every page shares: domain errors as HTTP answers, throttles, safe redirects."""
 
 import functools
+import math
 
-from django.contrib import messages
-from django.contrib.auth import login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
 
 from config.errors import Forbidden, NotFound
-from config.forms import SignupForm
 
 
 def domain_errors(view):
@@ -29,6 +26,26 @@ def domain_errors(view):
     return wrapper
 
 
+def throttled(throttle_class):
+    """The API's throttle for this action on a page: the same rate and the same counter. Over
+    the limit, a 429 page says when to try again (the browser's Back keeps what was typed)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            throttle = throttle_class()
+            if throttle.allow_request(request, None):
+                return view(request, *args, **kwargs)
+            wait = max(1, math.ceil(throttle.wait() or 1))
+            response = render(request, "429.html", {"wait": wait}, status=429)
+            response["Retry-After"] = str(wait)
+            return response
+
+        return wrapper
+
+    return decorator
+
+
 def safe_next(request, default: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -36,16 +53,3 @@ def safe_next(request, default: str) -> str:
     ):
         return target
     return default
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request):
-    if request.user.is_authenticated:
-        return redirect("marketplace:home")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! Your account is ready.")
-        return redirect(safe_next(request, "projects:list"))
-    return render(request, "registration/signup.html", {"form": form})

@@ -21,13 +21,15 @@ from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, connection, transaction
+from django.db.models.functions import Lower
 from django.utils.text import slugify
 
+from accounts.services import USERNAME_CHARACTERS, username_clean, username_key
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
+from config.errors import Invalid
 from legacy import dump
 from legacy.bulk import Background, drop_for_load, restore_after_load, search_vector_sql
 from legacy.canonical import DIGEST_SQL, RowText, digest
@@ -78,7 +80,8 @@ DEFAULT_MEMORY_BUDGET = 128 * MB
 CHAT_RUN_ROW_BYTES = 400  # a chat message's line while its run is sorted, about
 TRANSPORTS = {"http": "streamable_http", "streamable_http": "streamable_http", "sse": "sse"}
 TRANSPORTS["stdio"] = "stdio"
-_username_validator = UnicodeUsernameValidator()
+# The importer's wording ("username: may hold only ...") for the account service's messages.
+_USERNAME_REASONS = {USERNAME_CHARACTERS: "may hold only letters, digits and @.+-_"}
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _email_validator = EmailValidator()
 _url_validator = URLValidator(schemes=["http", "https"])
@@ -529,10 +532,10 @@ class LegacyImport:
             key = check.ref("id")
             username = check.text("username", required=True, max_length=150, min_length=1)
             if username:
-                try:
-                    _username_validator(username)
-                except ValidationError:
-                    check.fail("username", "may hold only letters, digits and @.+-_")
+                try:  # the account service's rule: NFKC first, no mixed-script confusables
+                    username = username_clean(username)
+                except Invalid as exc:
+                    check.fail("username", _USERNAME_REASONS.get(exc.message, exc.message))
                     username = None
             email = check.text("email", max_length=254)
             if email:
@@ -544,14 +547,14 @@ class LegacyImport:
             joined = check.timestamp("createdAt", self.exported_at)
             if key is not None and (key in self.users or key in self.rejected[name]):
                 check.fail("id", "appears twice in users (the first row is kept)")
-            elif username is not None and username in usernames:
+            elif username is not None and username_key(username) in usernames:
                 check.fail("username", "is taken by an earlier row of users")
             if check.errors:
                 if key is not None and key not in self.users:
                     self.rejected[name].add(key)
                 self.reject(name, index, row, check.errors)
                 continue
-            usernames.add(username)
+            usernames.add(username_key(username))
             placeholder -= 1
             self.users[key] = placeholder
             pending.append((key, (username, email, is_staff, joined)))
@@ -561,6 +564,8 @@ class LegacyImport:
 
     def _flush_users(self, pending: list) -> None:
         if self.writing and pending:
+            if self.had_rows[dump.USERS]:
+                self._match_existing_spelling(pending)
             self._upsert(
                 dump.USERS,
                 [record for _, record in pending],
@@ -571,6 +576,23 @@ class LegacyImport:
             for key, record in pending:
                 self.users[key] = pks[record[0]]
         pending.clear()
+
+    @staticmethod
+    def _match_existing_spelling(pending: list) -> None:
+        """A name already in the database in another case is that user (one person, one
+        name, as user_create has it): the row takes the stored spelling and updates them."""
+        keys = list({username_key(record[0]) for _, record in pending})
+        stored = {}
+        for chunk in _chunks(keys):
+            stored.update(
+                User.objects.annotate(key=Lower("username"))
+                .filter(key__in=chunk)
+                .values_list("key", "username")
+            )
+        for i, (key, record) in enumerate(pending):
+            spelling = stored.get(username_key(record[0]))
+            if spelling is not None and spelling != record[0]:
+                pending[i] = (key, (spelling, *record[1:]))
 
     # ------------------------------------------------------------------ listings, projects
 

@@ -8,9 +8,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from config.api.throttling import DownloadThrottle, PurchaseThrottle, ReviewThrottle
 from config.errors import DomainError, Forbidden, NotFound
 from config.forms import add_domain_error
-from config.views import domain_errors
+from config.views import domain_errors, throttled
 from marketplace import selectors, services
 from marketplace.downloads import project_zip_filename, stream_project_zip
 from marketplace.forms import ListingFilterForm, ListingForm, ReviewForm
@@ -105,6 +106,7 @@ def listing_detail(request, pk):
 @login_required
 @domain_errors
 @require_http_methods(["GET", "POST"])
+@throttled(PurchaseThrottle)
 def listing_buy(request, pk):
     project = selectors.listing_get(pk=pk)
     if project.owner_id == request.user.pk:
@@ -130,6 +132,7 @@ def listing_buy(request, pk):
 @login_required
 @domain_errors
 @require_http_methods(["POST"])
+@throttled(DownloadThrottle)
 def download_start(request, pk):
     """Make a one-time download token and send the browser to the zip."""
     project = _downloadable_project(request.user, pk)
@@ -159,6 +162,7 @@ def download_file(request, token):
 @login_required
 @domain_errors
 @require_http_methods(["GET", "POST"])
+@throttled(ReviewThrottle)
 def review_edit(request, pk):
     """Write a review, or edit the one already written."""
     project = selectors.listing_get(pk=pk)
@@ -192,6 +196,7 @@ def review_edit(request, pk):
 @login_required
 @domain_errors
 @require_http_methods(["GET", "POST"])
+@throttled(ReviewThrottle)
 def review_delete(request, pk):
     project = selectors.listing_get(pk=pk)
     review = selectors.review_get_for_user(user=request.user, project_id=project.pk)

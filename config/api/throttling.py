@@ -3,6 +3,7 @@ and per username and for `sensitive` writes per user."""
 
 import hashlib
 
+from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -42,17 +43,20 @@ class RequestRateThrottle(SimpleRateThrottle):
 
 
 class AuthAddressThrottle(SimpleRateThrottle):
-    """Register, token: THROTTLE_AUTH_RATE per client address."""
+    """Token: THROTTLE_AUTH_ADDRESS_RATE per client address (read at each request)."""
 
     scope = "auth"
+
+    def get_rate(self):
+        return settings.THROTTLE_AUTH_ADDRESS_RATE
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": "auth-ip", "ident": self.get_ident(request)}
 
 
 class AuthUsernameThrottle(SimpleRateThrottle):
-    """Token: THROTTLE_AUTH_RATE per username, so one address cannot brute-force many accounts
-    unnoticed; the window is short, so an attacker cannot lock a victim out for long."""
+    """Token: THROTTLE_AUTH_RATE per (username, address). Per address and name, not per name:
+    requests from a guesser's address must not hold back the owner on another client."""
 
     scope = "auth"
 
@@ -62,8 +66,9 @@ class AuthUsernameThrottle(SimpleRateThrottle):
         if not isinstance(username, str) or not username:
             return None
         # Hashed: a username may hold any character, a cache key should not.
-        digest = hashlib.sha256(username.lower()[:150].encode(errors="replace")).hexdigest()
-        return self.cache_format % {"scope": "auth-user", "ident": digest[:32]}
+        text = f"{self.get_ident(request)} {username.lower()[:150]}"
+        digest = hashlib.sha256(text.encode(errors="replace")).hexdigest()
+        return self.cache_format % {"scope": "auth-user-ip", "ident": digest[:32]}
 
 
 class SensitiveThrottle(SimpleRateThrottle):
@@ -77,3 +82,52 @@ class SensitiveThrottle(SimpleRateThrottle):
         user = request.user
         ident = user.pk if user and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class ActionThrottle(SimpleRateThrottle):
+    """One limit per action, shared by the page and the API: both build the same key (scope and
+    user, or address) in the same cache, so a client cannot double its allowance by switching.
+    Writes only; the rate is the action's setting, else THROTTLE_SENSITIVE_RATE, read at each
+    request. Pages use it through config.views.throttled."""
+
+    setting = ""
+    per_address = False  # count per client address even for a signed-in user
+
+    def get_rate(self):
+        return getattr(settings, self.setting, "") or settings.THROTTLE_SENSITIVE_RATE
+
+    def get_cache_key(self, request, view):
+        if request.method in SAFE_METHODS:
+            return None
+        user = getattr(request, "user", None)
+        if not self.per_address and user is not None and user.is_authenticated:
+            ident = user.pk
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class SignupThrottle(ActionThrottle):
+    scope, setting, per_address = "signup", "THROTTLE_SIGNUP_RATE", True
+
+
+class PurchaseThrottle(ActionThrottle):
+    scope, setting = "purchase", "THROTTLE_PURCHASE_RATE"
+
+
+class DownloadThrottle(ActionThrottle):
+    """Making download tokens (the zip itself is reached through a token of limited uses)."""
+
+    scope, setting = "download", "THROTTLE_DOWNLOAD_RATE"
+
+
+class ReviewThrottle(ActionThrottle):
+    """Writing, editing and deleting one's review."""
+
+    scope, setting = "review", "THROTTLE_REVIEW_RATE"
+
+
+class McpCallThrottle(ActionThrottle):
+    """Running an MCP tool."""
+
+    scope, setting = "mcp-call", "THROTTLE_MCP_CALL_RATE"

@@ -21,7 +21,11 @@ from config import powers
 from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.permissions import AdminPower
-from config.api.throttling import SensitiveThrottle
+from config.api.throttling import (
+    DownloadThrottle,
+    PurchaseThrottle,
+    ReviewThrottle,
+)
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
 from marketplace import selectors, services
@@ -79,6 +83,15 @@ def _downloadable_project(request, project_id) -> Project:
     return project
 
 
+# One throttle per action, the same as the pages use (config.views.throttled).
+ACTION_THROTTLES = {
+    "purchase": PurchaseThrottle,
+    "download_token": DownloadThrottle,
+    "reviews": ReviewThrottle,
+    "my_review": ReviewThrottle,
+}
+
+
 @extend_schema_view(
     retrieve=extend_schema(parameters=[LISTING_ID]),
     create=extend_schema(request=ListingPublishSerializer, responses={201: ListingSerializer}),
@@ -110,8 +123,8 @@ class ListingViewSet(
 
     def get_throttles(self):
         throttles = super().get_throttles()
-        if self.action in ("purchase", "download_token", "reviews"):
-            throttles.append(SensitiveThrottle())
+        if self.action in ACTION_THROTTLES:  # shared with the pages
+            throttles.append(ACTION_THROTTLES[self.action]())
         return throttles
 
     def get_queryset(self):

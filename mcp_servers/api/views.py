@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from config import powers
 from config.api.permissions import AdminPower
-from config.api.throttling import SensitiveThrottle
+from config.api.throttling import McpCallThrottle, SensitiveThrottle
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
     McpServerAdminSerializer,
@@ -134,7 +134,9 @@ class McpServerViewSet(
 
     def get_throttles(self):
         throttles = super().get_throttles()
-        if self.action in ("check", "call_tool"):
+        if self.action == "call_tool":
+            throttles.append(McpCallThrottle())  # shared with the chat page's tool runs
+        elif self.action == "check":
             throttles.append(SensitiveThrottle())
         return throttles
 

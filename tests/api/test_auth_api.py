@@ -119,7 +119,7 @@ def test_expired_token_is_rejected(api_client, user):
     assert api_client.get("/api/v1/auth/me/").status_code == 401
 
 
-def test_token_creation_is_throttled_per_username(settings, api_client):
+def test_token_creation_is_throttled_per_username_and_address(settings, api_client):
     UserFactory(username="victim")
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"]
     limit = int(rate.split("/")[0])
@@ -127,18 +127,21 @@ def test_token_creation_is_throttled_per_username(settings, api_client):
         api_client.post(
             "/api/v1/auth/token/",
             {"username": "victim", "password": f"guess-{i}"},
-            REMOTE_ADDR=f"10.0.0.{i % 250}",
+            REMOTE_ADDR="10.0.0.1",
         ).status_code
         for i in range(limit + 1)
     ]
     assert codes[:limit] == [400] * limit
     assert codes[limit] == 429
+    other = api_client.post(
+        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2"
+    )
+    assert other.status_code == 200
 
 
 def test_throttled_response_says_when_to_retry(settings, api_client):
-    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"]
-    limit = int(rate.split("/")[0])
-    for i in range(limit):
+    settings.THROTTLE_AUTH_ADDRESS_RATE = "4/min"
+    for i in range(4):
         api_client.post("/api/v1/auth/token/", {"username": f"u{i}", "password": "x"})
     response = api_client.post("/api/v1/auth/token/", {"username": "last", "password": "x"})
     assert response.status_code == 429

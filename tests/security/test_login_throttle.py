@@ -1,6 +1,7 @@
-"""Password logins on the pages and the admin: failed attempts are limited per address and per
-username (THROTTLE_AUTH_RATE), a correct password is refused while locked, and the lock ends
-with the window."""
+"""Password logins on the pages, the admin and the API: failed attempts are limited per
+(username, address) (THROTTLE_AUTH_RATE) and per address (THROTTLE_AUTH_ADDRESS_RATE). The
+guessing client is refused even with the right password; the owner on another client is not
+locked out; every lock ends with its window."""
 
 import pytest
 from django.contrib.auth import authenticate
@@ -13,6 +14,7 @@ from tests.factories import PASSWORD, StaffFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 LIMIT = 3
+ADDRESS_LIMIT = 5
 LOGIN_URLS = ["/accounts/login/", "/admin/login/"]
 
 
@@ -29,6 +31,7 @@ class Clock:
 @pytest.fixture(autouse=True)
 def tight_rate(settings):
     settings.THROTTLE_AUTH_RATE = f"{LIMIT}/min"
+    settings.THROTTLE_AUTH_ADDRESS_RATE = f"{ADDRESS_LIMIT}/min"
 
 
 @pytest.fixture
@@ -48,19 +51,19 @@ def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def fail_many(url: str, username: str, *, same_address: str | None = None) -> None:
+def fail_many(url: str, username: str, address: str = "10.1.0.1") -> None:
     for i in range(LIMIT):
-        _, response = login(url, username, f"guess-{i}", same_address or f"10.1.0.{i + 1}")
+        _, response = login(url, username, f"guess-{i}", address)
         assert response.status_code == 200
         assert "Too many attempts" not in response.text
 
 
 @pytest.mark.parametrize("url", LOGIN_URLS)
-def test_a_brute_forced_username_refuses_even_the_right_password(url, clock):
+def test_the_guessing_client_is_refused_even_the_right_password(url, clock):
     StaffFactory(username="victim")
-    fail_many(url, "victim")  # from many addresses: the per-username limit still holds
+    fail_many(url, "victim", "10.1.0.1")
 
-    client, response = login(url, "victim", PASSWORD, "10.9.9.9")
+    client, response = login(url, "victim", PASSWORD, "10.1.0.1")
 
     assert response.status_code == 200
     assert "Too many attempts, try again in 60 seconds." in response.text
@@ -68,16 +71,39 @@ def test_a_brute_forced_username_refuses_even_the_right_password(url, clock):
 
 
 @pytest.mark.parametrize("url", LOGIN_URLS)
+def test_the_owner_on_another_client_is_not_locked_out(url, clock):
+    """Before, guesses at a name locked that account for everyone, the owner included."""
+    StaffFactory(username="victim")
+    for round_ in range(3):  # an attacker repeating the lockout every minute
+        fail_many(url, "victim", "10.1.0.1")
+
+        client, response = login(url, "victim", PASSWORD, "10.9.9.9")
+
+        assert response.status_code == 302, round_
+        assert logged_in(client)
+        clock.now += 61
+
+
+@pytest.mark.parametrize("url", LOGIN_URLS)
+def test_guesses_spread_over_addresses_lock_each_address(url, clock):
+    StaffFactory(username="victim")
+    for address in ("10.1.0.1", "10.1.0.2"):
+        fail_many(url, "victim", address)
+        client, _response = login(url, "victim", PASSWORD, address)
+        assert not logged_in(client)
+
+
+@pytest.mark.parametrize("url", LOGIN_URLS)
 def test_the_lock_ends_with_the_window_and_refusals_do_not_extend_it(url, clock):
     StaffFactory(username="victim")
     fail_many(url, "victim")
     clock.now += 20
-    _, response = login(url, "victim", PASSWORD, "10.9.9.9")
+    _, response = login(url, "victim", PASSWORD, "10.1.0.1")
     assert "Too many attempts, try again in 40 seconds." in response.text
 
     clock.now += 41
 
-    client, response = login(url, "victim", PASSWORD, "10.9.9.9")
+    client, response = login(url, "victim", PASSWORD, "10.1.0.1")
     assert response.status_code == 302
     assert logged_in(client)
 
@@ -85,7 +111,7 @@ def test_the_lock_ends_with_the_window_and_refusals_do_not_extend_it(url, clock)
 @pytest.mark.parametrize("url", LOGIN_URLS)
 def test_one_address_cannot_spray_many_usernames(url, clock):
     StaffFactory(username="bystander")
-    for i in range(LIMIT):
+    for i in range(ADDRESS_LIMIT):
         login(url, f"someone{i}", "x", "10.2.0.1")
 
     client, response = login(url, "bystander", PASSWORD, "10.2.0.1")
@@ -101,7 +127,7 @@ def test_one_address_cannot_spray_many_usernames(url, clock):
 def test_another_username_from_another_address_still_logs_in(clock):
     UserFactory(username="victim")
     UserFactory(username="neighbour")
-    fail_many("/accounts/login/", "victim", same_address="10.3.0.1")
+    fail_many("/accounts/login/", "victim", "10.3.0.1")
 
     client, response = login("/accounts/login/", "neighbour", PASSWORD, "10.3.0.2")
 
@@ -120,27 +146,32 @@ def test_the_lock_is_case_insensitive_on_the_username(clock):
     UserFactory(username="victim")
     fail_many("/accounts/login/", "VICTIM")
 
-    _, response = login("/accounts/login/", "victim", PASSWORD, "10.9.9.9")
+    _, response = login("/accounts/login/", "victim", PASSWORD, "10.1.0.1")
 
     assert "Too many attempts" in response.text
 
 
-def test_a_lock_reached_through_the_pages_answers_400_on_the_token_api(clock):
-    """The API's own throttles count requests apart; when the shared lock refuses there,
-    authenticate() answers None and the API says 400, not 500."""
+def test_a_locked_api_login_answers_429_with_retry_after_not_wrong_password(clock):
+    """Before, the API answered 400 "Wrong username or password" to the right password."""
     UserFactory(username="victim")
-    fail_many("/accounts/login/", "victim")
+    fail_many("/accounts/login/", "victim", "10.1.0.1")  # the lock is shared with the pages
 
     response = APIClient().post(
-        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9"
+        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.1.0.1"
     )
 
-    assert response.status_code == 400
-    assert response.json() == {"detail": "Wrong username or password."}
-
+    assert response.status_code == 429
+    assert response["Retry-After"] == "60"
+    assert "Too many failed logins" in response.json()["detail"]
+    assert "Wrong" not in response.json()["detail"]
+    # The owner elsewhere gets a token; the guessing address again once the window has passed.
+    elsewhere = APIClient().post(
+        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9"
+    )
+    assert elsewhere.status_code == 200
     clock.now += 61
     response = APIClient().post(
-        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9"
+        "/api/v1/auth/token/", {"username": "victim", "password": PASSWORD}, REMOTE_ADDR="10.1.0.1"
     )
     assert response.status_code == 200
 
