@@ -361,3 +361,40 @@ def test_a_json_form_field_nested_too_deep_is_a_field_error():
     with pytest.raises(Exception, match="nest at most 64 levels"):
         field.clean("[" * 70 + "]" * 70)
     assert field.clean("[[1]]") == [[1]]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Token \x00",
+        "Token a\x00b",
+        "Token \xe9\xff",  # a WSGI server hands header bytes over as Latin-1: not UTF-8
+        "Token " + "a" * 5000,
+        "Token ../../etc",
+    ],
+)
+def test_a_hostile_token_is_401_not_5xx(header):
+    client = APIClient(raise_request_exception=False)
+    response = client.get("/api/v1/projects/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}
+
+
+def test_the_admin_refuses_json_nested_too_deep_as_a_field_error(world):
+    client = Client(raise_request_exception=False)
+    client.force_login(world["user"])
+    deep = "[" * DEEP + "]" * DEEP
+    response = client.post(
+        "/admin/mcp_servers/mcpserver/add/",
+        {
+            "name": "Deep",
+            "slug": "deep",
+            "transport": "streamable_http",
+            "url": "https://mcp.example.com/mcp",
+            "args": deep,
+            "headers": "{}",
+            "credential_spec": "[]",
+        },
+    )
+    assert response.status_code == 200
+    assert "nest at most 64 levels" in response.text
