@@ -3,6 +3,7 @@ from django.utils.html import escape
 
 from chat.models import MAX_CONTENT_LENGTH
 from config.forms import MarkInvalidMixin
+from config.hostile_input import JSONFormField
 
 
 class ChatMessageForm(MarkInvalidMixin, forms.Form):
@@ -52,7 +53,7 @@ def _field_for(name: str, schema: dict, *, required: bool) -> forms.Field:
         if required:  # unchecked means false
             return forms.BooleanField(**{**options, "required": False}, initial=default)
         return forms.NullBooleanField(initial=default, **options)
-    return forms.JSONField(
+    return JSONFormField(
         initial=default,
         widget=forms.Textarea(attrs={"rows": JSON_ROWS, "placeholder": "JSON"}),
         **options,
@@ -71,7 +72,7 @@ class ToolArgumentsForm(MarkInvalidMixin, forms.Form):
         properties = schema.get("properties")
         self.whole_object = not isinstance(properties, dict) and schema.get("type") != "object"
         if self.whole_object:
-            self.fields["arguments"] = forms.JSONField(
+            self.fields["arguments"] = JSONFormField(
                 label="Arguments (a JSON object)",
                 initial={},
                 widget=forms.Textarea(attrs={"rows": JSON_ROWS}),

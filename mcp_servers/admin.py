@@ -7,6 +7,7 @@ from django.db import models
 from config import powers
 from config.errors import DomainError
 from config.forms import add_domain_error
+from config.hostile_input import JSONFormField
 from mcp_servers import selectors, services
 from mcp_servers.models import McpServer
 
@@ -61,6 +62,8 @@ class StatusFilter(admin.SimpleListFilter):
 def _formfield(db_field, **kwargs):
     if isinstance(db_field, models.URLField):
         kwargs.setdefault("assume_scheme", "https")
+    if isinstance(db_field, models.JSONField):  # JSON nested too deep is a field error
+        kwargs.setdefault("form_class", JSONFormField)
     return db_field.formfield(**kwargs)
 
 
@@ -101,7 +104,10 @@ class McpServerAdminForm(forms.ModelForm):
 @admin.register(McpServer)
 class McpServerAdmin(admin.ModelAdmin):
     form = McpServerAdminForm
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # noqa: RUF012
+    formfield_overrides = {  # noqa: RUF012
+        models.URLField: {"assume_scheme": "https"},
+        models.JSONField: {"form_class": JSONFormField},
+    }
     list_display = (
         "name",
         "slug",

@@ -35,6 +35,8 @@ class ProjectFileForm(MarkInvalidMixin, forms.Form):
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if editing:
-            # The service edits content only; the path names the file.
-            self.fields["path"].disabled = True
-            self.fields["path"].help_text = ""
+            self.fields["path"].label = "Path"
+            self.fields["path"].help_text = (
+                "Change it to rename the file or move it to another folder "
+                "(e.g. <code>src/app.py</code> → <code>lib/app.py</code>)."
+            )

@@ -8,7 +8,7 @@ from django.db.models import Count, Sum, TextField
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from config.errors import Conflict, Invalid
+from config.errors import Conflict, Invalid, NotFound
 from config.services import validate_model
 from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import (
@@ -155,15 +155,36 @@ def project_file_create(*, project: Project, path: str, content: str) -> Project
 
 
 @transaction.atomic
-def project_file_update(*, project_file: ProjectFile, content: str) -> ProjectFile:
-    size = _content_size(content)
+def project_file_update(
+    *, project_file: ProjectFile, content: str | None = None, path: str | None = None
+) -> ProjectFile:
+    """Replace a file's content, rename or move it (a new `path`), or both.
+
+    The new path is checked like a new file's; the project's row lock serialises this with
+    every other write of the project's files, so two renames cannot race to one path.
+    """
+    new_path = _normalized_path(path) if path is not None else None
+    size = _content_size(content) if content is not None else None
     Project.objects.select_for_update().filter(pk=project_file.project_id).first()
-    _check_project_limits(
-        project=project_file.project, added_files=0, added_bytes=size - project_file.size
-    )
-    project_file.content = content
-    project_file.size = size
-    project_file.save(update_fields=["content", "size", "updated_at"])
+    current = ProjectFile.objects.filter(pk=project_file.pk).first()
+    if current is None:  # deleted while this request waited for the lock
+        raise NotFound("File not found.")
+    fields = ["updated_at"]
+    if size is not None:
+        _check_project_limits(
+            project=project_file.project, added_files=0, added_bytes=size - current.size
+        )
+        project_file.content, project_file.size = content, size
+        fields += ["content", "size"]
+    if new_path is not None and new_path != current.path:
+        project_file.path = new_path
+        fields.append("path")
+    try:
+        with transaction.atomic():
+            project_file.save(update_fields=fields)
+    except IntegrityError as exc:
+        project_file.path = current.path
+        raise Conflict(f"A file named {new_path} already exists.", field="path") from exc
     Project.objects.filter(pk=project_file.project_id).update(updated_at=timezone.now())
     return project_file
 

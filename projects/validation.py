@@ -21,7 +21,18 @@ MAX_TAGS = 10
 MAX_TAG_LENGTH = 30
 TAG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_PATH_LENGTH = 255
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls, DEL and C1 controls: invisible, and some terminals act on them.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Bidirectional embeddings, overrides, isolates and marks: they make a name read differently
+# from what it is ("txt.exe" shown as "exe.txt").
+_BIDI_RE = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# "C:/x" and "C:x" name a drive (and a drive-relative path) on Windows.
+_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+# Names Windows keeps for devices, whatever the case or extension ("con.txt" opens the console).
+WINDOWS_RESERVED_NAMES = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"{device}{n}" for device in ("COM", "LPT") for n in [*"123456789", "¹", "²", "³"]]
+)
 
 
 def validate_currency(value: str) -> None:
@@ -66,6 +77,18 @@ def normalize_file_path(path) -> str:
         raise ValidationError("A file path is required.", code="path")
     if _CONTROL_RE.search(path):
         raise ValidationError("A file path may not contain control characters.", code="path")
+    if _BIDI_RE.search(path):
+        raise ValidationError(
+            "A file path may not contain bidirectional text controls (such as U+202E), "
+            "which make a name read differently from what it is.",
+            code="path",
+        )
+    if _DRIVE_RE.match(path):
+        raise ValidationError(
+            f"A file path may not start with a drive such as “{path[:2]}”; "
+            "use a path relative to the project.",
+            code="path",
+        )
     if "\\" in path:
         raise ValidationError("Use “/” to separate folders in a file path.", code="path")
     if path.startswith("/"):
@@ -75,6 +98,14 @@ def normalize_file_path(path) -> str:
     normalised = posixpath.normpath(path)
     if normalised in {".", ""} or normalised.startswith("../"):
         raise ValidationError("A file path must name a file inside the project.", code="path")
+    for part in normalised.split("/"):
+        stem = part.split(".", 1)[0].rstrip(" ").upper()
+        if stem in WINDOWS_RESERVED_NAMES:
+            raise ValidationError(
+                f"“{part}” cannot be a file or folder name: Windows reserves {stem} for a "
+                "device, whatever the case or extension.",
+                code="path",
+            )
     if len(normalised) > MAX_PATH_LENGTH:
         raise ValidationError(
             f"A file path may be at most {MAX_PATH_LENGTH} characters.", code="path"

@@ -143,14 +143,20 @@ def file_edit(request, pk, file_id):
         editing=True,
     )
     if request.method == "POST" and form.is_valid():
+        old_path = project_file.path
         try:
             services.project_file_update(
-                project_file=project_file, content=form.cleaned_data["content"]
+                project_file=project_file,
+                content=form.cleaned_data["content"],
+                path=form.cleaned_data["path"],
             )
         except DomainError as exc:
             add_domain_error(form, exc)
         else:
-            messages.success(request, f"Saved {project_file.path}.")
+            if project_file.path != old_path:
+                messages.success(request, f"Saved and renamed {old_path} to {project_file.path}.")
+            else:
+                messages.success(request, f"Saved {project_file.path}.")
             return redirect("projects:detail", pk=project.pk)
     return render(
         request,

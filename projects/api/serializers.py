@@ -59,3 +59,15 @@ class ProjectFileCreateSerializer(serializers.Serializer):
 
 class ProjectFileContentSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ProjectFilePatchSerializer(serializers.Serializer):
+    """Rename or move the file (`path`), replace its content, or both."""
+
+    path = serializers.CharField(max_length=1024, required=False, trim_whitespace=False)
+    content = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Send a new `path`, new `content`, or both.")
+        return attrs

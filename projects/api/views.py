@@ -11,6 +11,7 @@ from projects import selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
     ProjectFileCreateSerializer,
+    ProjectFilePatchSerializer,
     ProjectFileSerializer,
     ProjectFileSummarySerializer,
     ProjectSerializer,
@@ -113,7 +114,7 @@ class ProjectFileListView(generics.GenericAPIView):
 
 
 class ProjectFileDetailView(APIView):
-    """`GET|PUT|DELETE /projects/{id}/files/{path}`; the path may contain `/`."""
+    """`GET|PUT|PATCH|DELETE /projects/{id}/files/{path}`; the path may contain `/`."""
 
     @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectFileSerializer})
     def get(self, request, project_id, path):
@@ -138,6 +139,23 @@ class ProjectFileDetailView(APIView):
             ProjectFileSerializer(project_file).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+    @extend_schema(
+        parameters=[PROJECT_ID],
+        request=ProjectFilePatchSerializer,
+        responses={200: ProjectFileSerializer},
+        description="Rename or move the file by sending its new `path` (checked like a new "
+        "file's), replace its `content`, or both.",
+    )
+    def patch(self, request, project_id, path):
+        project = selectors.project_get_for_user(user=request.user, pk=project_id)
+        serializer = ProjectFilePatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        project_file = services.project_file_update(
+            project_file=selectors.project_file_get(project=project, path=path),
+            **serializer.validated_data,
+        )
+        return Response(ProjectFileSerializer(project_file).data)
 
     @extend_schema(parameters=[PROJECT_ID], responses={204: None})
     def delete(self, request, project_id, path):

@@ -74,12 +74,18 @@ def test_huge_body_is_413(auth_client, settings):
         "/api/v1/projects/00000000-0000-0000-0000-000000000000/files/",
         "/api/v1/credentials/abc/",
         "/api/v1/credentials/99999999999999999999999/",
-        "/api/v1/mcp-servers/%00/",
         "/api/v1/marketplace/listings/%F0%9F%9A%80/reviews/mine/",
     ],
 )
 def test_odd_ids_are_404(auth_client, url):
     assert auth_client.get(url).status_code == 404
+
+
+def test_a_nul_in_an_id_is_400(auth_client):
+    # A NUL is refused before any view: the database could not even compare it.
+    response = auth_client.get("/api/v1/mcp-servers/%00/")
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "abc", "99999999999999999999"])

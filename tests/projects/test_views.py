@@ -172,7 +172,7 @@ def test_edit_file_content(web, user):
     project_file = ProjectFileFactory(project=project, path="a.py", content="old")
     url = f"/projects/{project.pk}/files/{project_file.pk}/"
     assert "old" in web.get(url).text
-    response = web.post(url, {"path": "ignored.py", "content": "new"})
+    response = web.post(url, {"path": "a.py", "content": "new"})
     assert response.status_code == 302
     project_file.refresh_from_db()
     assert (project_file.path, project_file.content, project_file.size) == ("a.py", "new", 3)
