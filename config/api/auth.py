@@ -7,10 +7,12 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from knox.models import AuthToken
 from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.exceptions import error_response
 from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle
 
 User = get_user_model()
@@ -41,7 +43,7 @@ class RegisterSerializer(serializers.Serializer):
 
     def validate_username(self, value):
         if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("This username is taken.")
+            raise serializers.ValidationError("This username is taken.", code="unique")
         return value
 
     def validate(self, attrs):
@@ -85,8 +87,10 @@ class RegisterView(APIView):
                 user = User.objects.create_user(
                     username=data["username"], email=data["email"], password=data["password"]
                 )
-        except IntegrityError:
-            return Response({"username": ["This username is taken."]}, status=400)
+        except IntegrityError as exc:  # registered meanwhile by a concurrent request
+            raise serializers.ValidationError(
+                {"username": [ErrorDetail("This username is taken.", code="unique")]}
+            ) from exc
         _, token = AuthToken.objects.create(user)
         return Response(
             {"user": UserSerializer(user).data, "token": token}, status=status.HTTP_201_CREATED
@@ -108,7 +112,7 @@ class TokenView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
-            return Response({"detail": "Wrong username or password."}, status=400)
+            return error_response(400, "Wrong username or password.", "invalid_credentials")
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
         return Response({"token": token, "expiry": instance.expiry})

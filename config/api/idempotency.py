@@ -25,6 +25,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from config.api.exceptions import error_response
 from config.models import IdempotencyRecord
 
 logger = logging.getLogger("atelier.idempotency")
@@ -60,8 +61,8 @@ def request_fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def _error(status: int, detail: str) -> Response:
-    return Response({"detail": detail}, status=status)
+def _error(status: int, detail: str, code: str) -> Response:
+    return error_response(status, detail, code, field=HEADER)
 
 
 def _claim(*, user, key: str, fingerprint: str, mine: int | None):
@@ -88,14 +89,22 @@ def _claim(*, user, key: str, fingerprint: str, mine: int | None):
             record.delete()
             return _claim(user=user, key=key, fingerprint=fingerprint, mine=mine)
         if record.fingerprint != fingerprint:
-            return None, _error(422, f"This {HEADER} was already used with a different request.")
+            return None, _error(
+                422,
+                f"This {HEADER} was already used with a different request.",
+                "idempotency_key_reused",
+            )
         if record.state == IdempotencyRecord.State.COMPLETED:
             response = Response(record.response_body, status=record.response_status)
             response["Idempotent-Replayed"] = "true"
             return None, response
         stale = record.updated_at <= now - PENDING_TIMEOUT
         if record.pk != mine and not stale:
-            response = _error(409, f"A request with this {HEADER} is still in progress.")
+            response = _error(
+                409,
+                f"A request with this {HEADER} is still in progress.",
+                "idempotency_in_progress",
+            )
             response["Retry-After"] = "1"
             return None, response
         record.updated_at = now
@@ -121,7 +130,11 @@ def idempotent(view_method):
         if key is None or not request.user.is_authenticated:
             return view_method(self, request, *args, **kwargs)
         if not KEY_PATTERN.match(key):
-            return _error(400, f"An {HEADER} has 1 to 64 printable characters, without spaces.")
+            return _error(
+                400,
+                f"An {HEADER} has 1 to 64 printable characters, without spaces.",
+                "idempotency_key_invalid",
+            )
         django_request = request._request
         django_request.idempotent = True  # a transient database error may run it again
         record, response = _claim(

@@ -136,7 +136,10 @@ def test_a_lock_reached_through_the_pages_answers_400_on_the_token_api(clock):
     )
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "Wrong username or password."}
+    assert response.json() == {
+        "detail": "Wrong username or password.",
+        "code": "invalid_credentials",
+    }
 
     clock.now += 61
     response = APIClient().post(
