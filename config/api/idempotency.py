@@ -20,12 +20,12 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from config.api.exceptions import error_response
+from config.api.schema import error
 from config.models import IdempotencyRecord
 
 logger = logging.getLogger("atelier.idempotency")
@@ -44,10 +44,9 @@ KEY_PARAMETER = OpenApiParameter(
     required=False,
     description="Repeat a request safely: the same key and request return the first answer.",
 )
-_DETAIL = inline_serializer("IdempotencyDetail", {"detail": serializers.CharField()})
 RESPONSES = {
-    409: OpenApiResponse(_DETAIL, description="A request with this key is still in progress."),
-    422: OpenApiResponse(_DETAIL, description="This key was already used for another request."),
+    409: error(409, "A request with this key is still in progress."),
+    422: error(422, "This key was already used for another request."),
 }
 
 

@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
+from config.api.schema import error
 from config.errors import Invalid, NotFound
 from credentials import selectors, services
 from credentials.api.serializers import (
@@ -27,7 +28,13 @@ def client_ip(request) -> str | None:
         parameters=[OpenApiParameter("mcp_server", OpenApiTypes.UUID, description="Server id")]
     ),
     retrieve=extend_schema(parameters=[CREDENTIAL_ID]),
-    create=extend_schema(request=CredentialCreateSerializer, responses={201: CredentialSerializer}),
+    create=extend_schema(
+        request=CredentialCreateSerializer,
+        responses={
+            201: CredentialSerializer,
+            409: error(409, "You already have a value for this key on this server."),
+        },
+    ),
     partial_update=extend_schema(
         parameters=[CREDENTIAL_ID],
         request=CredentialUpdateSerializer,

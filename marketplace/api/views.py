@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from config.api import idempotency
 from config.api.idempotency import idempotent
+from config.api.schema import error
 from config.api.throttling import SensitiveThrottle
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
@@ -79,7 +80,13 @@ def _downloadable_project(request, project_id) -> Project:
 
 @extend_schema_view(
     retrieve=extend_schema(parameters=[LISTING_ID]),
-    create=extend_schema(request=ListingPublishSerializer, responses={201: ListingSerializer}),
+    create=extend_schema(
+        request=ListingPublishSerializer,
+        responses={
+            201: ListingSerializer,
+            409: error(409, "The project is already published (`already_published`)."),
+        },
+    ),
     partial_update=extend_schema(
         parameters=[LISTING_ID], request=ListingUpdateSerializer, responses={200: ListingSerializer}
     ),
@@ -190,9 +197,13 @@ class ListingViewSet(
         methods=["POST"],
         parameters=[LISTING_ID],
         request=ReviewWriteSerializer,
-        responses={201: ReviewSerializer},
+        responses={
+            201: ReviewSerializer,
+            409: error(409, "You already reviewed this project (`already_reviewed`)."),
+        },
     )
-    @action(detail=True, methods=["get", "post"])
+    # The listings' filters do not apply to a listing's reviews.
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def reviews(self, request, project_id=None):
         if request.method == "GET":
             # One query: the listed project's reviews, each row with its count.
@@ -291,7 +302,10 @@ class DownloadHistoryView(generics.ListAPIView):
     refund=extend_schema(
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         request=None,
-        responses={200: PurchaseSerializer},
+        responses={
+            200: PurchaseSerializer,
+            409: error(409, "The purchase is already refunded (`already_refunded`)."),
+        },
     )
 )
 class PurchaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

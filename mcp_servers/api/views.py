@@ -11,6 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config.api.permissions import IsAdminForWrites
+from config.api.schema import error
 from config.api.throttling import SensitiveThrottle
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
@@ -24,6 +25,7 @@ from mcp_servers.models import McpServer
 from projects import selectors as project_selectors
 
 SERVER_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+NAME_TAKEN = error(409, "Another server has this name or slug (`name_taken`).")
 STATUS = OpenApiParameter(
     "status",
     str,
@@ -37,17 +39,18 @@ STATUS = OpenApiParameter(
     list=extend_schema(parameters=[STATUS], responses={200: McpServerSerializer(many=True)}),
     retrieve=extend_schema(parameters=[SERVER_ID], responses={200: McpServerSerializer}),
     create=extend_schema(
-        request=McpServerWriteSerializer, responses={201: McpServerAdminSerializer}
+        request=McpServerWriteSerializer,
+        responses={201: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     partial_update=extend_schema(
         parameters=[SERVER_ID],
         request=McpServerWriteSerializer,
-        responses={200: McpServerAdminSerializer},
+        responses={200: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     update=extend_schema(
         parameters=[SERVER_ID],
         request=McpServerWriteSerializer,
-        responses={200: McpServerAdminSerializer},
+        responses={200: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     destroy=extend_schema(parameters=[SERVER_ID], responses={204: None}),
     check=extend_schema(

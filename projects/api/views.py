@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api.schema import error
 from projects import selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
@@ -18,6 +19,8 @@ from projects.api.serializers import (
 from projects.models import Project, ProjectFile
 
 PROJECT_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+# The file routes name the project `project_id` in their path.
+FILES_PROJECT_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 @extend_schema_view(
@@ -85,7 +88,7 @@ class ProjectFileListView(generics.GenericAPIView):
     queryset = ProjectFile.objects.none()  # for the schema
 
     @extend_schema(
-        parameters=[PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
+        parameters=[FILES_PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
     )
     def get(self, request, project_id):
         files = selectors.project_file_list_for_user(user=request.user, project_id=project_id)
@@ -99,9 +102,9 @@ class ProjectFileListView(generics.GenericAPIView):
         return self.get_paginated_response(ProjectFileSummarySerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[PROJECT_ID],
+        parameters=[FILES_PROJECT_ID],
         request=ProjectFileCreateSerializer,
-        responses={201: ProjectFileSerializer},
+        responses={201: ProjectFileSerializer, 409: error(409, "A file with this path exists.")},
     )
     def post(self, request, project_id):
         project = selectors.project_get_for_user(user=request.user, pk=project_id)
@@ -114,7 +117,7 @@ class ProjectFileListView(generics.GenericAPIView):
 class ProjectFileDetailView(APIView):
     """`GET|PUT|DELETE /projects/{id}/files/{path}`; the path may contain `/`."""
 
-    @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectFileSerializer})
+    @extend_schema(parameters=[FILES_PROJECT_ID], responses={200: ProjectFileSerializer})
     def get(self, request, project_id, path):
         project_file = selectors.project_file_get_for_user(
             user=request.user, project_id=project_id, path=path
@@ -122,7 +125,7 @@ class ProjectFileDetailView(APIView):
         return Response(ProjectFileSerializer(project_file).data)
 
     @extend_schema(
-        parameters=[PROJECT_ID],
+        parameters=[FILES_PROJECT_ID],
         request=ProjectFileContentSerializer,
         responses={200: ProjectFileSerializer, 201: ProjectFileSerializer},
     )
@@ -138,7 +141,7 @@ class ProjectFileDetailView(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(parameters=[PROJECT_ID], responses={204: None})
+    @extend_schema(parameters=[FILES_PROJECT_ID], responses={204: None})
     def delete(self, request, project_id, path):
         project = selectors.project_get_for_user(user=request.user, pk=project_id)
         services.project_file_delete(
