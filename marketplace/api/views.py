@@ -21,6 +21,7 @@ from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.schema import error
 from config.api.throttling import SensitiveThrottle
+from config.api.viewsets import OwnerScopedListView, OwnerScopedViewSet
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
 from marketplace import selectors, services
@@ -290,12 +291,10 @@ class DownloadView(APIView):
         return response
 
 
-class DownloadHistoryView(generics.ListAPIView):
+class DownloadHistoryView(OwnerScopedListView):
     serializer_class = DownloadSerializer
-    queryset = Download.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.download_list_for_user(user=self.request.user)
+    queryset = Download.objects.none()  # the model, for the schema
+    list_selector = selectors.download_list_for_user
 
 
 @extend_schema_view(
@@ -308,15 +307,13 @@ class DownloadHistoryView(generics.ListAPIView):
         },
     )
 )
-class PurchaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class PurchaseViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """The caller's purchases; administrators refund."""
 
     serializer_class = PurchaseSerializer
     filterset_class = PurchaseFilter
-    queryset = Purchase.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.purchase_list_for_user(user=self.request.user)
+    queryset = Purchase.objects.none()  # the model, for the schema
+    list_selector = selectors.purchase_list_for_user
 
     @action(detail=True, methods=["post"], permission_classes=[IsAdminUser])
     def refund(self, request, pk=None):

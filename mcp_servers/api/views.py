@@ -5,7 +5,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from config.api.permissions import IsAdminForWrites
 from config.api.schema import error
 from config.api.throttling import SensitiveThrottle
+from config.api.viewsets import OwnerScopedViewSet
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
     McpServerAdminSerializer,
@@ -122,11 +123,16 @@ class McpServerViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnerScopedViewSet,
 ):
     """The curated catalogue: users read active servers, administrators manage them."""
 
+    # Scoped like what one owns elsewhere: to the servers the caller may see (groups, status).
+
     permission_classes = (IsAdminForWrites,)
+    queryset = McpServer.objects.none()  # the model, for the schema
+    list_selector = selectors.mcp_server_list_for_user
+    get_selector = selectors.mcp_server_get_for_user
 
     def get_permissions(self):
         if self.action == "call_tool":
@@ -144,17 +150,15 @@ class McpServerViewSet(
             return McpServerAdminSerializer
         return McpServerSerializer
 
-    def get_queryset(self):
+    def selector_filters(self):
         status_filter = self.request.query_params.get("status")
-        if status_filter not in McpServer.Status.values:
-            status_filter = None
-        queryset = selectors.mcp_server_list_for_user(user=self.request.user, status=status_filter)
+        return {"status": status_filter if status_filter in McpServer.Status.values else None}
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
         if self.request.user.is_staff:  # only administrators see the allowed groups
             queryset = queryset.prefetch_related("allowed_groups")
         return queryset
-
-    def get_object(self):
-        return selectors.mcp_server_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
 
     def create(self, request, *args, **kwargs):
         serializer = McpServerWriteSerializer(data=request.data)

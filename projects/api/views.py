@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api.schema import error
+from config.api.viewsets import OwnerScopedViewSet
 from projects import selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
@@ -38,18 +39,14 @@ class ProjectViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnerScopedViewSet,
 ):
     """The caller's own projects."""
 
     serializer_class = ProjectSerializer
-    queryset = Project.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.project_list_for_user(user=self.request.user)
-
-    def get_object(self):
-        return selectors.project_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+    queryset = Project.objects.none()  # the model, for the schema
+    list_selector = selectors.project_list_for_user
+    get_selector = selectors.project_get_for_user
 
     def create(self, request, *args, **kwargs):
         serializer = ProjectWriteSerializer(data=request.data)
