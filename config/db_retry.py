@@ -148,7 +148,11 @@ def database_unavailable(request) -> JsonResponse:
         response = JsonResponse({"status": "unavailable", "database": "down"}, status=503)
     else:
         response = JsonResponse(
-            {"detail": "The database is unavailable for a moment; please try again."}, status=503
+            {
+                "detail": "The database is unavailable for a moment; please try again.",
+                "code": "database_unavailable",
+            },
+            status=503,
         )
     response["Retry-After"] = "1"
     return response

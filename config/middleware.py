@@ -87,7 +87,11 @@ class BodySizeLimitMiddleware:
             length = 0
         if limit is not None and length > limit:
             return JsonResponse(
-                {"detail": f"The request body is too large (at most {limit} bytes)."}, status=413
+                {
+                    "detail": f"The request body is too large (at most {limit} bytes).",
+                    "code": "payload_too_large",
+                },
+                status=413,
             )
         return self.get_response(request)
 

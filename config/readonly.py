@@ -84,7 +84,9 @@ def forget_read_only_state() -> None:
 def read_only_response(request, reason: str = "") -> HttpResponse:
     text = f"{MESSAGE} ({reason})" if reason else MESSAGE
     if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-        response = JsonResponse({"detail": text, "read_only": True}, status=503)
+        response = JsonResponse(
+            {"detail": text, "code": "read_only", "read_only": True}, status=503
+        )
     else:
         response = HttpResponse(
             "<!doctype html><html lang='en'><head><meta charset='utf-8'>"

@@ -24,6 +24,7 @@ class CredentialUnreadable(DomainError):
 
     status_code = 409
     default_message = UNREADABLE_MESSAGE
+    default_code = "credential_unreadable"
 
 
 def value_field():

@@ -78,7 +78,9 @@ def credential_create(
         with transaction.atomic():
             credential.save()
     except IntegrityError as exc:
-        raise Conflict(f"A value for {key} on this server already exists.", field="key") from exc
+        raise Conflict(
+            f"A value for {key} on this server already exists.", field="key", code="already_exists"
+        ) from exc
     _event(credential=credential, owner=owner, actor=actor or owner, action="created", ip=ip)
     return credential
 

@@ -79,7 +79,10 @@ def listing_publish(
     if project.status != Project.Status.ACTIVE:
         raise Invalid("An archived project cannot be published.", field="project")
     if project.is_published:
-        raise Conflict("This project is already published; update its listing instead.")
+        raise Conflict(
+            "This project is already published; update its listing instead.",
+            code="already_published",
+        )
     _apply_listing_fields(
         project, price=price, currency=currency, category=category, tags=tags or []
     )
@@ -175,7 +178,10 @@ def purchase_create(
         earlier = Purchase.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
         if earlier is not None:
             if earlier.project_id != project.pk:
-                raise Conflict("This Idempotency-Key was used for another purchase.")
+                raise Conflict(
+                    "This Idempotency-Key was used for another purchase.",
+                    code="idempotency_key_reused",
+                )
             return earlier, False
     existing = Purchase.objects.filter(
         buyer=buyer, project=project, status=Purchase.Status.COMPLETED
@@ -219,7 +225,7 @@ def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
     """Refund a completed purchase: a negative revenue event; no new download tokens."""
     purchase = Purchase.objects.select_for_update().select_related("project").get(pk=purchase.pk)
     if purchase.status == Purchase.Status.REFUNDED:
-        raise Conflict("This purchase is already refunded.")
+        raise Conflict("This purchase is already refunded.", code="already_refunded")
     Project.objects.select_for_update().filter(pk=purchase.project_id).first()
     purchase.status = Purchase.Status.REFUNDED
     purchase.refunded_at = timezone.now()
@@ -246,7 +252,7 @@ def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
 def review_validate_eligible(*, author: AbstractBaseUser, project: Project) -> None:
     """Only a buyer (or, for a free project, a downloader) may review; never the owner."""
     if project.owner_id == author.pk:
-        raise Forbidden("You cannot review your own project.")
+        raise Forbidden("You cannot review your own project.", code="own_project")
     bought = Purchase.objects.filter(
         buyer=author, project=project, status=Purchase.Status.COMPLETED
     ).exists()
@@ -257,7 +263,8 @@ def review_validate_eligible(*, author: AbstractBaseUser, project: Project) -> N
     raise Forbidden(
         "Download this free project before reviewing it."
         if project.is_free
-        else "Only buyers of this project can review it."
+        else "Only buyers of this project can review it.",
+        code="purchase_required",
     )
 
 
@@ -308,7 +315,10 @@ def review_create(
         with transaction.atomic():
             review.save()
     except IntegrityError as exc:
-        raise Conflict("You have already reviewed this project; edit your review instead.") from exc
+        raise Conflict(
+            "You have already reviewed this project; edit your review instead.",
+            code="already_reviewed",
+        ) from exc
     project_refresh_rating(project_id=project.pk)
     cache_bump_on_commit(selectors.reviews_generation_name(project.pk), STATS)
     return review
@@ -352,7 +362,7 @@ def download_validate_entitled(*, user: AbstractBaseUser, project: Project) -> N
         return
     if project.is_listed and project.is_free:
         return
-    raise Forbidden("Buy this project to download it.")
+    raise Forbidden("Buy this project to download it.", code="purchase_required")
 
 
 @transaction.atomic

@@ -60,7 +60,7 @@ def _save(server: McpServer) -> McpServer:
             server.save()
     except IntegrityError as exc:
         raise Conflict(
-            "An MCP server with this name or slug already exists.", field="name"
+            "An MCP server with this name or slug already exists.", field="name", code="name_taken"
         ) from exc
     return server
 
@@ -124,7 +124,9 @@ def mcp_server_restore(*, server: McpServer) -> McpServer:
     if server.status != McpServer.Status.DELETED:
         return server
     if McpServer.objects.exclude(status=McpServer.Status.DELETED).filter(name=server.name).exists():
-        raise Conflict(f"Another server is already named {server.name}; rename it first.")
+        raise Conflict(
+            f"Another server is already named {server.name}; rename it first.", code="name_taken"
+        )
     server.status = McpServer.Status.INACTIVE
     server.deleted_at = None
     server.save(update_fields=["status", "deleted_at", "updated_at"])
@@ -141,11 +143,13 @@ class McpServerUnavailable(DomainError):
 
     status_code = 502
     default_message = "The MCP server could not be reached."
+    default_code = "mcp_server_unavailable"
 
 
 class McpServerTimeout(DomainError):
     status_code = 504
     default_message = "The MCP server did not answer in time."
+    default_code = "mcp_server_timeout"
 
 
 class McpToolFailed(DomainError):
@@ -153,6 +157,7 @@ class McpToolFailed(DomainError):
 
     status_code = 502
     default_message = "The tool reported an error."
+    default_code = "mcp_tool_failed"
 
 
 def _timeout() -> float:
@@ -492,13 +497,14 @@ def mcp_tool_call(
     if project is not None:
         project = project_selectors.project_get_for_user(user=user, pk=project.pk)
     if server.status != McpServer.Status.ACTIVE:
-        raise Invalid("This MCP server is not active.")
+        raise Invalid("This MCP server is not active.", code="server_inactive")
     if server.transport == McpServer.Transport.STDIO:
         raise Invalid("stdio servers are catalogued but never run by the web application.")
     if server.tools_changed:
         raise Conflict(
             "The tools of this server changed since they were approved; an administrator must "
-            "review them before any call."
+            "review them before any call.",
+            code="tools_changed",
         )
     definition = next((t for t in server.visible_tools if t.get("name") == tool), None)
     if definition is None:
@@ -530,7 +536,7 @@ def mcp_tool_call(
         logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
         if exc.kind == exc.TOOL_CHANGED:
             mcp_server_check(server=server)  # records the new list for the admin's review
-            raise Conflict(exc.message) from None
+            raise Conflict(exc.message, code="tools_changed") from None
         if exc.kind == exc.TOOL_ERROR:
             if project is not None:
                 _append_to_chat(

@@ -149,7 +149,9 @@ def project_file_create(*, project: Project, path: str, content: str) -> Project
         with transaction.atomic():
             project_file.save()
     except IntegrityError as exc:
-        raise Conflict(f"A file named {path} already exists.", field="path") from exc
+        raise Conflict(
+            f"A file named {path} already exists.", field="path", code="already_exists"
+        ) from exc
     Project.objects.filter(pk=project.pk).update(updated_at=timezone.now())
     return project_file
 

@@ -1,6 +1,6 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status
 from rest_framework.response import Response
 
 from chat import selectors, services
@@ -8,6 +8,7 @@ from chat.api.serializers import ChatMessageSerializer, ChatMessageWriteSerializ
 from chat.models import ChatMessage
 from config.api import idempotency
 from config.api.idempotency import idempotent
+from config.api.viewsets import OwnerScopedViewSet
 from projects.selectors import project_get_for_user
 
 
@@ -29,20 +30,20 @@ class ChatFilterSerializer(serializers.Serializer):
         responses={201: ChatMessageSerializer, **idempotency.RESPONSES},
     ),
 )
-class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, OwnerScopedViewSet):
     """The caller's messages, oldest first."""
 
     serializer_class = ChatMessageSerializer
-    queryset = ChatMessage.objects.none()  # for the schema; get_queryset scopes to the caller
+    queryset = ChatMessage.objects.none()  # the model, for the schema
+    list_selector = selectors.chat_message_list_for_user
 
-    def get_queryset(self):
+    def selector_filters(self):
         filters = ChatFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        return selectors.chat_message_list_for_user(
-            user=self.request.user,
-            project_id=filters.validated_data.get("project"),
-            after=filters.validated_data.get("after"),
-        )
+        return {
+            "project_id": filters.validated_data.get("project"),
+            "after": filters.validated_data.get("after"),
+        }
 
     @idempotent
     def create(self, request, *args, **kwargs):

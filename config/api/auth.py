@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.services import user_create, user_logout_everywhere, user_password_change
+from config.api.exceptions import error_response
 from config.api.throttling import AuthAddressThrottle, AuthUsernameThrottle, SignupThrottle
 from config.auth_backends import login_retry_after
 
@@ -96,7 +97,7 @@ class TokenView(APIView):
         )
         if user is None:
             _refuse_if_locked(request)
-            return Response({"detail": "Wrong username or password."}, status=400)
+            return error_response(400, "Wrong username or password.", "invalid_credentials")
         AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
         instance, token = AuthToken.objects.create(user)
         return Response({"token": token, "expiry": instance.expiry})

@@ -1,26 +1,41 @@
-"""Token authentication: knox's, in one query."""
+"""Token authentication: knox's, in one query, as `Bearer <token>` or `Token <token>`."""
 
 import re
 
 import knox.auth
 from django.utils import timezone
-from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.signals import token_expired
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
 
+BEARER = b"bearer"
 TOKEN_RE = re.compile(rb"[0-9A-Za-z]{1,512}")
 
 
 class TokenAuthentication(knox.auth.TokenAuthentication):
     """Knox's token check in one query (the token with its user). Knox would also sweep the
     user's other expired tokens on every request, a second query; TokenView sweeps them when
-    it issues a token instead. An expired token is still refused, and deleted when used."""
+    it issues a token instead. An expired token is still refused, and deleted when used.
+
+    Besides knox's `Token` prefix, the standard `Bearer` (RFC 6750) is accepted: it is what
+    generated OpenAPI clients and most HTTP tools send."""
+
+    def authenticate(self, request):
+        auth = get_authorization_header(request).split()
+        if not auth or auth[0].lower() != BEARER:
+            return super().authenticate(request)
+        if len(auth) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid token header: `Bearer` then the token, with no space inside it."
+            )
+        return self.authenticate_credentials(auth[1])
 
     def authenticate_credentials(self, token: bytes):
         # Knox's tokens are ASCII letters and digits. Anything else (a NUL, a byte that is not
         # UTF-8) would fail in knox's decoding or in the database query, as a 500.
         if not TOKEN_RE.fullmatch(token):
-            raise AuthenticationFailed("Invalid token.")
+            raise exceptions.AuthenticationFailed("Invalid token.")
         return super().authenticate_credentials(token)
 
     def _cleanup_token(self, auth_token) -> bool:
@@ -32,7 +47,19 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
         return False
 
 
-class TokenScheme(KnoxTokenScheme):
-    """The OpenAPI security scheme of the class above (the same as knox's)."""
+class TokenScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI security scheme of the class above: HTTP bearer, so that generated clients
+    send `Authorization: Bearer <token>`."""
 
     target_class = "config.api.authentication.TokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A token from `POST /api/v1/auth/token/` or `/auth/register/`, sent as "
+                "`Authorization: Bearer <token>` (`Token <token>` is accepted too)."
+            ),
+        }

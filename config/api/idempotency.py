@@ -20,11 +20,12 @@ import re
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from config.api.exceptions import error_response
+from config.api.schema import error
 from config.models import IdempotencyRecord
 
 logger = logging.getLogger("atelier.idempotency")
@@ -43,10 +44,9 @@ KEY_PARAMETER = OpenApiParameter(
     required=False,
     description="Repeat a request safely: the same key and request return the first answer.",
 )
-_DETAIL = inline_serializer("IdempotencyDetail", {"detail": serializers.CharField()})
 RESPONSES = {
-    409: OpenApiResponse(_DETAIL, description="A request with this key is still in progress."),
-    422: OpenApiResponse(_DETAIL, description="This key was already used for another request."),
+    409: error(409, "A request with this key is still in progress."),
+    422: error(422, "This key was already used for another request."),
 }
 
 
@@ -60,8 +60,8 @@ def request_fingerprint(request) -> str:
     return digest.hexdigest()
 
 
-def _error(status: int, detail: str) -> Response:
-    return Response({"detail": detail}, status=status)
+def _error(status: int, detail: str, code: str) -> Response:
+    return error_response(status, detail, code, field=HEADER)
 
 
 def _claim(*, user, key: str, fingerprint: str, mine: int | None):
@@ -88,14 +88,22 @@ def _claim(*, user, key: str, fingerprint: str, mine: int | None):
             record.delete()
             return _claim(user=user, key=key, fingerprint=fingerprint, mine=mine)
         if record.fingerprint != fingerprint:
-            return None, _error(422, f"This {HEADER} was already used with a different request.")
+            return None, _error(
+                422,
+                f"This {HEADER} was already used with a different request.",
+                "idempotency_key_reused",
+            )
         if record.state == IdempotencyRecord.State.COMPLETED:
             response = Response(record.response_body, status=record.response_status)
             response["Idempotent-Replayed"] = "true"
             return None, response
         stale = record.updated_at <= now - PENDING_TIMEOUT
         if record.pk != mine and not stale:
-            response = _error(409, f"A request with this {HEADER} is still in progress.")
+            response = _error(
+                409,
+                f"A request with this {HEADER} is still in progress.",
+                "idempotency_in_progress",
+            )
             response["Retry-After"] = "1"
             return None, response
         record.updated_at = now
@@ -121,7 +129,11 @@ def idempotent(view_method):
         if key is None or not request.user.is_authenticated:
             return view_method(self, request, *args, **kwargs)
         if not KEY_PATTERN.match(key):
-            return _error(400, f"An {HEADER} has 1 to 64 printable characters, without spaces.")
+            return _error(
+                400,
+                f"An {HEADER} has 1 to 64 printable characters, without spaces.",
+                "idempotency_key_invalid",
+            )
         django_request = request._request
         django_request.idempotent = True  # a transient database error may run it again
         record, response = _claim(

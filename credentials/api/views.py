@@ -2,9 +2,11 @@ import uuid
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, status
 from rest_framework.response import Response
 
+from config.api.schema import error
+from config.api.viewsets import OwnerScopedViewSet
 from config.errors import Invalid, NotFound
 from credentials import selectors, services
 from credentials.api.serializers import (
@@ -27,7 +29,13 @@ def client_ip(request) -> str | None:
         parameters=[OpenApiParameter("mcp_server", OpenApiTypes.UUID, description="Server id")]
     ),
     retrieve=extend_schema(parameters=[CREDENTIAL_ID]),
-    create=extend_schema(request=CredentialCreateSerializer, responses={201: CredentialSerializer}),
+    create=extend_schema(
+        request=CredentialCreateSerializer,
+        responses={
+            201: CredentialSerializer,
+            409: error(409, "You already have a value for this key on this server."),
+        },
+    ),
     partial_update=extend_schema(
         parameters=[CREDENTIAL_ID],
         request=CredentialUpdateSerializer,
@@ -41,27 +49,24 @@ class CredentialViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnerScopedViewSet,
 ):
     """The caller's own credentials. `value` is write-only: no response ever contains it."""
 
     serializer_class = CredentialSerializer
-    queryset = Credential.objects.none()  # for the schema; get_queryset scopes to the caller
+    queryset = Credential.objects.none()  # the model, for the schema
+    list_selector = selectors.credential_list_for_user
+    get_selector = selectors.credential_get_for_user
     http_method_names = ("get", "post", "patch", "delete", "head", "options")
 
-    def get_queryset(self):
+    def selector_filters(self):
         server_id = self.request.query_params.get("mcp_server")
         if server_id:
             try:
                 server_id = uuid.UUID(server_id)
             except ValueError as exc:
                 raise Invalid("mcp_server must be a server id.", field="mcp_server") from exc
-        return selectors.credential_list_for_user(
-            user=self.request.user, mcp_server_id=server_id or None
-        )
-
-    def get_object(self):
-        return selectors.credential_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+        return {"mcp_server_id": server_id or None}
 
     def create(self, request, *args, **kwargs):
         serializer = CredentialCreateSerializer(data=request.data)

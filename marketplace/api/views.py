@@ -21,11 +21,13 @@ from config import powers
 from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.permissions import AdminPower
+from config.api.schema import error
 from config.api.throttling import (
     DownloadThrottle,
     PurchaseThrottle,
     ReviewThrottle,
 )
+from config.api.viewsets import OwnerScopedListView, OwnerScopedViewSet
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
 from marketplace import selectors, services
@@ -94,7 +96,13 @@ ACTION_THROTTLES = {
 
 @extend_schema_view(
     retrieve=extend_schema(parameters=[LISTING_ID]),
-    create=extend_schema(request=ListingPublishSerializer, responses={201: ListingSerializer}),
+    create=extend_schema(
+        request=ListingPublishSerializer,
+        responses={
+            201: ListingSerializer,
+            409: error(409, "The project is already published (`already_published`)."),
+        },
+    ),
     partial_update=extend_schema(
         parameters=[LISTING_ID], request=ListingUpdateSerializer, responses={200: ListingSerializer}
     ),
@@ -205,9 +213,13 @@ class ListingViewSet(
         methods=["POST"],
         parameters=[LISTING_ID],
         request=ReviewWriteSerializer,
-        responses={201: ReviewSerializer},
+        responses={
+            201: ReviewSerializer,
+            409: error(409, "You already reviewed this project (`already_reviewed`)."),
+        },
     )
-    @action(detail=True, methods=["get", "post"])
+    # The listings' filters do not apply to a listing's reviews.
+    @action(detail=True, methods=["get", "post"], filter_backends=[])
     def reviews(self, request, project_id=None):
         if request.method == "GET":
             # One query: the listed project's reviews, each row with its count.
@@ -294,30 +306,29 @@ class DownloadView(APIView):
         return response
 
 
-class DownloadHistoryView(generics.ListAPIView):
+class DownloadHistoryView(OwnerScopedListView):
     serializer_class = DownloadSerializer
-    queryset = Download.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.download_list_for_user(user=self.request.user)
+    queryset = Download.objects.none()  # the model, for the schema
+    list_selector = selectors.download_list_for_user
 
 
 @extend_schema_view(
     refund=extend_schema(
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         request=None,
-        responses={200: PurchaseSerializer},
+        responses={
+            200: PurchaseSerializer,
+            409: error(409, "The purchase is already refunded (`already_refunded`)."),
+        },
     )
 )
-class PurchaseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class PurchaseViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     """The caller's purchases; administrators refund."""
 
     serializer_class = PurchaseSerializer
     filterset_class = PurchaseFilter
-    queryset = Purchase.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.purchase_list_for_user(user=self.request.user)
+    queryset = Purchase.objects.none()  # the model, for the schema
+    list_selector = selectors.purchase_list_for_user
 
     @action(
         detail=True, methods=["post"], permission_classes=[AdminPower.of(powers.REFUND_PURCHASES)]

@@ -1,6 +1,7 @@
 from django.contrib.auth.models import Group
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from mcp_servers.models import McpServer
 from mcp_servers.services import mcp_tools_diff
@@ -20,10 +21,50 @@ class ToolsDiffSerializer(serializers.Serializer):
     changed = serializers.ListField(child=serializers.CharField())
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "enum": [*McpServer.CheckStatus.values, None],
+        "description": "The last check's outcome; null until the server is first checked.",
+    }
+)
+class CheckStatusField(serializers.ChoiceField):
+    """`null` until the first check: the column stores "" (no check yet), which is not one of
+    the statuses, so clients get an explicit "never checked" instead of a value off the enum."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=McpServer.CheckStatus.choices, allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return value or None
+
+
+class OptionalUrlField(serializers.URLField):
+    """An http(s) URL, or null for a stdio server; "" is taken as null. Not `allow_blank`,
+    which the OpenAPI document would describe as a `nullable` without a type."""
+
+    def run_validation(self, data=empty):
+        return super().run_validation(None if data == "" else data)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {},
+        "nullable": True,
+        "description": "The tool's structured result (MCP structuredContent), if it gave one.",
+    }
+)
+class StructuredContentField(serializers.JSONField):
+    pass
+
+
 class McpServerSerializer(serializers.ModelSerializer):
     """What every user sees. Never created_by, never header templates."""
 
     tools = serializers.SerializerMethodField()
+    last_check_status = CheckStatusField(read_only=True)
 
     class Meta:
         model = McpServer
@@ -97,7 +138,7 @@ class McpServerWriteSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=100, required=False)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     transport = serializers.ChoiceField(choices=McpServer.Transport.choices)
-    url = serializers.URLField(max_length=500, required=False, allow_null=True, allow_blank=True)
+    url = OptionalUrlField(max_length=500, required=False, allow_null=True)
     command = serializers.CharField(max_length=500, required=False, allow_blank=True)
     args = serializers.ListField(
         child=serializers.CharField(max_length=500), required=False, max_length=100
@@ -140,7 +181,7 @@ class ToolCallResultSerializer(serializers.Serializer):
     text = serializers.CharField(
         allow_blank=True, help_text="The result's text, truncated above MCP_RESULT_MAX_CHARS."
     )
-    structured_content = serializers.JSONField(allow_null=True)
+    structured_content = StructuredContentField(allow_null=True)
     truncated = serializers.BooleanField()
     chat_message_ids = serializers.ListField(
         child=serializers.IntegerField(),

@@ -5,14 +5,16 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from config import powers
 from config.api.permissions import AdminPower
+from config.api.schema import error
 from config.api.throttling import McpCallThrottle, SensitiveThrottle
+from config.api.viewsets import OwnerScopedViewSet
 from mcp_servers import selectors, services
 from mcp_servers.api.serializers import (
     McpServerAdminSerializer,
@@ -25,6 +27,7 @@ from mcp_servers.models import McpServer
 from projects import selectors as project_selectors
 
 SERVER_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+NAME_TAKEN = error(409, "Another server has this name or slug (`name_taken`).")
 STATUS = OpenApiParameter(
     "status",
     str,
@@ -38,17 +41,18 @@ STATUS = OpenApiParameter(
     list=extend_schema(parameters=[STATUS], responses={200: McpServerSerializer(many=True)}),
     retrieve=extend_schema(parameters=[SERVER_ID], responses={200: McpServerSerializer}),
     create=extend_schema(
-        request=McpServerWriteSerializer, responses={201: McpServerAdminSerializer}
+        request=McpServerWriteSerializer,
+        responses={201: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     partial_update=extend_schema(
         parameters=[SERVER_ID],
         request=McpServerWriteSerializer,
-        responses={200: McpServerAdminSerializer},
+        responses={200: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     update=extend_schema(
         parameters=[SERVER_ID],
         request=McpServerWriteSerializer,
-        responses={200: McpServerAdminSerializer},
+        responses={200: McpServerAdminSerializer, 409: NAME_TAKEN},
     ),
     destroy=extend_schema(parameters=[SERVER_ID], responses={204: None}),
     check=extend_schema(
@@ -120,9 +124,15 @@ class McpServerViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnerScopedViewSet,
 ):
     """The curated catalogue: users read active servers, administrators manage them."""
+
+    # Scoped like what one owns elsewhere: to the servers the caller may see (groups, status).
+
+    queryset = McpServer.objects.none()  # the model, for the schema
+    list_selector = selectors.mcp_server_list_for_user
+    get_selector = selectors.mcp_server_get_for_user
 
     def get_permissions(self):
         if self.action in ("list", "retrieve", "call_tool"):
@@ -145,17 +155,15 @@ class McpServerViewSet(
             return McpServerAdminSerializer
         return McpServerSerializer
 
-    def get_queryset(self):
+    def selector_filters(self):
         status_filter = self.request.query_params.get("status")
-        if status_filter not in McpServer.Status.values:
-            status_filter = None
-        queryset = selectors.mcp_server_list_for_user(user=self.request.user, status=status_filter)
+        return {"status": status_filter if status_filter in McpServer.Status.values else None}
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
         if selectors.user_curates_mcp_servers(self.request.user):  # they see the allowed groups
             queryset = queryset.prefetch_related("allowed_groups")
         return queryset
-
-    def get_object(self):
-        return selectors.mcp_server_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
 
     def create(self, request, *args, **kwargs):
         serializer = McpServerWriteSerializer(data=request.data)

@@ -7,6 +7,8 @@ from rest_framework.views import APIView
 
 from config import powers
 from config.api.permissions import AdminPower
+from config.api.schema import error
+from config.api.viewsets import OwnerScopedViewSet
 from projects import selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
@@ -20,6 +22,8 @@ from projects.api.serializers import (
 from projects.models import Project, ProjectFile
 
 PROJECT_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+# The file routes name the project `project_id` in their path.
+FILES_PROJECT_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 @extend_schema_view(
@@ -37,18 +41,14 @@ class ProjectViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    OwnerScopedViewSet,
 ):
     """The caller's own projects."""
 
     serializer_class = ProjectSerializer
-    queryset = Project.objects.none()  # for the schema; get_queryset scopes to the caller
-
-    def get_queryset(self):
-        return selectors.project_list_for_user(user=self.request.user)
-
-    def get_object(self):
-        return selectors.project_get_for_user(user=self.request.user, pk=self.kwargs["pk"])
+    queryset = Project.objects.none()  # the model, for the schema
+    list_selector = selectors.project_list_for_user
+    get_selector = selectors.project_get_for_user
 
     def create(self, request, *args, **kwargs):
         serializer = ProjectWriteSerializer(data=request.data)
@@ -87,7 +87,7 @@ class ProjectFileListView(generics.GenericAPIView):
     queryset = ProjectFile.objects.none()  # for the schema
 
     @extend_schema(
-        parameters=[PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
+        parameters=[FILES_PROJECT_ID], responses={200: ProjectFileSummarySerializer(many=True)}
     )
     def get(self, request, project_id):
         files = selectors.project_file_list_for_user(user=request.user, project_id=project_id)
@@ -101,9 +101,9 @@ class ProjectFileListView(generics.GenericAPIView):
         return self.get_paginated_response(ProjectFileSummarySerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[PROJECT_ID],
+        parameters=[FILES_PROJECT_ID],
         request=ProjectFileCreateSerializer,
-        responses={201: ProjectFileSerializer},
+        responses={201: ProjectFileSerializer, 409: error(409, "A file with this path exists.")},
     )
     def post(self, request, project_id):
         project = selectors.project_get_for_user(user=request.user, pk=project_id)
@@ -116,7 +116,7 @@ class ProjectFileListView(generics.GenericAPIView):
 class ProjectFileDetailView(APIView):
     """`GET|PUT|PATCH|DELETE /projects/{id}/files/{path}`; the path may contain `/`."""
 
-    @extend_schema(parameters=[PROJECT_ID], responses={200: ProjectFileSerializer})
+    @extend_schema(parameters=[FILES_PROJECT_ID], responses={200: ProjectFileSerializer})
     def get(self, request, project_id, path):
         project_file = selectors.project_file_get_for_user(
             user=request.user, project_id=project_id, path=path
@@ -124,7 +124,7 @@ class ProjectFileDetailView(APIView):
         return Response(ProjectFileSerializer(project_file).data)
 
     @extend_schema(
-        parameters=[PROJECT_ID],
+        parameters=[FILES_PROJECT_ID],
         request=ProjectFileContentSerializer,
         responses={200: ProjectFileSerializer, 201: ProjectFileSerializer},
     )
@@ -141,7 +141,7 @@ class ProjectFileDetailView(APIView):
         )
 
     @extend_schema(
-        parameters=[PROJECT_ID],
+        parameters=[FILES_PROJECT_ID],
         request=ProjectFilePatchSerializer,
         responses={200: ProjectFileSerializer},
         description="Rename or move the file by sending its new `path` (checked like a new "
@@ -157,7 +157,7 @@ class ProjectFileDetailView(APIView):
         )
         return Response(ProjectFileSerializer(project_file).data)
 
-    @extend_schema(parameters=[PROJECT_ID], responses={204: None})
+    @extend_schema(parameters=[FILES_PROJECT_ID], responses={204: None})
     def delete(self, request, project_id, path):
         project = selectors.project_get_for_user(user=request.user, pk=project_id)
         services.project_file_delete(

@@ -89,7 +89,7 @@ def test_unlisted_or_malformed_reviews_page_is_not_found(api_client):
     for pk in (hidden.pk, "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         response = api_client.get(f"{LISTINGS}{pk}/reviews/")
         assert response.status_code == 404
-        assert response.json() == {"detail": "Listing not found."}
+        assert response.json() == {"detail": "Listing not found.", "code": "not_found"}
 
 
 def test_publish_update_and_unpublish_keep_the_cached_count_exact(api_client, user):

@@ -191,16 +191,22 @@ def test_without_a_key_the_call_is_refused_naming_it(checked, other_client):
 
 
 @pytest.mark.parametrize(
-    ("tool", "arguments", "status", "detail"),
+    ("tool", "arguments", "status", "detail", "code"),
     [
-        ("add", {"a": "x", "b": 1}, 400, None),
-        ("boom", {}, 502, "The tool reported an error: Error executing tool boom"),
-        ("slow", {"seconds": 5}, 504, "Timed out waiting for the server."),
-        ("nope", {}, 404, "Tool not found."),
+        ("add", {"a": "x", "b": 1}, 400, None, "invalid"),
+        (
+            "boom",
+            {},
+            502,
+            "The tool reported an error: Error executing tool boom",
+            "mcp_tool_failed",
+        ),
+        ("slow", {"seconds": 5}, 504, "Timed out waiting for the server.", "mcp_server_timeout"),
+        ("nope", {}, 404, "Tool not found.", "not_found"),
     ],
 )
 def test_tool_failures_are_clear_errors_never_500(
-    checked, auth_client, settings, tool, arguments, status, detail
+    checked, auth_client, settings, tool, arguments, status, detail, code
 ):
     settings.MCP_TIMEOUT_SECONDS = 0.5
 
@@ -208,9 +214,14 @@ def test_tool_failures_are_clear_errors_never_500(
 
     assert response.status_code == status
     if detail:
-        assert response.json() == {"detail": detail}
-    else:
-        assert response.json() == {"arguments": ["a: 'x' is not of type 'integer'"]}
+        assert response.json() == {"detail": detail, "code": code}
+    else:  # one field at fault: named, its messages kept under its name
+        assert response.json() == {
+            "detail": "a: 'x' is not of type 'integer'",
+            "code": code,
+            "field": "arguments",
+            "arguments": ["a: 'x' is not of type 'integer'"],
+        }
 
 
 def test_a_leaked_credential_is_redacted_from_the_response(checked, auth_client):
@@ -226,7 +237,10 @@ def test_a_server_gone_away_is_502(checked, auth_client):
     response = auth_client.post(call_url(checked, "add"), {"arguments": {"a": 1, "b": 2}})
 
     assert response.status_code == 502
-    assert response.json() == {"detail": "Down: could not connect to the server."}
+    assert response.json() == {
+        "detail": "Down: could not connect to the server.",
+        "code": "mcp_server_unavailable",
+    }
 
 
 def test_refused_addresses_are_400(checked, auth_client, settings):
