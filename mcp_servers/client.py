@@ -371,19 +371,43 @@ def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> 
     )
 
 
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as it is and as JSON writes it inside a string (`"` and `\\` escaped,
+    non-ASCII as `\\u` escapes or not), longest first, so a tool that returns JSON as text
+    gives nothing away either."""
+    forms = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret)
+            forms.add(json.dumps(secret)[1:-1])
+            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret (and every filled header value) replaced, longest first."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    for form in _secret_forms(secrets):
+        text = text.replace(form, REDACTED)
     return text
 
 
-def _redact_json(value: Any, secrets: Iterable[str]) -> Any:
-    if value is None:
-        return None
-    encoded = json.dumps(value)
-    cleaned = redact(encoded, secrets)
-    return value if cleaned == encoded else json.loads(cleaned)
+def redact_value(value: Any, secrets: Iterable[str]) -> Any:
+    """`value` with `redact` applied to every decoded string in it, keys included, however
+    deeply nested in dicts and lists."""
+    forms = _secret_forms(secrets)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            for form in forms:
+                item = item.replace(form, REDACTED)
+            return item
+        if isinstance(item, dict):
+            return {clean(key): clean(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(inner) for inner in item]
+        return item
+
+    return clean(value)
 
 
 def _tool_dict(tool) -> dict:
@@ -433,14 +457,18 @@ def probe(*, url: str, transport: str, headers: dict[str, str], timeout: float) 
         with anyio.fail_after(timeout):
             async with _session(url, transport, headers, timeout, attempt) as client:
                 info = client.server_info
+                # What is stored and shown to users holds no shared key a server echoed.
                 return ProbeResult(
                     protocol_version=client.protocol_version,
-                    server_info={
-                        "name": info.name if info else "",
-                        "version": info.version if info else "",
-                        "protocol_version": client.protocol_version,
-                    },
-                    tools=await _list_tools(client),
+                    server_info=redact_value(
+                        {
+                            "name": info.name if info else "",
+                            "version": info.version if info else "",
+                            "protocol_version": client.protocol_version,
+                        },
+                        secrets,
+                    ),
+                    tools=redact_value(await _list_tools(client), secrets),
                 )
 
     try:
@@ -470,7 +498,8 @@ def call_tool(
             async with _session(url, transport, headers, timeout, attempt) as client:
                 current = None
                 if verify_tool is not None:
-                    listed = await _list_tools(client)
+                    # Redacted as the check stored it, so the fingerprints compare alike.
+                    listed = redact_value(await _list_tools(client), secrets)
                     current = next((t for t in listed if t["name"] == tool), None)
                     verify_tool(current)
                 result = await client.call_tool(tool, arguments)
@@ -483,7 +512,7 @@ def call_tool(
                 return CallResult(
                     protocol_version=client.protocol_version,
                     text=text,
-                    structured_content=_redact_json(result.structured_content, secrets),
+                    structured_content=redact_value(result.structured_content, secrets),
                     tool=current,
                 )
 
