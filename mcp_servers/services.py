@@ -3,6 +3,7 @@
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 import jsonschema
 from django.conf import settings
@@ -40,17 +41,22 @@ EDITABLE_FIELDS = (
 )
 
 
-def _unique_slug(base: str, *, exclude_pk=None) -> str:
-    base = slugify(base)[:90] or "server"
+def mcp_server_slug(name: str, *, taken: Callable[[str], bool]) -> str:
+    """The slug for a server named `name`: slugified, then `-2`, `-3`… until `taken` says no.
+    The catalogue asks the database; the legacy import asks the set it keeps in memory."""
+    base = slugify(name)[:90] or "server"
     slug, n = base, 2
-    while McpServer.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+    while taken(slug):
         slug, n = f"{base}-{n}", n + 1
     return slug
 
 
 def _save(server: McpServer) -> McpServer:
     if not server.slug:
-        server.slug = _unique_slug(server.name, exclude_pk=server.pk)
+        server.slug = mcp_server_slug(
+            server.name,
+            taken=lambda slug: McpServer.objects.filter(slug=slug).exclude(pk=server.pk).exists(),
+        )
     if server.transport == McpServer.Transport.STDIO:
         server.url = server.url or None
     validate_model(server)
