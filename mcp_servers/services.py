@@ -12,6 +12,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from chat import services as chat_services
 from chat.models import MAX_CONTENT_LENGTH, ChatMessage
@@ -304,6 +306,15 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
         outcome.update(last_check_ok=False, last_check_status=status, last_check_error=exc.message)
         logger.info("MCP server %s check failed: %s", server.pk, exc.message)
         return _record_check(server, outcome)
+    problem = _tools_problem(result.tools)
+    if problem:  # the last known tools stay; this list is never pinned nor callable
+        outcome.update(
+            last_check_ok=False,
+            last_check_status=McpServer.CheckStatus.REFUSED,
+            last_check_error=problem,
+        )
+        logger.info("MCP server %s check refused its tool list", server.pk)
+        return _record_check(server, outcome)
     outcome.update(
         last_check_ok=True,
         last_check_status=McpServer.CheckStatus.OK,
@@ -354,6 +365,51 @@ def mcp_server_approve_tools(
     return server
 
 
+def _refuse_retrieval(uri: str):
+    raise NoSuchResource(ref=uri)
+
+
+# Tool schemas come from the MCP server: a `$ref` resolves inside the schema (and the JSON
+# Schema metaschemas jsonschema ships), never by fetching a URL, which would go around the
+# address guard with no timeout.
+LOCAL_REFERENCES_ONLY = Registry(retrieve=_refuse_retrieval)
+REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+DATA_KEYWORDS = ("const", "enum", "default", "examples")  # values here are data, not schemas
+
+
+def mcp_schema_remote_reference(schema) -> str | None:
+    """The first reference in `schema` that does not point inside it (`#…`), or None."""
+    if isinstance(schema, dict):
+        for keyword in REFERENCE_KEYWORDS:
+            target = schema.get(keyword)
+            if isinstance(target, str) and not target.startswith("#"):
+                return target
+        for key, value in schema.items():
+            if key not in DATA_KEYWORDS:
+                found = mcp_schema_remote_reference(value)
+                if found is not None:
+                    return found
+    elif isinstance(schema, list):
+        for item in schema:
+            found = mcp_schema_remote_reference(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _tools_problem(tools: list[dict]) -> str:
+    """Why a tool list cannot be recorded, or empty."""
+    for tool in tools:
+        target = mcp_schema_remote_reference(tool.get("input_schema"))
+        if target is not None:
+            return (
+                f"Refused: the input schema of tool {str(tool.get('name'))[:100]} refers to "
+                f"{target[:200]} outside itself; a tool schema may only use references inside "
+                "itself (#…), which are never fetched."
+            )
+    return ""
+
+
 def _validate_arguments(tool: dict, arguments) -> None:
     if not isinstance(arguments, dict):
         raise Invalid("Arguments must be a JSON object.", field="arguments")
@@ -365,7 +421,19 @@ def _validate_arguments(tool: dict, arguments) -> None:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise McpServerUnavailable("The tool's input schema is not valid JSON Schema.") from exc
-    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(arguments))
+    validator = validator_class(schema, registry=LOCAL_REFERENCES_ONLY)
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    except Unresolvable as exc:
+        raise McpServerUnavailable(
+            "The tool's input schema refers to something outside itself, which is never "
+            "fetched; no call was made."
+        ) from exc
+    except Exception as exc:  # a bad pattern, a reference loop: the server's fault, not a 500
+        logger.info("MCP tool %s: input schema unusable: %s", tool.get("name"), type(exc).__name__)
+        raise McpServerUnavailable(
+            "The tool's input schema cannot be applied; no call was made."
+        ) from exc
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
