@@ -8,7 +8,7 @@ from collections.abc import Callable
 import jsonschema
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
@@ -22,7 +22,7 @@ from config.services import validate_model
 from credentials import services as credential_services
 from credentials.models import Credential
 from mcp_servers import client as mcp_client
-from mcp_servers import selectors
+from mcp_servers import limits, selectors
 from mcp_servers.models import HEADER_PLACEHOLDER_RE, McpServer
 from projects import selectors as project_selectors
 from projects.models import Project
@@ -543,6 +543,46 @@ def _truncate(text: str, structured):
     return text, structured, truncated
 
 
+def _hand_back_database_connection() -> None:
+    """Return this thread's database connection (to the pool) before waiting on a server, so a
+    slow call does not hold one; Django opens another when the request next needs it. Inside a
+    transaction the connection is the transaction's and stays."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _raise_call_failure(
+    exc: mcp_client.McpClientError,
+    *,
+    user: AbstractBaseUser,
+    server: McpServer,
+    tool: str,
+    arguments: dict,
+    project: Project | None,
+) -> None:
+    """The domain error for a failed call; a tool's own error is noted in the chat first."""
+    logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
+    if exc.kind == exc.TOOL_CHANGED:
+        raise Conflict(exc.message)
+    if exc.kind == exc.TOOL_ERROR:
+        if project is not None:
+            _append_to_chat(
+                user=user,
+                project=project,
+                server=server,
+                tool=tool,
+                arguments=arguments,
+                text=exc.message,
+                is_error=True,
+            )
+        raise McpToolFailed(exc.message)
+    if exc.kind == exc.TIMEOUT:
+        raise McpServerTimeout(exc.message)
+    if exc.kind == exc.REFUSED:
+        raise Invalid(exc.message)
+    raise McpServerUnavailable(exc.message)
+
+
 def mcp_tool_call(
     *,
     user: AbstractBaseUser,
@@ -574,7 +614,6 @@ def mcp_tool_call(
     if definition is None:
         raise NotFound("Tool not found.")
     _validate_arguments(definition, arguments)
-    values = _call_values(user=user, server=server)
     pinned = mcp_tool_fingerprint(definition)
 
     def verify(current: dict | None) -> None:
@@ -584,39 +623,32 @@ def mcp_tool_call(
                 "The tool no longer matches the approved list; an administrator must review it.",
             )
 
-    try:
-        result = mcp_client.call_tool(
-            url=server.url,
-            transport=server.transport,
-            headers=_fill_headers(server, values),
-            timeout=_timeout(),
-            tool=tool,
-            arguments=arguments,
-            secrets=values.values(),
-            verify_tool=verify,
-        )
-    except mcp_client.McpClientError as exc:
-        logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
-        if exc.kind == exc.TOOL_CHANGED:
+    # At the cap the user hears "busy" before any credential is decrypted.
+    with limits.call_slot(user_id=user.pk):
+        values = _call_values(user=user, server=server)
+        headers = _fill_headers(server, values)
+        _hand_back_database_connection()
+        try:
+            result = mcp_client.call_tool(
+                url=server.url,
+                transport=server.transport,
+                headers=headers,
+                timeout=_timeout(),
+                tool=tool,
+                arguments=arguments,
+                secrets=values.values(),
+                verify_tool=verify,
+            )
+        except mcp_client.McpClientError as exc:
+            failure = exc
+        else:
+            failure = None
+        if failure is not None and failure.kind == failure.TOOL_CHANGED:
             mcp_server_check(server=server)  # records the new list for the admin's review
-            raise Conflict(exc.message) from None
-        if exc.kind == exc.TOOL_ERROR:
-            if project is not None:
-                _append_to_chat(
-                    user=user,
-                    project=project,
-                    server=server,
-                    tool=tool,
-                    arguments=arguments,
-                    text=exc.message,
-                    is_error=True,
-                )
-            raise McpToolFailed(exc.message) from None
-        if exc.kind == exc.TIMEOUT:
-            raise McpServerTimeout(exc.message) from None
-        if exc.kind == exc.REFUSED:
-            raise Invalid(exc.message) from None
-        raise McpServerUnavailable(exc.message) from None
+    if failure is not None:
+        _raise_call_failure(
+            failure, user=user, server=server, tool=tool, arguments=arguments, project=project
+        )
     text, structured, truncated = _truncate(result.text, result.structured_content)
     messages = []
     if project is not None:

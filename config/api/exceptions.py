@@ -20,7 +20,11 @@ class PayloadTooLarge(APIException):
 def domain_error_response(exc: DomainError) -> Response:
     if exc.status_code == 400 and exc.errors:
         return Response(exc.errors, status=400)
-    return Response({"detail": exc.message}, status=exc.status_code)
+    response = Response({"detail": exc.message}, status=exc.status_code)
+    retry_after = getattr(exc, "retry_after", None)  # "busy, try again" errors carry it
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def exception_handler(exc, context):
