@@ -56,3 +56,33 @@ def chat_message_create(
     return ChatMessage.objects.create(
         owner=owner, project=project, role=role, content=content, metadata=metadata
     )
+
+
+# Roles other than `user`, and the `mcp_call` record, are written by the server itself (tool
+# calls, and in time the assistant): a user who could post them could forge a tool's answer.
+SERVER_ROLES_MESSAGE = (
+    "Only messages of role user can be posted; assistant, system and tool messages are "
+    "written by the server."
+)
+
+
+def chat_message_post(
+    *,
+    owner: AbstractBaseUser,
+    content: str,
+    role: str = ChatMessage.Role.USER,
+    project: Project | None = None,
+    metadata: dict | None = None,
+) -> ChatMessage:
+    """A message the user writes (the API and the chat page): role `user` only, and no
+    `metadata.mcp_call`."""
+    if role != ChatMessage.Role.USER:
+        raise Invalid(SERVER_ROLES_MESSAGE, field="role")
+    if isinstance(metadata, dict) and "mcp_call" in metadata:
+        raise Invalid(
+            "metadata.mcp_call is written by the server when a tool runs; it cannot be posted.",
+            field="metadata",
+        )
+    return chat_message_create(
+        owner=owner, content=content, role=role, project=project, metadata=metadata
+    )

@@ -42,7 +42,7 @@ def thread(request, pk):
     form = ChatMessageForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.chat_message_create(
+            services.chat_message_post(
                 owner=request.user, project=project, content=form.cleaned_data["content"]
             )
         except DomainError as exc:

@@ -235,6 +235,12 @@ READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
+# Tool calls waiting on MCP servers at once (mcp_servers/limits.py): per user and overall
+# (counted in the cache, across processes and nodes), and per process (keep it below the
+# worker's threads, GUNICORN_THREADS, so other requests always find a free thread).
+MCP_MAX_CALLS_PER_USER = int(os.environ.get("MCP_MAX_CALLS_PER_USER", "2"))
+MCP_MAX_CALLS = int(os.environ.get("MCP_MAX_CALLS", "16"))
+MCP_MAX_CALLS_PER_PROCESS = int(os.environ.get("MCP_MAX_CALLS_PER_PROCESS", "4"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 # More credential uses than this by one user in the period counts as a burst (an alert).

@@ -25,7 +25,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, connection, transaction
 from django.db.models.functions import Lower
-from django.utils.text import slugify
 
 from accounts.services import USERNAME_CHARACTERS, username_clean, username_key
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
@@ -58,6 +57,7 @@ from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value,
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from marketplace.services import split_amount
 from mcp_servers.models import McpServer, validate_credential_spec
+from mcp_servers.services import mcp_server_slug
 from projects.models import (
     MAX_DESCRIPTION,
     MAX_FILE_BYTES,
@@ -961,10 +961,7 @@ class LegacyImport:
                 if wanted and wanted not in slugs:
                     slugs.add(wanted)
                     return (wanted, record[10])
-                base = slugify(record[1])[:90] or "server"
-                slug, n = base, 2
-                while slug in slugs:
-                    slug, n = f"{base}-{n}", n + 1
+                slug = mcp_server_slug(record[1], taken=lambda s: s in slugs)
                 slugs.add(slug)
                 return (slug, record[10])
 

@@ -30,11 +30,14 @@ from config import security_signals
 
 logger = logging.getLogger(__name__)
 
-# Cloud metadata endpoints: refused even for hosts an operator allows.
+# Cloud metadata endpoints: refused in every form, even for hosts an operator allows.
 METADATA_ADDRESSES = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 well-known prefix
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215 local-use prefix
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed inside some networks
 MAX_TOOL_PAGES = 20
 MAX_TOOLS = 500
 REDACTED = "[redacted]"
@@ -103,33 +106,74 @@ def host_is_allowed(host: str, port: int) -> bool:
     )
 
 
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, IPv4-compatible, 6to4, NAT64
+    (well-known /96 and local-use /48) or Teredo's client. Each reaches, or may be translated
+    to, that IPv4 host, so it must be judged as that host."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    value = int(ip)
+    if ip in NAT64:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if ip in NAT64_LOCAL:
+        # RFC 6052 for a /48 prefix: two octets in bits 48-63, then the reserved octet `u`,
+        # then the other two octets.
+        high = (value >> 64) & 0xFFFF
+        low = (value >> 40) & 0xFFFF
+        return ipaddress.IPv4Address((high << 16) | low)
+    if ip in IPV4_COMPATIBLE and value > 1:  # :: and ::1 are IPv6's own
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
+def _ipv4_is_public(ip: ipaddress.IPv4Address) -> bool:
+    return ip.is_global and not ip.is_multicast and ip not in METADATA_ADDRESSES
+
+
 def address_is_public(address: str) -> bool:
     """Only globally routable unicast addresses; never private, loopback, link-local,
-    multicast, reserved, unspecified, shared (CGNAT) or cloud metadata."""
+    multicast, reserved, unspecified, shared (CGNAT), site-local or cloud metadata, nor an
+    IPv6 form of such an IPv4 address."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        elif ip.sixtofour is not None:
-            ip = ip.sixtofour
-        elif ip in NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _ipv4_is_public(ip)
+    if ip.teredo is not None:  # a tunnel endpoint, never a server to call
+        return False
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return _ipv4_is_public(inner)
+    if ip in NAT64_LOCAL or ip in SITE_LOCAL:
+        return False
     return ip.is_global and not ip.is_multicast and ip not in METADATA_ADDRESSES
 
 
-def _address_verdict(host: str, port: int, addresses: Iterable[str]) -> str:
-    """Empty when every address may be reached, else why not (naming the host, never a URL)."""
+def address_verdict(host: str, port: int, addresses: Iterable[str]) -> str:
+    """Empty when every address may be reached, else why not (naming the host, never a URL).
+
+    MCP_ALLOWED_HOSTS opens a named host's plain addresses only: a metadata address in any
+    form, an IPv6 disguise of a refused IPv4 address and the site-local range stay refused."""
     allowed = host_is_allowed(host, port)
     for address in addresses:
         try:
-            is_metadata = ipaddress.ip_address(address) in METADATA_ADDRESSES
+            ip = ipaddress.ip_address(address)
         except ValueError:
-            is_metadata = False
-        if is_metadata:
+            return f"{host} did not resolve to an IP address."
+        inner = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        if ip in METADATA_ADDRESSES or inner in METADATA_ADDRESSES:
             return f"{host} is a cloud metadata address, which is never reached."
+        if inner is not None and not _ipv4_is_public(inner):
+            return (
+                f"{host} is an IPv6 form of the non-public address {inner}, which is never reached."
+            )
+        if ip in SITE_LOCAL:
+            return f"{host} is a site-local IPv6 address, which is never reached."
         if not allowed and not address_is_public(address):
             return (
                 f"{host} resolves to a private, loopback or otherwise non-public address; "
@@ -170,7 +214,7 @@ class GuardedNetworkBackend(httpcore2.AsyncNetworkBackend):
             addresses = await _resolve(host, port)
         except OSError as exc:
             raise httpcore2.ConnectError(f"{host} could not be resolved.") from exc
-        verdict = _address_verdict(host, port, addresses)
+        verdict = address_verdict(host, port, addresses)
         if verdict:
             self._attempt.refusal = verdict
             security_signals.address_refused()
@@ -216,7 +260,7 @@ async def _guard_url(url: str, attempt: _Attempt) -> None:
         addresses = await _resolve(host, port)
     except OSError as exc:
         raise McpClientError(McpClientError.DOWN, f"{host} could not be resolved.") from exc
-    verdict = _address_verdict(host, port, addresses)
+    verdict = address_verdict(host, port, addresses)
     if verdict:
         attempt.refusal = verdict
         security_signals.address_refused()
@@ -331,19 +375,43 @@ def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> 
     )
 
 
+def _secret_forms(secrets: Iterable[str]) -> list[str]:
+    """Each secret as it is and as JSON writes it inside a string (`"` and `\\` escaped,
+    non-ASCII as `\\u` escapes or not), longest first, so a tool that returns JSON as text
+    gives nothing away either."""
+    forms = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret)
+            forms.add(json.dumps(secret)[1:-1])
+            forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    return sorted(forms, key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """`text` with every secret (and every filled header value) replaced, longest first."""
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
+    for form in _secret_forms(secrets):
+        text = text.replace(form, REDACTED)
     return text
 
 
-def _redact_json(value: Any, secrets: Iterable[str]) -> Any:
-    if value is None:
-        return None
-    encoded = json.dumps(value)
-    cleaned = redact(encoded, secrets)
-    return value if cleaned == encoded else json.loads(cleaned)
+def redact_value(value: Any, secrets: Iterable[str]) -> Any:
+    """`value` with `redact` applied to every decoded string in it, keys included, however
+    deeply nested in dicts and lists."""
+    forms = _secret_forms(secrets)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            for form in forms:
+                item = item.replace(form, REDACTED)
+            return item
+        if isinstance(item, dict):
+            return {clean(key): clean(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(inner) for inner in item]
+        return item
+
+    return clean(value)
 
 
 def _tool_dict(tool) -> dict:
@@ -393,14 +461,18 @@ def probe(*, url: str, transport: str, headers: dict[str, str], timeout: float) 
         with anyio.fail_after(timeout):
             async with _session(url, transport, headers, timeout, attempt) as client:
                 info = client.server_info
+                # What is stored and shown to users holds no shared key a server echoed.
                 return ProbeResult(
                     protocol_version=client.protocol_version,
-                    server_info={
-                        "name": info.name if info else "",
-                        "version": info.version if info else "",
-                        "protocol_version": client.protocol_version,
-                    },
-                    tools=await _list_tools(client),
+                    server_info=redact_value(
+                        {
+                            "name": info.name if info else "",
+                            "version": info.version if info else "",
+                            "protocol_version": client.protocol_version,
+                        },
+                        secrets,
+                    ),
+                    tools=redact_value(await _list_tools(client), secrets),
                 )
 
     try:
@@ -430,7 +502,8 @@ def call_tool(
             async with _session(url, transport, headers, timeout, attempt) as client:
                 current = None
                 if verify_tool is not None:
-                    listed = await _list_tools(client)
+                    # Redacted as the check stored it, so the fingerprints compare alike.
+                    listed = redact_value(await _list_tools(client), secrets)
                     current = next((t for t in listed if t["name"] == tool), None)
                     verify_tool(current)
                 result = await client.call_tool(tool, arguments)
@@ -443,7 +516,7 @@ def call_tool(
                 return CallResult(
                     protocol_version=client.protocol_version,
                     text=text,
-                    structured_content=_redact_json(result.structured_content, secrets),
+                    structured_content=redact_value(result.structured_content, secrets),
                     tool=current,
                 )
 

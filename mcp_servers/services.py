@@ -3,14 +3,17 @@
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 
 import jsonschema
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
+from referencing import Registry
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from chat import services as chat_services
 from chat.models import MAX_CONTENT_LENGTH, ChatMessage
@@ -20,7 +23,7 @@ from config.services import validate_model
 from credentials import services as credential_services
 from credentials.models import Credential
 from mcp_servers import client as mcp_client
-from mcp_servers import selectors
+from mcp_servers import limits, selectors
 from mcp_servers.models import HEADER_PLACEHOLDER_RE, McpServer
 from projects import selectors as project_selectors
 from projects.models import Project
@@ -41,17 +44,22 @@ EDITABLE_FIELDS = (
 )
 
 
-def _unique_slug(base: str, *, exclude_pk=None) -> str:
-    base = slugify(base)[:90] or "server"
+def mcp_server_slug(name: str, *, taken: Callable[[str], bool]) -> str:
+    """The slug for a server named `name`: slugified, then `-2`, `-3`… until `taken` says no.
+    The catalogue asks the database; the legacy import asks the set it keeps in memory."""
+    base = slugify(name)[:90] or "server"
     slug, n = base, 2
-    while McpServer.objects.filter(slug=slug).exclude(pk=exclude_pk).exists():
+    while taken(slug):
         slug, n = f"{base}-{n}", n + 1
     return slug
 
 
 def _save(server: McpServer) -> McpServer:
     if not server.slug:
-        server.slug = _unique_slug(server.name, exclude_pk=server.pk)
+        server.slug = mcp_server_slug(
+            server.name,
+            taken=lambda slug: McpServer.objects.filter(slug=slug).exclude(pk=server.pk).exists(),
+        )
     if server.transport == McpServer.Transport.STDIO:
         server.url = server.url or None
     validate_model(server)
@@ -307,6 +315,15 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
         outcome.update(last_check_ok=False, last_check_status=status, last_check_error=exc.message)
         logger.info("MCP server %s check failed: %s", server.pk, exc.message)
         return _record_check(server, outcome)
+    problem = _tools_problem(result.tools)
+    if problem:  # the last known tools stay; this list is never pinned nor callable
+        outcome.update(
+            last_check_ok=False,
+            last_check_status=McpServer.CheckStatus.REFUSED,
+            last_check_error=problem,
+        )
+        logger.info("MCP server %s check refused its tool list", server.pk)
+        return _record_check(server, outcome)
     outcome.update(
         last_check_ok=True,
         last_check_status=McpServer.CheckStatus.OK,
@@ -357,6 +374,51 @@ def mcp_server_approve_tools(
     return server
 
 
+def _refuse_retrieval(uri: str):
+    raise NoSuchResource(ref=uri)
+
+
+# Tool schemas come from the MCP server: a `$ref` resolves inside the schema (and the JSON
+# Schema metaschemas jsonschema ships), never by fetching a URL, which would go around the
+# address guard with no timeout.
+LOCAL_REFERENCES_ONLY = Registry(retrieve=_refuse_retrieval)
+REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+DATA_KEYWORDS = ("const", "enum", "default", "examples")  # values here are data, not schemas
+
+
+def mcp_schema_remote_reference(schema) -> str | None:
+    """The first reference in `schema` that does not point inside it (`#…`), or None."""
+    if isinstance(schema, dict):
+        for keyword in REFERENCE_KEYWORDS:
+            target = schema.get(keyword)
+            if isinstance(target, str) and not target.startswith("#"):
+                return target
+        for key, value in schema.items():
+            if key not in DATA_KEYWORDS:
+                found = mcp_schema_remote_reference(value)
+                if found is not None:
+                    return found
+    elif isinstance(schema, list):
+        for item in schema:
+            found = mcp_schema_remote_reference(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _tools_problem(tools: list[dict]) -> str:
+    """Why a tool list cannot be recorded, or empty."""
+    for tool in tools:
+        target = mcp_schema_remote_reference(tool.get("input_schema"))
+        if target is not None:
+            return (
+                f"Refused: the input schema of tool {str(tool.get('name'))[:100]} refers to "
+                f"{target[:200]} outside itself; a tool schema may only use references inside "
+                "itself (#…), which are never fetched."
+            )
+    return ""
+
+
 def _validate_arguments(tool: dict, arguments) -> None:
     if not isinstance(arguments, dict):
         raise Invalid("Arguments must be a JSON object.", field="arguments")
@@ -368,7 +430,19 @@ def _validate_arguments(tool: dict, arguments) -> None:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise McpServerUnavailable("The tool's input schema is not valid JSON Schema.") from exc
-    error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(arguments))
+    validator = validator_class(schema, registry=LOCAL_REFERENCES_ONLY)
+    try:
+        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+    except Unresolvable as exc:
+        raise McpServerUnavailable(
+            "The tool's input schema refers to something outside itself, which is never "
+            "fetched; no call was made."
+        ) from exc
+    except Exception as exc:  # a bad pattern, a reference loop: the server's fault, not a 500
+        logger.info("MCP tool %s: input schema unusable: %s", tool.get("name"), type(exc).__name__)
+        raise McpServerUnavailable(
+            "The tool's input schema cannot be applied; no call was made."
+        ) from exc
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
@@ -478,6 +552,46 @@ def _truncate(text: str, structured):
     return text, structured, truncated
 
 
+def _hand_back_database_connection() -> None:
+    """Return this thread's database connection (to the pool) before waiting on a server, so a
+    slow call does not hold one; Django opens another when the request next needs it. Inside a
+    transaction the connection is the transaction's and stays."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def _raise_call_failure(
+    exc: mcp_client.McpClientError,
+    *,
+    user: AbstractBaseUser,
+    server: McpServer,
+    tool: str,
+    arguments: dict,
+    project: Project | None,
+) -> None:
+    """The domain error for a failed call; a tool's own error is noted in the chat first."""
+    logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
+    if exc.kind == exc.TOOL_CHANGED:
+        raise Conflict(exc.message, code="tools_changed")
+    if exc.kind == exc.TOOL_ERROR:
+        if project is not None:
+            _append_to_chat(
+                user=user,
+                project=project,
+                server=server,
+                tool=tool,
+                arguments=arguments,
+                text=exc.message,
+                is_error=True,
+            )
+        raise McpToolFailed(exc.message)
+    if exc.kind == exc.TIMEOUT:
+        raise McpServerTimeout(exc.message)
+    if exc.kind == exc.REFUSED:
+        raise Invalid(exc.message)
+    raise McpServerUnavailable(exc.message)
+
+
 def mcp_tool_call(
     *,
     user: AbstractBaseUser,
@@ -510,8 +624,6 @@ def mcp_tool_call(
     if definition is None:
         raise NotFound("Tool not found.")
     _validate_arguments(definition, arguments)
-    values = _call_values(user=user, server=server)
-    security_signals.credentials_used(user=user, count=len(values))
     pinned = mcp_tool_fingerprint(definition)
 
     def verify(current: dict | None) -> None:
@@ -521,39 +633,33 @@ def mcp_tool_call(
                 "The tool no longer matches the approved list; an administrator must review it.",
             )
 
-    try:
-        result = mcp_client.call_tool(
-            url=server.url,
-            transport=server.transport,
-            headers=_fill_headers(server, values),
-            timeout=_timeout(),
-            tool=tool,
-            arguments=arguments,
-            secrets=values.values(),
-            verify_tool=verify,
-        )
-    except mcp_client.McpClientError as exc:
-        logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
-        if exc.kind == exc.TOOL_CHANGED:
+    # At the cap the user hears "busy" before any credential is decrypted.
+    with limits.call_slot(user_id=user.pk):
+        values = _call_values(user=user, server=server)
+        security_signals.credentials_used(user=user, count=len(values))
+        headers = _fill_headers(server, values)
+        _hand_back_database_connection()
+        try:
+            result = mcp_client.call_tool(
+                url=server.url,
+                transport=server.transport,
+                headers=headers,
+                timeout=_timeout(),
+                tool=tool,
+                arguments=arguments,
+                secrets=values.values(),
+                verify_tool=verify,
+            )
+        except mcp_client.McpClientError as exc:
+            failure = exc
+        else:
+            failure = None
+        if failure is not None and failure.kind == failure.TOOL_CHANGED:
             mcp_server_check(server=server)  # records the new list for the admin's review
-            raise Conflict(exc.message, code="tools_changed") from None
-        if exc.kind == exc.TOOL_ERROR:
-            if project is not None:
-                _append_to_chat(
-                    user=user,
-                    project=project,
-                    server=server,
-                    tool=tool,
-                    arguments=arguments,
-                    text=exc.message,
-                    is_error=True,
-                )
-            raise McpToolFailed(exc.message) from None
-        if exc.kind == exc.TIMEOUT:
-            raise McpServerTimeout(exc.message) from None
-        if exc.kind == exc.REFUSED:
-            raise Invalid(exc.message) from None
-        raise McpServerUnavailable(exc.message) from None
+    if failure is not None:
+        _raise_call_failure(
+            failure, user=user, server=server, tool=tool, arguments=arguments, project=project
+        )
     text, structured, truncated = _truncate(result.text, result.structured_content)
     messages = []
     if project is not None:

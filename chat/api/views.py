@@ -53,7 +53,7 @@ class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, OwnerSc
         project = None
         if data.get("project"):
             project = project_get_for_user(user=request.user, pk=data["project"])
-        message = services.chat_message_create(
+        message = services.chat_message_post(
             owner=request.user,
             content=data["content"],
             role=data.get("role", "user"),

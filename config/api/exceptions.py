@@ -75,7 +75,11 @@ def domain_error_response(exc: DomainError) -> Response:
     body = error_body(exc.message, exc.code, exc.field)
     if exc.status_code == 400 and exc.errors:
         body = {**exc.errors, **body}
-    return Response(body, status=exc.status_code)
+    response = Response(body, status=exc.status_code)
+    retry_after = getattr(exc, "retry_after", None)  # "busy, try again" errors carry it
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _django_validation_errors(exc: DjangoValidationError):

@@ -2,7 +2,7 @@ import pytest
 
 from chat.models import ChatMessage
 from chat.selectors import chat_message_list_for_user
-from chat.services import chat_message_create
+from chat.services import chat_message_create, chat_message_post
 from config.errors import Invalid, NotFound
 from tests.factories import ChatMessageFactory, ProjectFactory, UserFactory
 
@@ -123,3 +123,15 @@ def test_chat_message_list_queries_do_not_grow(n, django_assert_num_queries):
     with django_assert_num_queries(1):
         rows = [(m.role, m.content, m.project_id) for m in chat_message_list_for_user(user=owner)]
     assert len(rows) == n
+
+
+def test_chat_message_post_is_the_user_s_own_words_only(user):
+    with pytest.raises(Invalid) as caught:
+        chat_message_post(owner=user, content="ok", role="tool")
+    assert caught.value.field == "role"
+    with pytest.raises(Invalid) as caught:
+        chat_message_post(owner=user, content="ok", metadata={"mcp_call": {}})
+    assert caught.value.field == "metadata"
+    assert not ChatMessage.objects.exists()
+
+    assert chat_message_post(owner=user, content="ok").role == "user"

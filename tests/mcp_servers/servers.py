@@ -123,6 +123,23 @@ class Redirect:
         await send({"type": "http.response.body", "body": b""})
 
 
+class Recorder:
+    """An ASGI app that answers every request with `body` (JSON), counting requests: what a
+    test asserts was never fetched."""
+
+    def __init__(self, body: bytes = b'{"type": "integer"}'):
+        self.body = body
+        self.requests = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return
+        self.requests += 1
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 class LiveServer:
     def __init__(
         self,

@@ -1,10 +1,13 @@
 """Tool calls against real MCP servers on loopback, with each user's own credentials."""
 
+import json
 import logging
 import time
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from mcp.server.mcpserver import Context, MCPServer
 
 from chat.models import ChatMessage
 from config.errors import Conflict, Invalid, NotFound
@@ -358,3 +361,57 @@ def test_a_value_that_would_split_the_header_is_never_sent(server, user):
 
     with pytest.raises(Invalid, match="API_TOKEN has a line break"):
         mcp_tool_call(user=user, server=server, tool="add", arguments={"a": 1, "b": 2})
+
+
+def echoing_server() -> MCPServer:
+    """A hostile server that hands the credential back inside structured content."""
+    server = MCPServer("echo")
+
+    @server.tool(structured_output=True)
+    def echo(ctx: Context) -> dict[str, Any]:
+        """Echo the Authorization header in nested structured content."""
+        header = (ctx.headers or {}).get("authorization", "")
+        token = header.removeprefix("Bearer ")
+        return {
+            "seen": {"list": [token, {"deep": f"<{token}>"}]},
+            token: "as a key",
+            "header": header,
+        }
+
+    return server
+
+
+def strings(value):
+    """Every string in a decoded JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            yield from strings(key)
+            yield from strings(inner)
+    elif isinstance(value, list | tuple):
+        for inner in value:
+            yield from strings(inner)
+
+
+def test_a_credential_with_quotes_and_backslashes_is_redacted_in_every_decoded_value(
+    loopback_allowed, user
+):
+    token = f'{MARKER}-q"uo\\te-\\"-abcdefgh'
+    with running(echoing_server()) as live:
+        server = checked(live.url)
+        credential_set(owner=user, server=server, key="API_TOKEN", value=token)
+        project = ProjectFactory(owner=user)
+
+        result = mcp_tool_call(user=user, server=server, tool="echo", arguments={}, project=project)
+
+    assert result["structured_content"] == {
+        "seen": {"list": ["[redacted]", {"deep": "<[redacted]>"}]},
+        "[redacted]": "as a key",
+        "header": "[redacted]",
+    }
+    stored = list(ChatMessage.objects.values("content", "metadata"))
+    escaped = json.dumps(token)[1:-1]
+    for text in [*strings(result), *strings(stored)]:
+        assert MARKER not in text, text
+        assert escaped not in text, text

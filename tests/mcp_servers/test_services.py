@@ -260,3 +260,12 @@ def test_mcp_server_list_queries_do_not_grow(n, django_assert_num_queries):
         server.allowed_groups.add(group)
     with django_assert_num_queries(1):
         assert len([s.name for s in mcp_server_list_for_user(user=member)]) == n
+
+
+def test_one_slug_helper_names_servers_for_the_catalogue_and_the_import():
+    from mcp_servers.services import mcp_server_slug
+
+    assert mcp_server_slug("Ünïcode Server!", taken=lambda slug: False) == "unicode-server"
+    taken = {"search", "search-2"}
+    assert mcp_server_slug("Search", taken=taken.__contains__) == "search-3"
+    assert mcp_server_slug("!!!", taken=lambda slug: False) == "server"
