@@ -61,7 +61,7 @@ def revenue_chart(revenue_by_day: list[dict]) -> dict:
 class PurchaseAdmin(ReadOnlyAdmin):
     list_display = ("project", "buyer", "amount", "currency", "status", "created_at", "refunded_at")
     list_filter = ("status", "currency", "created_at")
-    search_fields = ("=id", "project__name", "buyer__username", "idempotency_key")
+    search_fields = ("=id", "project__name", "buyer__username")
     list_select_related = ("project", "buyer")
     date_hierarchy = "created_at"
     actions = ("refund",)

@@ -21,8 +21,6 @@ class Purchase(models.Model):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
-    # null, not "", so the conditional unique constraint skips purchases without a key
-    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
 
@@ -37,11 +35,6 @@ class Purchase(models.Model):
                 fields=["buyer", "project"],
                 condition=Q(status="completed"),
                 name="purchase_one_completed_per_buyer",
-            ),
-            models.UniqueConstraint(
-                fields=["buyer", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="purchase_idempotency_key_unique",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
             models.CheckConstraint(

@@ -156,27 +156,18 @@ def revenue_event_create(
 
 
 @transaction.atomic
-def purchase_create(
-    *, buyer: AbstractBaseUser, project_id, idempotency_key: str | None = None
-) -> tuple[Purchase, bool]:
+def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, bool]:
     """Buy a listing. Returns (purchase, created).
 
     Idempotent: a buyer who already holds a completed purchase gets it back. The project row
     lock serialises concurrent purchases of one project, and the conditional unique constraint
     backs it up, so there is exactly one purchase and one revenue event per buyer and project.
+    A retried API request is answered by config.api.idempotency (the one mechanism for keys).
     """
-    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 64):
-        raise Invalid("An Idempotency-Key has 1 to 64 characters.", field="idempotency_key")
     try:
         project = Project.objects.select_for_update().get(pk=project_id)
     except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
-    if idempotency_key:
-        earlier = Purchase.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
-        if earlier is not None:
-            if earlier.project_id != project.pk:
-                raise Conflict("This Idempotency-Key was used for another purchase.")
-            return earlier, False
     existing = Purchase.objects.filter(
         buyer=buyer, project=project, status=Purchase.Status.COMPLETED
     ).first()
@@ -193,7 +184,6 @@ def purchase_create(
                 project=project,
                 amount=project.price,
                 currency=project.currency,
-                idempotency_key=idempotency_key or None,
             )
     except IntegrityError:
         existing = Purchase.objects.filter(

@@ -171,10 +171,9 @@ class ListingViewSet(
     @action(detail=True, methods=["post"])
     @idempotent
     def purchase(self, request, project_id=None):
+        # The Idempotency-Key is handled by @idempotent: a retry replays the first answer.
         purchase, created = services.purchase_create(
-            buyer=request.user,
-            project_id=self._listing_id(),
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            buyer=request.user, project_id=self._listing_id()
         )
         return Response(
             PurchaseSerializer(purchase).data,

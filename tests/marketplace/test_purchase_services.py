@@ -173,42 +173,9 @@ def test_a_buyer_keeps_a_purchase_after_unpublishing():
     assert (again.pk, created) == (first.pk, False)
 
 
-def test_idempotency_key_returns_the_same_purchase():
-    listing = ListingFactory()
-    buyer = UserFactory()
-    first, created = purchase_create(buyer=buyer, project_id=listing.pk, idempotency_key="k-1")
-    again, created_again = purchase_create(
-        buyer=buyer, project_id=listing.pk, idempotency_key="k-1"
-    )
-
-    assert (created, created_again, again.pk) == (True, False, first.pk)
-    assert first.idempotency_key == "k-1"
-    # Another buyer may use the same key for their own purchase.
-    other, other_created = purchase_create(
-        buyer=UserFactory(), project_id=listing.pk, idempotency_key="k-1"
-    )
-    assert other_created
-    assert other.pk != first.pk
-
-
-def test_idempotency_key_reused_for_another_project_is_a_conflict():
-    buyer = UserFactory()
-    purchase_create(buyer=buyer, project_id=ListingFactory().pk, idempotency_key="k-1")
-    before = money_state()
-
-    with pytest.raises(Conflict):
-        purchase_create(buyer=buyer, project_id=ListingFactory().pk, idempotency_key="k-1")
-
-    assert money_state() == before
-
-
-@pytest.mark.parametrize("key", ["", "x" * 65])
-def test_idempotency_key_must_have_1_to_64_characters(key):
-    listing = ListingFactory()
-    with pytest.raises(Invalid) as excinfo:
-        purchase_create(buyer=UserFactory(), project_id=listing.pk, idempotency_key=key)
-    assert excinfo.value.field == "idempotency_key"
-    assert money_state() == ([], [], [])
+def test_purchases_have_no_key_column_of_their_own():
+    # Idempotency-Key lives in one place, config.api.idempotency's records.
+    assert "idempotency_key" not in {field.name for field in Purchase._meta.get_fields()}
 
 
 # ---------------------------------------------------------------- refunds
