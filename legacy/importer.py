@@ -1360,7 +1360,10 @@ class LegacyImport:
                 SELECT project_id, COUNT(*) AS n FROM {purchase}
                 WHERE status = 'completed' GROUP BY project_id
             ), fetched AS (
-                SELECT project_id, COUNT(*) AS n FROM {download} GROUP BY project_id
+                -- a seller's own downloads do not count (marketplace.services)
+                SELECT d.project_id, COUNT(*) AS n FROM {download} d
+                JOIN {project} o ON o.id = d.project_id AND o.owner_id <> d.user_id
+                GROUP BY d.project_id
             ), rated AS (
                 SELECT project_id, COUNT(*) AS n, SUM(rating) * 100 AS s
                 FROM {review} GROUP BY project_id

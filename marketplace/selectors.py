@@ -14,7 +14,18 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -94,6 +105,43 @@ def listing_list(
     return queryset.order_by(
         *LISTING_ORDERINGS.get(ordering or "newest", LISTING_ORDERINGS["newest"])
     )
+
+
+def may_download(user: AbstractBaseUser) -> Q:
+    """Who may download a project, as a condition on projects: its owner, a buyer with a
+    completed purchase, and anyone signed in for a listed free project. The one place this
+    rule lives; the services, the API and the pages all ask it."""
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    bought = Purchase.objects.filter(buyer=user, status=Purchase.Status.COMPLETED)
+    return (
+        Q(owner=user)
+        | Q(pk__in=bought.values("project_id"))
+        | (Q(is_published=True, status=Project.Status.ACTIVE) & Q(price=0))
+    )
+
+
+def project_may_download(*, user: AbstractBaseUser, project_id) -> bool:
+    return Project.objects.filter(may_download(user), pk=project_id).exists()
+
+
+def project_get_for_download(*, user: AbstractBaseUser, pk) -> tuple[Project, bool]:
+    """(project, whether the user may download it) for a project the user can see: a listing,
+    or one they own or bought (buyers keep access after it is unpublished). NotFound for any
+    other project, so that its existence is not revealed."""
+    allowed = may_download(user)
+    try:
+        project = (
+            Project.objects.filter(allowed | listed(), pk=pk)
+            .select_related("owner")
+            .annotate(may_download=ExpressionWrapper(allowed, output_field=BooleanField()))
+            .first()
+        )
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise NotFound("Listing not found.") from exc
+    if project is None:
+        raise NotFound("Listing not found.")
+    return project, bool(project.may_download)
 
 
 def listing_get(*, pk) -> Project:

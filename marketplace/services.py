@@ -92,11 +92,27 @@ def listing_publish(
     return project
 
 
+def _own_listing_for_update(*, actor: AbstractBaseUser, project: Project) -> Project:
+    """The actor's published project, locked; anything else is "not found", so that a listing
+    that is not theirs is not revealed."""
+    project = Project.objects.select_for_update().filter(pk=project.pk).first()
+    if project is None or project.owner_id != actor.pk or not project.is_listed:
+        raise NotFound("Listing not found.")
+    return project
+
+
 @transaction.atomic
 def listing_update(
-    *, project: Project, price=None, currency=None, category=None, tags=None
+    *,
+    actor: AbstractBaseUser,
+    project: Project,
+    price=None,
+    currency=None,
+    category=None,
+    tags=None,
 ) -> Project:
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    """Change the owner's listing (updateMarketplaceProject)."""
+    project = _own_listing_for_update(actor=actor, project=project)
     _apply_listing_fields(project, price=price, currency=currency, category=category, tags=tags)
     validate_model(project)
     project.save()
@@ -105,15 +121,26 @@ def listing_update(
     return project
 
 
-@transaction.atomic
-def listing_unpublish(*, project: Project) -> Project:
-    """Take a listing off sale; purchases, reviews and downloads stay."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    if project.is_published:
-        project.is_published = False
-        project.save(update_fields=["is_published", "updated_at"])
-        cache_bump_on_commit(LISTINGS, STATS)
+def _take_off_sale(project: Project) -> Project:
+    project.is_published = False
+    project.save(update_fields=["is_published", "updated_at"])
+    cache_bump_on_commit(LISTINGS, STATS)
     return project
+
+
+@transaction.atomic
+def listing_unpublish(*, actor: AbstractBaseUser, project: Project) -> Project:
+    """The owner takes a listing off sale (deleteMarketplaceProject); purchases, reviews and
+    downloads stay."""
+    return _take_off_sale(_own_listing_for_update(actor=actor, project=project))
+
+
+@transaction.atomic
+def listing_takedown(*, project: Project) -> Project:
+    """A moderator takes a listing off sale, whoever owns it. Callers check the moderator's
+    permission (the admin's action does); a listing already off sale stays so."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    return _take_off_sale(project) if project.is_published else project
 
 
 # ---------------------------------------------------------------- money
@@ -333,16 +360,9 @@ def hash_token(token: str) -> str:
 
 
 def download_validate_entitled(*, user: AbstractBaseUser, project: Project) -> None:
-    """The owner, a buyer with a completed purchase, or anyone for a listed free project."""
-    if project.owner_id == user.pk:
-        return
-    if Purchase.objects.filter(
-        buyer=user, project=project, status=Purchase.Status.COMPLETED
-    ).exists():
-        return
-    if project.is_listed and project.is_free:
-        return
-    raise Forbidden("Buy this project to download it.")
+    """Refuse a user who may not download the project (selectors.may_download)."""
+    if not selectors.project_may_download(user=user, project_id=project.pk):
+        raise Forbidden("Buy this project to download it.")
 
 
 @transaction.atomic
@@ -393,6 +413,8 @@ def download_token_redeem(*, token: str, ip: str | None = None, user_agent: str 
         ip=ip,
         user_agent=(user_agent or "")[:256],
     )
-    Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
+    if record.project.owner_id != record.user_id:
+        # A seller's own downloads are kept in the history but do not make the listing popular.
+        Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
     cache_bump_on_commit(STATS)
     return download

@@ -43,17 +43,6 @@ def _review_block_reason(user, project: Project) -> str | None:
     return None
 
 
-def _downloadable_project(user, pk) -> Project:
-    """A listing, or a project the user bought or owns even when it is no longer listed."""
-    try:
-        return selectors.listing_get(pk=pk)
-    except NotFound:
-        purchase = selectors.purchase_get_for_user(user=user, project_id=pk)
-        if purchase is not None:
-            return purchase.project
-        return project_get_for_user(user=user, pk=pk)
-
-
 def home(request):
     form = ListingFilterForm(request.GET or None)
     filters = form.filters() if request.GET else {}
@@ -89,9 +78,7 @@ def listing_detail(request, pk):
     }
     if user.is_authenticated:
         context["purchase"] = selectors.purchase_get_for_user(user=user, project_id=project.pk)
-        context["can_download"] = (
-            context["is_owner"] or context["purchase"] is not None or project.is_free
-        )
+        context["can_download"] = selectors.project_may_download(user=user, project_id=project.pk)
         if not context["is_owner"]:
             context["own_review"] = _own_review(user, project.pk)
             if context["own_review"] is None:
@@ -132,7 +119,7 @@ def listing_buy(request, pk):
 @require_http_methods(["POST"])
 def download_start(request, pk):
     """Make a one-time download token and send the browser to the zip."""
-    project = _downloadable_project(request.user, pk)
+    project, _allowed = selectors.project_get_for_download(user=request.user, pk=pk)
     token, _record = services.download_token_create(user=request.user, project=project)
     return redirect("marketplace:download_file", token=token)
 
@@ -220,7 +207,7 @@ def listing_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         try:
             if project.is_published:
-                services.listing_update(project=project, **form.cleaned_data)
+                services.listing_update(actor=request.user, project=project, **form.cleaned_data)
                 done = "Listing updated."
             else:
                 services.listing_publish(actor=request.user, project=project, **form.cleaned_data)
@@ -240,7 +227,10 @@ def listing_edit(request, pk):
 @require_http_methods(["POST"])
 def listing_unpublish(request, pk):
     project = project_get_for_user(user=request.user, pk=pk)
-    services.listing_unpublish(project=project)
+    if not project.is_published:  # a second click: nothing left to do
+        messages.info(request, "This project is not on the marketplace.")
+        return redirect("projects:detail", pk=project.pk)
+    services.listing_unpublish(actor=request.user, project=project)
     messages.success(
         request, "Taken off the marketplace. Buyers keep their purchases and downloads."
     )

@@ -1,6 +1,5 @@
 import uuid
 
-from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -55,26 +54,6 @@ LISTING_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.
 def _own_project(request, project_id) -> Project:
     """The caller's own project, whatever its listing state; someone else's is NotFound."""
     return project_get_for_user(user=request.user, pk=project_id)
-
-
-def _downloadable_project(request, project_id) -> Project:
-    """A listed project, or one the caller owns or bought (buyers keep access after unpublish)."""
-    try:
-        return selectors.listing_get(pk=project_id)
-    except NotFound:
-        pass
-    project = (
-        Project.objects.filter(pk=project_id)
-        .filter(
-            Q(owner=request.user)
-            | Q(purchases__buyer=request.user, purchases__status=Purchase.Status.COMPLETED)
-        )
-        .distinct()
-        .first()
-    )
-    if project is None:
-        raise NotFound("Listing not found.")
-    return project
 
 
 @extend_schema_view(
@@ -148,19 +127,17 @@ class ListingViewSet(
         return Response(ListingSerializer(project).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        project = _own_project(request, self.kwargs["project_id"])
-        if not project.is_listed:
-            raise NotFound("Listing not found.")
         serializer = ListingUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.listing_update(project=project, **serializer.validated_data)
+        project = services.listing_update(
+            actor=request.user,
+            project=Project(pk=self._listing_id()),
+            **serializer.validated_data,
+        )
         return Response(ListingSerializer(project).data)
 
     def destroy(self, request, *args, **kwargs):
-        project = _own_project(request, self.kwargs["project_id"])
-        if not project.is_published:
-            raise NotFound("Listing not found.")
-        services.listing_unpublish(project=project)
+        services.listing_unpublish(actor=request.user, project=Project(pk=self._listing_id()))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -235,7 +212,9 @@ class ListingViewSet(
     @extend_schema(parameters=[LISTING_ID], request=None, responses={201: DownloadTokenSerializer})
     @action(detail=True, methods=["post"], url_path="download-token")
     def download_token(self, request, project_id=None):
-        project = _downloadable_project(request, self._listing_id())
+        project, _allowed = selectors.project_get_for_download(
+            user=request.user, pk=self._listing_id()
+        )
         token, record = services.download_token_create(user=request.user, project=project)
         url = reverse("api:download", kwargs={"token": token})
         return Response(

@@ -413,7 +413,7 @@ def test_buyer_keeps_access_after_unpublish_but_not_after_refund(auth_client):
 
     listing = ListingFactory()
     purchase = PurchaseFactory(buyer=auth_client.user, project=listing)
-    listing_unpublish(project=listing)
+    listing_unpublish(actor=listing.owner, project=listing)
     url = f"/api/v1/marketplace/listings/{listing.pk}/download-token/"
     assert auth_client.post(url).status_code == 201
     purchase_refund(purchase=purchase)

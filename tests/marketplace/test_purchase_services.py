@@ -127,7 +127,7 @@ def test_amount_is_copied_at_purchase_time_and_never_changes():
     listing = ListingFactory(price=Decimal("5.00"))
     purchase, _ = purchase_create(buyer=UserFactory(), project_id=listing.pk)
 
-    listing_update(project=listing, price="50", currency="GBP")
+    listing_update(actor=listing.owner, project=listing, price="50", currency="GBP")
 
     purchase.refresh_from_db()
     assert (purchase.amount, purchase.currency) == (Decimal("5.00"), "USD")
@@ -153,7 +153,7 @@ def test_purchase_of_an_unknown_listing_is_not_found(project_id):
 
 def test_archived_or_unpublished_listing_cannot_be_bought():
     unpublished = ListingFactory()
-    listing_unpublish(project=unpublished)
+    listing_unpublish(actor=unpublished.owner, project=unpublished)
     archived = ListingFactory()
     project_update(project=archived, status="archived")
     for project in (unpublished, archived):
@@ -166,7 +166,7 @@ def test_a_buyer_keeps_a_purchase_after_unpublishing():
     listing = ListingFactory()
     buyer = UserFactory()
     first, _ = purchase_create(buyer=buyer, project_id=listing.pk)
-    listing_unpublish(project=listing)
+    listing_unpublish(actor=listing.owner, project=listing)
 
     again, created = purchase_create(buyer=buyer, project_id=listing.pk)
 

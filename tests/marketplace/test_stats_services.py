@@ -33,7 +33,7 @@ def market():
     purchase_create(buyer=dave, project_id=agent.pk)
     purchase_create(buyer=carol, project_id=shop.pk)
     purchase_create(buyer=alice, project_id=gone.pk)
-    listing_unpublish(project=gone)
+    listing_unpublish(actor=gone.owner, project=gone)
     purchase_refund(purchase=refunded)
 
     for user, project in [(bob, agent), (carol, free), (dave, free)]:
