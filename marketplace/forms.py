@@ -83,9 +83,13 @@ class ListingForm(MarkInvalidMixin, forms.Form):
 
 
 class ReviewForm(MarkInvalidMixin, forms.Form):
+    # Starts with no choice, so that no rating is given without the reviewer picking it.
     rating = forms.TypedChoiceField(
         coerce=int,
+        empty_value=None,
+        error_messages={"required": "Choose a rating from 1 to 5 stars."},
         choices=[
+            ("", "Choose a rating…"),
             (5, "★★★★★ Excellent"),
             (4, "★★★★ Good"),
             (3, "★★★ Fair"),

@@ -62,6 +62,10 @@ class Review(models.Model):
     )
     title = models.CharField(max_length=120, blank=True)
     body = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    # Set when the author's purchase is refunded: the review stays visible, marked, but no
+    # longer counts in the rating and can no longer be edited (marketplace.services).
+    # db_default too: the legacy import and the bench load write reviews in SQL.
+    purchase_refunded = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -187,6 +187,7 @@ REVIEW_FIELDS = (
     "rating",
     "title",
     "body",
+    "purchase_refunded",
     "created_at",
     "updated_at",
 )
@@ -545,6 +546,7 @@ def review_json() -> JsonObject:
         rating=F("rating"),
         title=F("title"),
         body=F("body"),
+        purchase_refunded=F("purchase_refunded"),
         created_at=UtcMoment("created_at"),
         updated_at=UtcMoment("updated_at"),
     )
@@ -600,13 +602,14 @@ def purchase_list_all() -> QuerySet[Purchase]:
     return Purchase.objects.select_related("project", "buyer").order_by("-created_at", "-id")
 
 
-def review_list_for_project(*, project_id) -> QuerySet[Review]:
-    """A project's reviews, newest first (get_project_reviews)."""
-    return (
-        Review.objects.filter(project_id=project_id)
-        .select_related("author")
-        .order_by(*NEWEST_FIRST)
-    )
+def review_list_for_project(
+    *, project_id, exclude_author: AbstractBaseUser | None = None
+) -> QuerySet[Review]:
+    """A project's reviews, newest first (get_project_reviews); without exclude_author's."""
+    reviews = Review.objects.filter(project_id=project_id)
+    if exclude_author is not None:
+        reviews = reviews.exclude(author=exclude_author)
+    return reviews.select_related("author").order_by(*NEWEST_FIRST)
 
 
 def review_get_for_user(*, user: AbstractBaseUser, project_id) -> Review:

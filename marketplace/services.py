@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, F
+from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from config.errors import Conflict, Forbidden, Invalid, NotFound
@@ -228,6 +228,11 @@ def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, b
         purchase=purchase,
     )
     Project.objects.filter(pk=project.pk).update(purchase_count=F("purchase_count") + 1)
+    # Bought again after a refund: the buyer's review counts again.
+    if Review.objects.filter(author=buyer, project=project, purchase_refunded=True).update(
+        purchase_refunded=False
+    ):
+        project_refresh_rating(project_id=project.pk)
     return purchase, True
 
 
@@ -254,6 +259,11 @@ def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
         project_id=purchase.project_id, status=Purchase.Status.COMPLETED
     ).count()
     Project.objects.filter(pk=purchase.project_id).update(purchase_count=completed)
+    # A refunded purchase is a refunded review: it stops counting, in this transaction.
+    if Review.objects.filter(author_id=purchase.buyer_id, project_id=purchase.project_id).update(
+        purchase_refunded=True
+    ):
+        project_refresh_rating(project_id=purchase.project_id)
     return purchase
 
 
@@ -279,9 +289,11 @@ def review_validate_eligible(*, author: AbstractBaseUser, project: Project) -> N
 
 
 def project_refresh_rating(*, project_id) -> None:
-    """Recompute review_count and rating_avg from the reviews, in the caller's transaction."""
+    """Recompute review_count and rating_avg from the reviews, in the caller's transaction.
+    Every review is counted and shown; only those of buyers who kept their purchase make the
+    rating."""
     figures = Review.objects.filter(project_id=project_id).aggregate(
-        count=Count("id"), average=Avg("rating")
+        count=Count("id"), average=Avg("rating", filter=Q(purchase_refunded=False))
     )
     average = figures["average"]
     Project.objects.filter(pk=project_id).update(
@@ -331,10 +343,17 @@ def review_create(
     return review
 
 
+def review_validate_editable(*, review: Review) -> None:
+    if review.purchase_refunded:
+        raise Forbidden("Your purchase was refunded, so this review can no longer be edited.")
+
+
 @transaction.atomic
 def review_update(*, review: Review, rating=None, title=None, body=None) -> Review:
     fields = _review_fields(rating, title, body)
     Project.objects.select_for_update().filter(pk=review.project_id).first()
+    review.refresh_from_db(fields=["purchase_refunded"])
+    review_validate_editable(review=review)
     for name, value in fields.items():
         setattr(review, name, value)
     review.save()

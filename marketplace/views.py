@@ -66,8 +66,12 @@ def listing_detail(request, pk):
     context = {
         "project": project,
         "files": project.files.only("id", "path", "size").order_by("path"),
+        # The user's own review is shown once, in its own box above the others.
         "reviews": Paginator(
-            selectors.review_list_for_project(project_id=project.pk), REVIEWS_PER_PAGE
+            selectors.review_list_for_project(
+                project_id=project.pk, exclude_author=user if user.is_authenticated else None
+            ),
+            REVIEWS_PER_PAGE,
         ).get_page(request.GET.get("page")),
         "is_owner": user.is_authenticated and project.owner_id == user.pk,
         "purchase": None,
@@ -152,6 +156,8 @@ def review_edit(request, pk):
     review = _own_review(request.user, project.pk)
     if review is None:
         services.review_validate_eligible(author=request.user, project=project)
+    else:
+        services.review_validate_editable(review=review)
     initial = (
         {"rating": review.rating, "title": review.title, "body": review.body} if review else None
     )
@@ -167,7 +173,10 @@ def review_edit(request, pk):
                 raise
             add_domain_error(form, exc)
         else:
-            messages.success(request, "Thanks — your review is published.")
+            messages.success(
+                request,
+                "Your review is updated." if review else "Thanks — your review is published.",
+            )
             return redirect(reverse("marketplace:listing", args=[project.pk]) + "#reviews")
     return render(
         request,

@@ -294,6 +294,7 @@ def test_buyer_reviews_once(auth_client):
         "rating",
         "title",
         "body",
+        "purchase_refunded",
         "created_at",
         "updated_at",
     }
@@ -485,3 +486,27 @@ def test_seller_stats(auth_client, other_user):
             "rating_avg": None,
         }
     ]
+
+
+def test_a_refunded_buyers_review_is_marked_out_of_the_rating_and_read_only(
+    auth_client, admin_client_api, api_client
+):
+    from marketplace.services import purchase_create
+
+    listing = ListingFactory()
+    purchase, _ = purchase_create(buyer=auth_client.user, project_id=listing.pk)
+    url = f"/api/v1/marketplace/listings/{listing.pk}/reviews/"
+    assert auth_client.post(url, {"rating": 1}).status_code == 201
+
+    refunded = admin_client_api.post(f"/api/v1/marketplace/purchases/{purchase.pk}/refund/")
+
+    assert refunded.status_code == 200
+    listed = api_client.get(f"/api/v1/marketplace/listings/{listing.pk}/").json()
+    assert (listed["review_count"], listed["rating_avg"]) == (1, None)
+    [review] = api_client.get(url).json()["results"]
+    assert review["purchase_refunded"] is True
+    assert auth_client.get(url + "mine/").json()["purchase_refunded"] is True
+    patched = auth_client.patch(url + "mine/", {"rating": 5})
+    assert patched.status_code == 403
+    assert "refunded" in patched.json()["detail"]
+    assert Review.objects.get().rating == 1

@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
-from marketplace.services import download_token_create, purchase_create
+from marketplace.services import download_token_create, purchase_create, purchase_refund
+from projects.models import Project
 from projects.services import project_refresh_search_vector
 from tests.factories import (
     DownloadFactory,
@@ -427,3 +428,91 @@ def test_sales_show_my_sales(web, user):
     print(response.text[response.text.find("<table") :][:1500])
     assert "9.00 USD" in response.text
     assert "Not mine" not in response.text
+
+
+# ---------------------------------------------------------------- ratings and refunded reviews
+
+
+def test_the_review_form_starts_with_no_rating_and_asks_for_one(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    url = f"/listings/{listing.pk}/review/"
+
+    form = web.get(url).text
+    assert '<option value="" selected>Choose a rating…</option>' in form
+    assert "selected>★" not in form
+    response = web.post(url, {"title": "No stars given", "body": "kept"})
+
+    assert response.status_code == 200
+    assert "Choose a rating from 1 to 5 stars." in response.text
+    assert "kept" in response.text
+    assert not Review.objects.exists()
+
+
+def test_an_edited_review_says_updated_and_a_new_one_published(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    url = f"/listings/{listing.pk}/review/"
+
+    first = web.post(url, {"rating": "5"}, follow=True)
+    edited = web.post(url, {"rating": "4"}, follow=True)
+
+    assert "your review is published" in first.text
+    assert "Your review is updated." in edited.text
+    assert "published" not in edited.text
+
+
+def test_your_own_review_appears_once_on_the_listing(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    ReviewFactory(project=listing, author=user, title="Mine, once")
+    ReviewFactory(project=listing, title="Someone else's")
+
+    page = web.get(f"/listings/{listing.pk}/").text
+
+    assert page.count("Mine, once") == 1
+    assert "Someone else&#x27;s" in page
+
+
+@pytest.mark.parametrize(
+    ("rating", "stars"),
+    [
+        ("4.50", '★★★★<span class="star-half">★</span>'),
+        ("4.74", '★★★★<span class="star-half">★</span>'),
+        ("4.75", "★★★★★"),
+        ("4.00", "★★★★☆"),
+        ("1.24", "★☆☆☆☆"),
+    ],
+)
+def test_ratings_show_half_stars_and_the_number(client, rating, stars):
+    listing = ListingFactory()
+    Project.objects.filter(pk=listing.pk).update(rating_avg=Decimal(rating), review_count=2)
+
+    home = client.get("/").text
+    detail = client.get(f"/listings/{listing.pk}/").text
+
+    for page in (home, detail):
+        assert f'aria-label="Rated {rating} out of 5">{stars}</span>' in page
+        assert f"{Decimal(rating):.1f}" in page
+
+
+def test_a_refunded_review_is_marked_and_cannot_be_edited_on_the_pages(web, user):
+    listing = ListingFactory()
+    purchase, _ = purchase_create(buyer=user, project_id=listing.pk)
+    web.post(f"/listings/{listing.pk}/review/", {"rating": "5", "title": "Loved it"})
+    other = UserFactory()
+    purchase_create(buyer=other, project_id=listing.pk)
+    ReviewFactory(project=listing, author=other, rating=3)
+    purchase_refund(purchase=purchase)
+
+    mine = web.get(f"/listings/{listing.pk}/").text
+    assert "no longer counts in the rating and can no longer be edited" in mine
+    assert f'href="/listings/{listing.pk}/review/" role="button"' not in mine
+    assert web.get(f"/listings/{listing.pk}/review/").status_code == 403
+    assert web.post(f"/listings/{listing.pk}/review/", {"rating": "1"}).status_code == 403
+    assert Review.objects.get(author=user).rating == 5
+
+    other_client = Client()
+    other_client.force_login(other)
+    seen = other_client.get(f"/listings/{listing.pk}/").text
+    assert "Purchase refunded, not counted in the rating" in seen
