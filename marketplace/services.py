@@ -182,6 +182,15 @@ def revenue_event_create(
     )
 
 
+def purchase_validate_allowed(*, buyer: AbstractBaseUser, project: Project) -> None:
+    """Whether this listing can be bought by this buyer at all: not their own, not free."""
+    if project.owner_id == buyer.pk:
+        raise Invalid("You cannot buy your own project.", field="project")
+    if project.is_free:
+        # A free listing has no buy step: a 0.00 "sale" would show in the sales and stats.
+        raise Invalid("This project is free: download it instead of buying it.", field="project")
+
+
 @transaction.atomic
 def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, bool]:
     """Buy a listing. Returns (purchase, created).
@@ -202,8 +211,7 @@ def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, b
         return existing, False
     if not project.is_listed:
         raise NotFound("Listing not found.")
-    if project.owner_id == buyer.pk:
-        raise Invalid("You cannot buy your own project.", field="project")
+    purchase_validate_allowed(buyer=buyer, project=project)
     try:
         with transaction.atomic():
             purchase = Purchase.objects.create(

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from config.errors import DomainError, Forbidden, NotFound
+from config.errors import DomainError, Forbidden, Invalid, NotFound
 from config.forms import add_domain_error
 from config.views import domain_errors
 from marketplace import selectors, services
@@ -98,11 +98,13 @@ def listing_detail(request, pk):
 @require_http_methods(["GET", "POST"])
 def listing_buy(request, pk):
     project = selectors.listing_get(pk=pk)
-    if project.owner_id == request.user.pk:
-        messages.info(request, "This is your own listing.")
-        return redirect("marketplace:listing", pk=project.pk)
     if selectors.purchase_get_for_user(user=request.user, project_id=project.pk):
         messages.info(request, "You already own this project.")
+        return redirect("marketplace:listing", pk=project.pk)
+    try:  # no buy step for your own listing or a free one: say why on the listing
+        services.purchase_validate_allowed(buyer=request.user, project=project)
+    except Invalid as exc:
+        messages.info(request, exc.message)
         return redirect("marketplace:listing", pk=project.pk)
     if request.method == "POST":
         try:

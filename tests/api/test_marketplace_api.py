@@ -510,3 +510,16 @@ def test_a_refunded_buyers_review_is_marked_out_of_the_rating_and_read_only(
     assert patched.status_code == 403
     assert "refunded" in patched.json()["detail"]
     assert Review.objects.get().rating == 1
+
+
+def test_buying_a_free_listing_is_a_clear_400(auth_client):
+    free = ListingFactory(price=Decimal("0"))
+
+    response = auth_client.post(
+        f"/api/v1/marketplace/listings/{free.pk}/purchase/", HTTP_IDEMPOTENCY_KEY="free-1"
+    )
+
+    assert response.status_code == 400
+    assert "download it instead" in str(response.json())
+    assert not Purchase.objects.exists()
+    assert not RevenueEvent.objects.exists()

@@ -17,6 +17,7 @@ from marketplace.services import (
     download_token_create,
     download_token_redeem,
     listing_unpublish,
+    listing_update,
     purchase_create,
     purchase_refund,
 )
@@ -139,9 +140,10 @@ def test_who_may_download():
 
 
 def test_unpublishing_a_free_project_stops_strangers_but_not_buyers():
-    free = ListingFactory(price=Decimal("0"))
+    free = ListingFactory(price=Decimal("5"))
     buyer, stranger = UserFactory(), UserFactory()
-    purchase_create(buyer=buyer, project_id=free.pk)
+    purchase_create(buyer=buyer, project_id=free.pk)  # bought before it became free
+    free = listing_update(actor=free.owner, project=free, price="0")
     stranger_token, _ = download_token_create(user=stranger, project=free)
 
     listing_unpublish(actor=free.owner, project=free)

@@ -133,15 +133,6 @@ def test_amount_is_copied_at_purchase_time_and_never_changes():
     assert (purchase.amount, purchase.currency) == (Decimal("5.00"), "USD")
 
 
-def test_a_free_listing_can_be_bought_for_nothing():
-    listing = ListingFactory(price=Decimal("0"))
-    purchase, created = purchase_create(buyer=UserFactory(), project_id=listing.pk)
-    assert created
-    assert purchase.amount == Decimal("0.00")
-    event = RevenueEvent.objects.get()
-    assert (event.gross, event.platform_fee, event.seller_net) == (0, 0, 0)
-
-
 @pytest.mark.parametrize(
     "project_id", ["not-a-uuid", None, 7, "00000000-0000-0000-0000-000000000000"]
 )
@@ -304,3 +295,15 @@ def test_purchase_list_queries_do_not_grow(n, django_assert_num_queries):
             (p.project.name, p.buyer.username, p.amount) for p in purchase_list_for_user(user=buyer)
         ]
     assert len(rows) == n
+
+
+def test_a_free_listing_cannot_be_bought():
+    free = ListingFactory(price=Decimal("0"))
+
+    with pytest.raises(Invalid) as excinfo:
+        purchase_create(buyer=UserFactory(), project_id=free.pk)
+
+    assert "free" in excinfo.value.message
+    assert money_state() == ([], [], [])
+    free.refresh_from_db()
+    assert free.purchase_count == 0

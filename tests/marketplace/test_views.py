@@ -172,8 +172,28 @@ def test_buy_anonymous_redirects_to_login(client):
 def test_buy_own_listing_is_refused(web, user):
     listing = ListingFactory(owner=user)
     response = web.post(f"/listings/{listing.pk}/buy/", follow=True)
-    assert "your own listing" in response.text
+    assert "You cannot buy your own project." in response.text
     assert not Purchase.objects.exists()
+
+
+def test_the_confirm_page_ends_the_price_sentence_without_a_stray_space(web):
+    listing = ListingFactory(price=Decimal("19.99"))
+    text = web.get(f"/listings/{listing.pk}/buy/").text
+    assert "19.99 USD</strong>." in text
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_free_listing_has_no_buy_step(web, user, method):
+    listing = ListingFactory(price=Decimal("0"))
+
+    response = getattr(web, method)(f"/listings/{listing.pk}/buy/", follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/listings/{listing.pk}/"
+    assert "This project is free: download it instead of buying it." in response.text
+    assert f'action="/listings/{listing.pk}/download/"' in response.text
+    assert f"/listings/{listing.pk}/buy/" not in response.text
+    assert not Purchase.objects.exists()
+    assert not RevenueEvent.objects.exists()
 
 
 def test_buy_unpublished_is_404(web):
