@@ -1,6 +1,7 @@
 """The marketplace in the console: purchases (with refunds), reviews, downloads, the revenue
 ledger and a stats page. Money moves only through marketplace.services."""
 
+import itertools
 from decimal import Decimal
 
 from django.contrib import admin, messages
@@ -152,7 +153,13 @@ class RevenueEventAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "title": "Marketplace stats",
             "stats": stats,
-            "chart": revenue_chart(stats["revenue_by_day"]),
+            # One chart per currency: amounts in different currencies are never added.
+            "charts": [
+                {"currency": currency, **revenue_chart(list(days))}
+                for currency, days in itertools.groupby(
+                    stats["revenue_by_day"], key=lambda day: day["currency"]
+                )
+            ],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/marketplace/stats.html", context)

@@ -25,8 +25,9 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    Window,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from django.utils import timezone
 
 from config.api.pagination import WindowFirst
@@ -660,18 +661,21 @@ def _marketplace_stats(*, days: int) -> dict:
     today = timezone.now().date()
     start = today - dt.timedelta(days=days - 1)
     start_at = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+    # Money is never added across currencies: one series per currency seen in the window.
     per_day = {
-        row["day"]: row["gross"]
+        (row["currency"], row["day"]): row["gross"]
         for row in RevenueEvent.objects.filter(created_at__gte=start_at)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
-        .values("day")
+        .values("currency", "day")
         .annotate(gross=Sum("gross"))
     }
     revenue_by_day = [
         {
             "date": start + dt.timedelta(days=i),
-            "gross": per_day.get(start + dt.timedelta(days=i), Decimal("0.00")),
+            "currency": currency,
+            "gross": per_day.get((currency, start + dt.timedelta(days=i)), Decimal("0.00")),
         }
+        for currency in sorted({currency for currency, _day in per_day})
         for i in range(days)
     ]
     reviews, rating_sum = figures.pop("rating")
@@ -707,12 +711,19 @@ def stats_figures_from_tallies() -> dict:
         rating_sum += row["rating_sum"]
         if row["events"]:
             revenue.append({name: row[name] for name in ("currency", "gross", "fee", "net")})
+    currencies = [row["currency"] for row in revenue]
+    if len(currencies) == 1:
+        # One currency in the whole ledger: each project's tally is in it.
+        top = _top_projects(ProjectRevenueTally.objects.values("project_id", "gross"))
+        top_projects = [{**row, "currency": currencies[0]} for row in top]
+    else:
+        top_projects = _top_projects_per_currency(currencies)
     return {
         "completed_purchases": purchases,
         "downloads": downloads,
         "rating": (reviews, rating_sum),
         "revenue": revenue,
-        "top_projects": _top_projects(ProjectRevenueTally.objects.values("project_id", "gross")),
+        "top_projects": top_projects,
     }
 
 
@@ -734,10 +745,38 @@ def stats_figures_from_rows() -> dict:
         "downloads": Download.objects.count(),
         "rating": (figures["count"], figures["rating_sum"] or 0),
         "revenue": revenue,
-        "top_projects": _top_projects(
-            RevenueEvent.objects.values("project_id").annotate(gross=Sum("gross"))
-        ),
+        "top_projects": _top_projects_per_currency([row["currency"] for row in revenue]),
     }
+
+
+def _top_projects_per_currency(currencies: list[str], *, limit: int = 5) -> list[dict]:
+    """The leaders of each currency, ranked within it (amounts in two currencies are never
+    added or compared), ties by name: one query over the ledger."""
+    if not currencies:
+        return []
+    place = Window(
+        RowNumber(),
+        partition_by=F("currency"),
+        order_by=(F("gross").desc(), F("project__name").asc(), F("project_id").asc()),
+    )
+    rows = (
+        RevenueEvent.objects.filter(currency__in=currencies)
+        .values("currency", "project_id", "project__name")
+        .annotate(gross=Sum("gross"))
+        .filter(gross__gt=0)
+        .annotate(place=place)
+        .filter(place__lte=limit)
+        .order_by("currency", "place")
+    )
+    return [
+        {
+            "id": row["project_id"],
+            "name": row["project__name"],
+            "currency": row["currency"],
+            "gross": row["gross"],
+        }
+        for row in rows
+    ]
 
 
 def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
@@ -755,28 +794,35 @@ def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
 
 
 def seller_stats(*, user: AbstractBaseUser) -> list[dict]:
-    """The seller's own figures per project: purchases, gross, net, downloads, rating."""
-    revenue = {
-        row["project_id"]: row
-        for row in RevenueEvent.objects.filter(seller=user)
-        .values("project_id")
+    """The seller's own figures per project: purchases, gross, net, downloads, rating. Money is
+    per currency: a project sold in two currencies (its price's currency changed) has a row for
+    each; one never sold has a row in its current currency."""
+    revenue: dict = {}
+    for row in (
+        RevenueEvent.objects.filter(seller=user)
+        .values("project_id", "currency")
         .annotate(gross=Sum("gross"), net=Sum("seller_net"))
-    }
+        .order_by("project_id", "currency")
+    ):
+        revenue.setdefault(row["project_id"], []).append(row)
     rows = []
     for project in Project.objects.filter(owner=user).order_by("-created_at", "id"):
-        money = revenue.get(project.pk, {})
-        rows.append(
+        money = revenue.get(project.pk) or [
+            {"currency": project.currency, "gross": Decimal("0.00"), "net": Decimal("0.00")}
+        ]
+        rows.extend(
             {
                 "project": project.pk,
                 "name": project.name,
                 "is_published": project.is_published,
-                "currency": project.currency,
+                "currency": amounts["currency"],
                 "purchases": project.purchase_count,
-                "gross": money.get("gross") or Decimal("0.00"),
-                "net": money.get("net") or Decimal("0.00"),
+                "gross": amounts["gross"],
+                "net": amounts["net"],
                 "downloads": project.download_count,
                 "review_count": project.review_count,
                 "rating_avg": project.rating_avg,
             }
+            for amounts in money
         )
     return rows

@@ -196,13 +196,19 @@ class MoneyRowSerializer(serializers.Serializer):
 
 
 class TopProjectSerializer(serializers.Serializer):
+    """A leader within its currency; amounts in different currencies are never added."""
+
     id = serializers.UUIDField()
     name = serializers.CharField()
+    currency = serializers.CharField()
     gross = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
 class DayRevenueSerializer(serializers.Serializer):
+    """One day of one currency's series (every currency with revenue in the window)."""
+
     date = serializers.DateField()
+    currency = serializers.CharField()
     gross = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 

@@ -440,9 +440,12 @@ def test_stats_for_admin(admin_client_api, user):
     assert body["published_projects"] == 1
     assert body["completed_purchases"] == 1
     assert body["revenue"] == [{"currency": "USD", "gross": "20.00", "fee": "2.00", "net": "18.00"}]
-    assert body["top_projects"] == [{"id": str(listing.pk), "name": listing.name, "gross": "20.00"}]
+    assert body["top_projects"] == [
+        {"id": str(listing.pk), "name": listing.name, "currency": "USD", "gross": "20.00"}
+    ]
     assert len(body["revenue_by_day"]) == 30
     assert body["revenue_by_day"][-1]["gross"] == "20.00"
+    assert {day["currency"] for day in body["revenue_by_day"]} == {"USD"}
 
 
 def test_revenue_events_filters(admin_client_api, user):

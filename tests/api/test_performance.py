@@ -142,7 +142,7 @@ def test_purchases_reorder_popular_but_keep_the_count_cached(api_client, django_
 
 
 def test_reviews_count_follows_review_writes(api_client):
-    listing = ListingFactory(price=Decimal("0.00"))
+    listing = ListingFactory(price=Decimal("1.00"))
     url = f"{LISTINGS}{listing.pk}/reviews/"
     assert api_client.get(url).json()["count"] == 0
     author = UserFactory()

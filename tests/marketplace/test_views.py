@@ -445,9 +445,13 @@ def test_sales_show_my_sales(web, user):
     response = web.get("/sales/")
     assert "Seller tool" in response.text
     assert "10.00 USD" in response.text
-    print(response.text[response.text.find("<table") :][:1500])
     assert "9.00 USD" in response.text
     assert "Not mine" not in response.text
+    activity = response.text[response.text.index("Recent activity") :]
+    # Gross, fee and net of the ledger each say their currency.
+    assert "<td>10.00 USD</td>" in activity
+    assert "<td>1.00 USD</td>" in activity
+    assert "<td>9.00 USD</td>" in activity
 
 
 # ---------------------------------------------------------------- ratings and refunded reviews
