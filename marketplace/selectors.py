@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from config.api.pagination import WindowFirst
 from config.compiled import Constant, compiled_values
-from config.errors import NotFound
+from config.errors import Invalid, NotFound
 from config.json_sql import JsonObject, Text, UtcMoment
 from marketplace.models import (
     CacheGeneration,
@@ -47,10 +47,12 @@ from projects.models import Project
 
 logger = logging.getLogger(__name__)
 
+# Prices in different currencies are not comparable: the price orders group by currency
+# first (alphabetically), and sort by price within each (one currency with `currency`).
 LISTING_ORDERINGS = {
     "newest": ("-published_at", "-id"),
-    "price": ("price", "-published_at", "-id"),
-    "-price": ("-price", "-published_at", "-id"),
+    "price": ("currency", "price", "-published_at", "-id"),
+    "-price": ("currency", "-price", "-published_at", "-id"),
     "rating": (F("rating_avg").desc(nulls_last=True), "-review_count", "-published_at", "-id"),
     "popular": ("-purchase_count", "-download_count", "-review_count", "-published_at", "-id"),
 }
@@ -63,23 +65,33 @@ def listed(via: str = "") -> Q:
     return Q(**{f"{via}is_published": True, f"{via}status": Constant(Project.Status.ACTIVE)})
 
 
+def listing_filters_check(*, min_price=None, max_price=None, currency=None, **_other) -> None:
+    """A price bound is a amount in one currency: 10 means nothing across EUR and USD."""
+    if (min_price is not None or max_price is not None) and not currency:
+        raise Invalid("Choose a currency to filter by price.", field="currency")
+
+
 def listing_list(
     *,
     category: str | None = None,
     tag: str | None = None,
     min_price: Decimal | None = None,
     max_price: Decimal | None = None,
+    currency: str | None = None,
     free: bool | None = None,
     seller: str | None = None,
     q: str | None = None,
     ordering: str | None = None,
 ) -> QuerySet[Project]:
     """Published, active projects with the given filters."""
+    listing_filters_check(min_price=min_price, max_price=max_price, currency=currency)
     queryset = Project.objects.filter(listed()).select_related("owner")
     if category:
         queryset = queryset.filter(category=category)
     if tag:
         queryset = queryset.filter(tags__has_tag=tag.strip().lower())
+    if currency:
+        queryset = queryset.filter(currency=currency.strip().upper())
     if min_price is not None:
         queryset = queryset.filter(price__gte=min_price)
     if max_price is not None:
@@ -89,7 +101,7 @@ def listing_list(
     elif free is False:
         queryset = queryset.filter(price__gt=0)
     if seller:
-        queryset = queryset.filter(owner__username=seller)
+        queryset = queryset.filter(owner__username__iexact=seller.strip())
     q = (q or "").strip()
     if q:
         if connection.vendor == "postgresql":

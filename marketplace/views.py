@@ -52,11 +52,16 @@ def home(request):
     filtering = any(
         value not in (None, "") for key, value in filters.items() if key not in ("q", "ordering")
     )
-    return render(
-        request,
-        "marketplace/listing_list.html",
-        {"form": form, "page_obj": page_obj, "searching": searching, "filtering": filtering},
-    )
+    context = {
+        "form": form,
+        "page_obj": page_obj,
+        "searching": searching,
+        "filtering": filtering,
+        "price_order_across_currencies": (
+            filters.get("ordering") in ("price", "-price") and not filters.get("currency")
+        ),
+    }
+    return render(request, "marketplace/listing_list.html", context)
 
 
 @domain_errors

@@ -77,9 +77,11 @@ def test_filters(api_client):
     assert ids("?category=cli") == {str(cli.pk)}
     assert ids("?tag=python") == {str(cli.pk), str(dear.pk)}
     assert ids("?tag=PYTHON") == {str(cli.pk), str(dear.pk)}
-    assert ids("?min_price=1&max_price=10") == {str(cli.pk)}
+    assert ids("?min_price=1&max_price=10&currency=USD") == {str(cli.pk)}
     assert ids("?free=true") == {str(free.pk)}
     assert ids("?seller=alice") == {str(cli.pk)}
+    assert ids("?seller=ALICE") == {str(cli.pk)}
+    assert ids("?seller=Alice") == {str(cli.pk)}
 
 
 def test_orderings(api_client):
@@ -97,6 +99,30 @@ def test_orderings(api_client):
     assert order("?ordering=newest") == [str(middle.pk), str(dear.pk), str(cheap.pk)]
 
 
+def test_price_filters_and_sorting_work_within_a_currency(api_client):
+    usd_5 = ListingFactory(price=Decimal("5"), currency="USD")
+    usd_29 = ListingFactory(price=Decimal("29"), currency="USD")
+    eur_12 = ListingFactory(price=Decimal("12.50"), currency="EUR")
+
+    def order(query):
+        return [item["id"] for item in listings(api_client, query)["results"]]
+
+    # Without a currency: grouped by currency (A to Z), by price within each.
+    assert order("?ordering=price") == [str(eur_12.pk), str(usd_5.pk), str(usd_29.pk)]
+    assert order("?ordering=-price") == [str(eur_12.pk), str(usd_29.pk), str(usd_5.pk)]
+    assert order("?ordering=price&currency=usd") == [str(usd_5.pk), str(usd_29.pk)]
+    assert order("?min_price=10&currency=USD") == [str(usd_29.pk)]
+    assert order("?min_price=10&currency=EUR") == [str(eur_12.pk)]
+    assert listings(api_client, "?min_price=10&currency=USD")["count"] == 1
+
+
+@pytest.mark.parametrize("query", ["?min_price=10", "?max_price=10", "?min_price=1&max_price=2"])
+def test_a_price_bound_without_a_currency_is_a_clear_400(api_client, query):
+    response = api_client.get(f"/api/v1/marketplace/listings/{query}")
+    assert response.status_code == 400
+    assert "Choose a currency to filter by price." in str(response.json())
+
+
 def test_search_finds_name_description_and_tags(api_client):
     from projects.services import project_refresh_search_vector
 
@@ -111,7 +137,15 @@ def test_search_finds_name_description_and_tags(api_client):
 
 @pytest.mark.parametrize(
     "query",
-    ["?ordering=sideways", "?min_price=abc", "?category=toys", "?free=maybe", "?min_price=-1"],
+    [
+        "?ordering=sideways",
+        "?min_price=abc&currency=USD",
+        "?category=toys",
+        "?free=maybe",
+        "?min_price=-1&currency=USD",
+        "?currency=US1",
+        "?currency=DOLLARS",
+    ],
 )
 def test_bad_filters_are_400(api_client, query):
     response = api_client.get(f"/api/v1/marketplace/listings/{query}")

@@ -283,10 +283,13 @@ def test_listing_list_only_published_active_newest_first(catalogue):
         ({"tag": "python"}, ["Invoice CLI"]),
         ({"tag": " PY "}, ["Weather API"]),  # exact tag, not a substring of "python"
         ({"tag": "invoice"}, []),
-        ({"min_price": Decimal("10")}, ["Shop starter", "Weather API", "Support agent"]),
-        ({"max_price": Decimal("10")}, ["Weather API", "Invoice CLI"]),
         (
-            {"min_price": Decimal("10"), "max_price": Decimal("49")},
+            {"min_price": Decimal("10"), "currency": "USD"},
+            ["Shop starter", "Weather API", "Support agent"],
+        ),
+        ({"max_price": Decimal("10"), "currency": "USD"}, ["Weather API", "Invoice CLI"]),
+        (
+            {"min_price": Decimal("10"), "max_price": Decimal("49"), "currency": "USD"},
             ["Weather API", "Support agent"],
         ),
         ({"free": True}, ["Invoice CLI"]),
@@ -411,3 +414,25 @@ def test_a_moderator_takes_any_listing_down():
 
     listing.refresh_from_db()
     assert not listing.is_published
+
+
+def test_listing_list_filters_and_sorts_price_within_a_currency():
+    ListingFactory(name="USD 5", price=Decimal("5"), currency="USD")
+    ListingFactory(name="USD 29", price=Decimal("29"), currency="USD")
+    ListingFactory(name="EUR 12.50", price=Decimal("12.50"), currency="EUR")
+
+    def names(**filters):
+        return [p.name for p in listing_list(**filters)]
+
+    assert names(ordering="price") == ["EUR 12.50", "USD 5", "USD 29"]
+    assert names(ordering="-price", currency="USD") == ["USD 29", "USD 5"]
+    assert names(min_price=Decimal("10"), currency="usd", ordering="price") == ["USD 29"]
+    with pytest.raises(Invalid) as excinfo:
+        listing_list(min_price=Decimal("10"))
+    assert excinfo.value.field == "currency"
+
+
+def test_listing_list_seller_matches_any_case():
+    ListingFactory(name="Theirs", owner=UserFactory(username="MixedCase"))
+    assert [p.name for p in listing_list(seller="mixedcase")] == ["Theirs"]
+    assert [p.name for p in listing_list(seller=" MIXEDCASE ")] == ["Theirs"]

@@ -64,13 +64,42 @@ def test_home_search_and_filters(client):
     assert names("?category=web-app") == {"Todo app", "Expensive"}
     assert names("?tag=todo") == {"Todo app"}
     assert names("?free=on") == {"Todo app"}
-    assert names("?min_price=1&max_price=100") == {"Invoice bot"}
+    assert names("?min_price=1&max_price=100&currency=usd") == {"Invoice bot"}
     assert [p.name for p in client.get("/?ordering=-price").context["page_obj"]] == [
         "Expensive",
         "Invoice bot",
         "Todo app",
     ]
     assert "No project matches" in client.get("/?q=nothing-like-this").text
+
+
+def test_home_price_range_needs_a_currency_and_sorting_says_what_it_means(client):
+    ListingFactory(name="Five dollars", price=Decimal("5"), currency="USD")
+    ListingFactory(name="Twelve euros", price=Decimal("12.50"), currency="EUR")
+
+    def names(query):
+        return [p.name for p in client.get("/" + query).context["page_obj"]]
+
+    assert names("?min_price=10&currency=EUR") == ["Twelve euros"]
+    assert names("?min_price=10&currency=USD") == []
+    response = client.get("/?min_price=10")
+    assert "Choose a currency to filter by price." in response.text
+    assert {p.name for p in response.context["page_obj"]} == {"Five dollars", "Twelve euros"}
+    sorted_page = client.get("/?ordering=price")
+    assert [p.name for p in sorted_page.context["page_obj"]] == ["Twelve euros", "Five dollars"]
+    assert 'id="price-order-note"' in sorted_page.text
+    assert 'id="price-order-note"' not in client.get("/?ordering=price&currency=USD").text
+
+
+def test_home_seller_filter_ignores_case_and_names_link_to_it(client):
+    listing = ListingFactory(name="Alice's tool", owner=UserFactory(username="Alice"))
+    ListingFactory(name="Someone else's")
+
+    for seller in ("alice", "ALICE", "Alice"):
+        page = client.get(f"/?seller={seller}")
+        assert [p.name for p in page.context["page_obj"]] == ["Alice's tool"]
+    assert 'href="/?seller=Alice"' in client.get("/").text
+    assert 'href="/?seller=Alice"' in client.get(f"/listings/{listing.pk}/").text
 
 
 def test_home_invalid_filter_is_shown_and_ignored(client):
