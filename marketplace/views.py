@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -12,7 +11,7 @@ from config.errors import DomainError, Forbidden, Invalid, NotFound
 from config.forms import add_domain_error
 from config.views import domain_errors
 from marketplace import selectors, services
-from marketplace.downloads import project_zip_filename, stream_project_zip
+from marketplace.downloads import project_zip_response
 from marketplace.forms import ListingFilterForm, ListingForm, ReviewForm
 from projects.models import Project
 from projects.selectors import project_get_for_user
@@ -144,14 +143,7 @@ def download_file(request, token):
         ip=_client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
-    response = StreamingHttpResponse(
-        stream_project_zip(download.project), content_type="application/zip"
-    )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{project_zip_filename(download.project)}"'
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    return project_zip_response(download.project)
 
 
 @login_required

@@ -1,6 +1,5 @@
 import uuid
 
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -43,7 +42,7 @@ from marketplace.api.serializers import (
     listing_data,
     review_data,
 )
-from marketplace.downloads import project_zip_filename, stream_project_zip
+from marketplace.downloads import project_zip_response
 from marketplace.models import Download, Purchase
 from projects.models import Project
 from projects.selectors import project_get_for_user
@@ -247,14 +246,7 @@ class DownloadView(APIView):
             ip=request.META.get("REMOTE_ADDR"),
             user_agent=request.headers.get("User-Agent", ""),
         )
-        response = StreamingHttpResponse(
-            stream_project_zip(download.project), content_type="application/zip"
-        )
-        response["Content-Disposition"] = (
-            f'attachment; filename="{project_zip_filename(download.project)}"'
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return project_zip_response(download.project)
 
 
 class DownloadHistoryView(generics.ListAPIView):

@@ -399,7 +399,7 @@ def test_my_review_get_patch_delete(auth_client):
 
 
 def test_buyer_downloads_a_zip_once(auth_client, api_client):
-    listing = ListingFactory()
+    listing = ListingFactory(name="Hello app")
     ProjectFileFactory(project=listing, path="README.md", content="# Hello\n")
     ProjectFileFactory(project=listing, path="src/app.py", content="print('hi')\n")
     PurchaseFactory(buyer=auth_client.user, project=listing)
@@ -412,10 +412,10 @@ def test_buyer_downloads_a_zip_once(auth_client, api_client):
     response = api_client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Disposition"] == 'attachment; filename="Hello app.zip"'
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert archive.namelist() == ["README.md", "src/app.py"]
-    assert archive.read("src/app.py") == b"print('hi')\n"
+    assert archive.namelist() == ["Hello app/README.md", "Hello app/src/app.py"]
+    assert archive.read("Hello app/src/app.py") == b"print('hi')\n"
 
     assert api_client.get(url).status_code == 404
     assert Download.objects.filter(user=auth_client.user, project=listing).count() == 1

@@ -249,10 +249,10 @@ def test_buyer_downloads_the_zip(web, user):
     download = web.get(response["Location"], HTTP_USER_AGENT="pytest")
     assert download.status_code == 200
     assert download["Content-Type"] == "application/zip"
-    assert download["Content-Disposition"] == 'attachment; filename="invoice-bot.zip"'
+    assert download["Content-Disposition"] == 'attachment; filename="Invoice Bot.zip"'
     archive = _zip(download)
-    assert sorted(archive.namelist()) == ["README.md", "src/app.py"]
-    assert archive.read("src/app.py") == b"print('hi')\n"
+    assert sorted(archive.namelist()) == ["Invoice Bot/README.md", "Invoice Bot/src/app.py"]
+    assert archive.read("Invoice Bot/src/app.py") == b"print('hi')\n"
     record = Download.objects.get(user=user, project=listing)
     assert record.user_agent == "pytest"
     listing.refresh_from_db()
