@@ -75,8 +75,10 @@ COUNTER_UPDATES = (
     "UPDATE projects_project p SET purchase_count = s.n FROM (SELECT project_id, count(*) n"
     " FROM marketplace_purchase WHERE status = 'completed' GROUP BY project_id) s"
     " WHERE p.id = s.project_id",
-    "UPDATE projects_project p SET download_count = s.n FROM (SELECT project_id, count(*) n"
-    " FROM marketplace_download GROUP BY project_id) s WHERE p.id = s.project_id",
+    # A seller's own downloads do not count (marketplace.services.download_token_redeem).
+    "UPDATE projects_project p SET download_count = s.n FROM (SELECT d.project_id, count(*) n"
+    " FROM marketplace_download d JOIN projects_project o ON o.id = d.project_id"
+    " AND o.owner_id <> d.user_id GROUP BY d.project_id) s WHERE p.id = s.project_id",
     f"UPDATE projects_project p SET review_count = s.n, rating_avg = {RATING_SQL}"  # noqa: S608
     " FROM (SELECT project_id, count(*) n, sum(rating) stars FROM marketplace_review"
     " GROUP BY project_id) s WHERE p.id = s.project_id",
@@ -382,7 +384,8 @@ def verify(connection, counts: dict[str, int]) -> None:
         " (SELECT count(*) FROM marketplace_purchase x WHERE x.project_id = p.id"
         " AND x.status = 'completed')",
         "download_count": "SELECT count(*) FROM projects_project p WHERE download_count <>"
-        " (SELECT count(*) FROM marketplace_download d WHERE d.project_id = p.id)",
+        " (SELECT count(*) FROM marketplace_download d WHERE d.project_id = p.id"
+        " AND d.user_id <> p.owner_id)",
         "search_vector": "SELECT count(*) FROM projects_project WHERE search_vector IS NULL",
     }
     with connection.cursor() as cursor:

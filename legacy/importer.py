@@ -1372,27 +1372,44 @@ class LegacyImport:
         if connection.vendor == "postgresql":
             # Fresh statistics, so the planner joins rather than loops.
             statements = [f"ANALYZE {table}" for table in (project, purchase, download, review)]
+        # A refunded buyer's review is marked and left out of the rating, as
+        # marketplace.services.purchase_refund does (a later completed purchase counts it).
+        refunded = f"""(
+            EXISTS (SELECT 1 FROM {purchase} x WHERE x.buyer_id = {review}.author_id
+                    AND x.project_id = {review}.project_id AND x.status = 'refunded')
+            AND NOT EXISTS (SELECT 1 FROM {purchase} x WHERE x.buyer_id = {review}.author_id
+                    AND x.project_id = {review}.project_id AND x.status = 'completed'))"""  # noqa: S608 - table names from _meta
+        # Only the rows whose mark changes are written.
+        mark_refunded = f"""
+            UPDATE {review} SET purchase_refunded = {refunded}
+            WHERE purchase_refunded <> {refunded}
+        """  # noqa: S608 - table names from _meta
         # rating_avg rounds half to even, like marketplace.services.project_refresh_rating:
-        # q = 100 * sum // count, r = 100 * sum % count.
+        # q = 100 * sum // count, r = 100 * sum % count (over the reviews that count, k).
         sql = f"""
             WITH bought AS (
                 SELECT project_id, COUNT(*) AS n FROM {purchase}
                 WHERE status = 'completed' GROUP BY project_id
             ), fetched AS (
-                SELECT project_id, COUNT(*) AS n FROM {download} GROUP BY project_id
+                -- a seller's own downloads do not count (marketplace.services)
+                SELECT d.project_id, COUNT(*) AS n FROM {download} d
+                JOIN {project} o ON o.id = d.project_id AND o.owner_id <> d.user_id
+                GROUP BY d.project_id
             ), rated AS (
-                SELECT project_id, COUNT(*) AS n, SUM(rating) * 100 AS s
+                SELECT project_id, COUNT(*) AS n,
+                    SUM(CASE WHEN purchase_refunded THEN 0 ELSE 1 END) AS k,
+                    SUM(CASE WHEN purchase_refunded THEN 0 ELSE rating END) * 100 AS s
                 FROM {review} GROUP BY project_id
             ), figures AS (
                 SELECT p.id AS id,
                     COALESCE(bought.n, 0) AS purchases,
                     COALESCE(fetched.n, 0) AS downloads,
                     COALESCE(rated.n, 0) AS reviews,
-                    CASE WHEN rated.n IS NULL THEN NULL ELSE
-                        (rated.s / rated.n
-                         + CASE WHEN 2 * (rated.s % rated.n) > rated.n
-                                  OR (2 * (rated.s % rated.n) = rated.n
-                                      AND (rated.s / rated.n) % 2 = 1)
+                    CASE WHEN rated.k IS NULL OR rated.k = 0 THEN NULL ELSE
+                        (rated.s / rated.k
+                         + CASE WHEN 2 * (rated.s % rated.k) > rated.k
+                                  OR (2 * (rated.s % rated.k) = rated.k
+                                      AND (rated.s / rated.k) % 2 = 1)
                             THEN 1 ELSE 0 END) / 100.0
                     END AS rating
                 FROM {project} p
@@ -1412,7 +1429,7 @@ class LegacyImport:
                 OR {project}.review_count <> figures.reviews
                 OR {project}.rating_avg IS DISTINCT FROM figures.rating)
         """  # noqa: S608 - table names from _meta
-        return [*statements, sql]
+        return [*statements, mark_refunded, sql]
 
     def verify(self) -> None:
         """Count and hash every imported row's key fields in the database (legacy.canonical);

@@ -1,6 +1,7 @@
 """The marketplace in the console: purchases (with refunds), reviews, downloads, the revenue
 ledger and a stats page. Money moves only through marketplace.services."""
 
+import itertools
 from decimal import Decimal
 
 from django.contrib import admin, messages
@@ -63,7 +64,7 @@ def revenue_chart(revenue_by_day: list[dict]) -> dict:
 class PurchaseAdmin(ReadOnlyAdmin):
     list_display = ("project", "buyer", "amount", "currency", "status", "created_at", "refunded_at")
     list_filter = ("status", "currency", "created_at")
-    search_fields = ("=id", "project__name", "buyer__username", "idempotency_key")
+    search_fields = ("=id", "project__name", "buyer__username")
     list_select_related = ("project", "buyer")
     date_hierarchy = "created_at"
     actions = ("refund",)
@@ -178,7 +179,13 @@ class RevenueEventAdmin(ReadOnlyAdmin):
             **self.admin_site.each_context(request),
             "title": "Marketplace stats",
             "stats": stats,
-            "chart": revenue_chart(stats["revenue_by_day"]),
+            # One chart per currency: amounts in different currencies are never added.
+            "charts": [
+                {"currency": currency, **revenue_chart(list(days))}
+                for currency, days in itertools.groupby(
+                    stats["revenue_by_day"], key=lambda day: day["currency"]
+                )
+            ],
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/marketplace/stats.html", context)

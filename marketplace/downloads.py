@@ -1,9 +1,12 @@
 """Stream a project's files as a zip without holding the whole archive in memory."""
 
+import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 
-from django.utils.text import slugify
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 
 from projects.models import Project, ProjectFile
 
@@ -32,12 +35,38 @@ class _ChunkSink:
         return data
 
 
-def project_zip_filename(project: Project) -> str:
-    return f"{slugify(project.name) or 'project'}.zip"
+# Characters no file name may hold on some system, and names Windows reserves for devices.
+_UNSAFE = re.compile(r'[<>:"/\\|?*]')
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+MAX_NAME = 100
+
+
+def project_archive_name(project: Project) -> str:
+    """The project's name as a folder and file name that is safe everywhere: the zip is
+    "<name>.zip" and holds its files under "<name>/"."""
+    name = unicodedata.normalize("NFC", project.name)
+    # Control and format characters (bidirectional overrides among them) go.
+    name = "".join(" " if unicodedata.category(char) in ("Cc", "Cf") else char for char in name)
+    name = " ".join(_UNSAFE.sub(" ", name).split())[:MAX_NAME].strip(" .")
+    if not name or _RESERVED.match(name):
+        name = f"{name} project".strip()
+    return name
+
+
+def project_zip_response(project: Project) -> StreamingHttpResponse:
+    """The project's zip as an attachment named after the project (pages and API)."""
+    response = StreamingHttpResponse(stream_project_zip(project), content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(
+        True, f"{project_archive_name(project)}.zip"
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def stream_project_zip(project: Project) -> Iterator[bytes]:
-    """Yield the zip archive of the project's files, one file at a time."""
+    """Yield the zip archive of the project's files, one file at a time, all in one folder
+    named after the project (unzipping never scatters files into the current folder)."""
+    folder = project_archive_name(project)
     sink = _ChunkSink()
     files = (
         ProjectFile.objects.filter(project=project)
@@ -48,7 +77,7 @@ def stream_project_zip(project: Project) -> Iterator[bytes]:
     )
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path, content in files:
-            info = zipfile.ZipInfo(path)
+            info = zipfile.ZipInfo(f"{folder}/{path}")
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             with archive.open(info, mode="w") as entry:

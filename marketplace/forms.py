@@ -2,14 +2,15 @@ from decimal import Decimal
 
 from django import forms
 
+from config.errors import Invalid
 from config.forms import MarkInvalidMixin
-from marketplace.selectors import LISTING_ORDERINGS
+from marketplace.selectors import LISTING_ORDERINGS, listing_filters_check
 from projects.models import MAX_PRICE, Project
 
 ORDERING_LABELS = {
     "newest": "Newest",
-    "price": "Price: low to high",
-    "-price": "Price: high to low",
+    "price": "Price: low to high, per currency",
+    "-price": "Price: high to low, per currency",
     "rating": "Best rated",
     "popular": "Most popular",
 }
@@ -35,6 +36,11 @@ class ListingFilterForm(forms.Form):
     max_price = forms.DecimalField(
         required=False, min_value=Decimal(0), max_digits=10, decimal_places=2, label="Max price"
     )
+    currency = forms.CharField(
+        required=False,
+        max_length=3,
+        help_text="Such as USD or EUR; needed for a price range.",
+    )
     free = forms.BooleanField(required=False, label="Free only")
     ordering = forms.ChoiceField(
         required=False,
@@ -42,19 +48,29 @@ class ListingFilterForm(forms.Form):
         choices=[(key, ORDERING_LABELS.get(key, key)) for key in LISTING_ORDERINGS],
     )
 
+    def clean_currency(self) -> str:
+        return self.cleaned_data["currency"].strip().upper()
+
     def filters(self) -> dict:
         self.is_valid()  # an invalid field drops out of cleaned_data; the others still apply
         data = self.cleaned_data
-        return {
+        filters = {
             "q": data.get("q") or None,
             "category": data.get("category") or None,
             "tag": data.get("tag") or None,
             "seller": data.get("seller") or None,
             "min_price": data.get("min_price"),
             "max_price": data.get("max_price"),
+            "currency": data.get("currency") or None,
             "free": True if data.get("free") else None,
             "ordering": data.get("ordering") or None,
         }
+        try:
+            listing_filters_check(**filters)
+        except Invalid as exc:  # shown on the form; the price range is then ignored
+            self.add_error(exc.field, exc.message)
+            filters["min_price"] = filters["max_price"] = None
+        return filters
 
 
 class ListingForm(MarkInvalidMixin, forms.Form):
@@ -83,9 +99,13 @@ class ListingForm(MarkInvalidMixin, forms.Form):
 
 
 class ReviewForm(MarkInvalidMixin, forms.Form):
+    # Starts with no choice, so that no rating is given without the reviewer picking it.
     rating = forms.TypedChoiceField(
         coerce=int,
+        empty_value=None,
+        error_messages={"required": "Choose a rating from 1 to 5 stars."},
         choices=[
+            ("", "Choose a rating…"),
             (5, "★★★★★ Excellent"),
             (4, "★★★★ Good"),
             (3, "★★★ Fair"),

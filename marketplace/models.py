@@ -21,8 +21,6 @@ class Purchase(models.Model):
     amount = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
-    # null, not "", so the conditional unique constraint skips purchases without a key
-    idempotency_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
 
@@ -41,11 +39,6 @@ class Purchase(models.Model):
                 fields=["buyer", "project"],
                 condition=Q(status="completed"),
                 name="purchase_one_completed_per_buyer",
-            ),
-            models.UniqueConstraint(
-                fields=["buyer", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="purchase_idempotency_key_unique",
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="purchase_amount_not_negative"),
             models.CheckConstraint(
@@ -73,6 +66,10 @@ class Review(models.Model):
     )
     title = models.CharField(max_length=120, blank=True)
     body = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    # Set when the author's purchase is refunded: the review stays visible, marked, but no
+    # longer counts in the rating and can no longer be edited (marketplace.services).
+    # db_default too: the legacy import and the bench load write reviews in SQL.
+    purchase_refunded = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

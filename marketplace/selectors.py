@@ -14,13 +14,25 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Max, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    F,
+    Max,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    Window,
+)
+from django.db.models.functions import Coalesce, RowNumber, TruncDate
 from django.utils import timezone
 
 from config.api.pagination import WindowFirst
 from config.compiled import Constant, compiled_values
-from config.errors import NotFound
+from config.errors import Invalid, NotFound
 from config.json_sql import JsonObject, Text, UtcMoment
 from marketplace.models import (
     CacheGeneration,
@@ -35,10 +47,12 @@ from projects.models import Project
 
 logger = logging.getLogger(__name__)
 
+# Prices in different currencies are not comparable: the price orders group by currency
+# first (alphabetically), and sort by price within each (one currency with `currency`).
 LISTING_ORDERINGS = {
     "newest": ("-published_at", "-id"),
-    "price": ("price", "-published_at", "-id"),
-    "-price": ("-price", "-published_at", "-id"),
+    "price": ("currency", "price", "-published_at", "-id"),
+    "-price": ("currency", "-price", "-published_at", "-id"),
     "rating": (F("rating_avg").desc(nulls_last=True), "-review_count", "-published_at", "-id"),
     "popular": ("-purchase_count", "-download_count", "-review_count", "-published_at", "-id"),
 }
@@ -51,23 +65,33 @@ def listed(via: str = "") -> Q:
     return Q(**{f"{via}is_published": True, f"{via}status": Constant(Project.Status.ACTIVE)})
 
 
+def listing_filters_check(*, min_price=None, max_price=None, currency=None, **_other) -> None:
+    """A price bound is a amount in one currency: 10 means nothing across EUR and USD."""
+    if (min_price is not None or max_price is not None) and not currency:
+        raise Invalid("Choose a currency to filter by price.", field="currency")
+
+
 def listing_list(
     *,
     category: str | None = None,
     tag: str | None = None,
     min_price: Decimal | None = None,
     max_price: Decimal | None = None,
+    currency: str | None = None,
     free: bool | None = None,
     seller: str | None = None,
     q: str | None = None,
     ordering: str | None = None,
 ) -> QuerySet[Project]:
     """Published, active projects with the given filters."""
+    listing_filters_check(min_price=min_price, max_price=max_price, currency=currency)
     queryset = Project.objects.filter(listed()).select_related("owner")
     if category:
         queryset = queryset.filter(category=category)
     if tag:
         queryset = queryset.filter(tags__has_tag=tag.strip().lower())
+    if currency:
+        queryset = queryset.filter(currency=currency.strip().upper())
     if min_price is not None:
         queryset = queryset.filter(price__gte=min_price)
     if max_price is not None:
@@ -77,7 +101,7 @@ def listing_list(
     elif free is False:
         queryset = queryset.filter(price__gt=0)
     if seller:
-        queryset = queryset.filter(owner__username=seller)
+        queryset = queryset.filter(owner__username__iexact=seller.strip())
     q = (q or "").strip()
     if q:
         if connection.vendor == "postgresql":
@@ -94,6 +118,43 @@ def listing_list(
     return queryset.order_by(
         *LISTING_ORDERINGS.get(ordering or "newest", LISTING_ORDERINGS["newest"])
     )
+
+
+def may_download(user: AbstractBaseUser) -> Q:
+    """Who may download a project, as a condition on projects: its owner, a buyer with a
+    completed purchase, and anyone signed in for a listed free project. The one place this
+    rule lives; the services, the API and the pages all ask it."""
+    if not user.is_authenticated:
+        return Q(pk__in=[])
+    bought = Purchase.objects.filter(buyer=user, status=Purchase.Status.COMPLETED)
+    return (
+        Q(owner=user)
+        | Q(pk__in=bought.values("project_id"))
+        | (Q(is_published=True, status=Project.Status.ACTIVE) & Q(price=0))
+    )
+
+
+def project_may_download(*, user: AbstractBaseUser, project_id) -> bool:
+    return Project.objects.filter(may_download(user), pk=project_id).exists()
+
+
+def project_get_for_download(*, user: AbstractBaseUser, pk) -> tuple[Project, bool]:
+    """(project, whether the user may download it) for a project the user can see: a listing,
+    or one they own or bought (buyers keep access after it is unpublished). NotFound for any
+    other project, so that its existence is not revealed."""
+    allowed = may_download(user)
+    try:
+        project = (
+            Project.objects.filter(allowed | listed(), pk=pk)
+            .select_related("owner")
+            .annotate(may_download=ExpressionWrapper(allowed, output_field=BooleanField()))
+            .first()
+        )
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise NotFound("Listing not found.") from exc
+    if project is None:
+        raise NotFound("Listing not found.")
+    return project, bool(project.may_download)
 
 
 def listing_get(*, pk) -> Project:
@@ -139,6 +200,7 @@ REVIEW_FIELDS = (
     "rating",
     "title",
     "body",
+    "purchase_refunded",
     "created_at",
     "updated_at",
 )
@@ -497,6 +559,7 @@ def review_json() -> JsonObject:
         rating=F("rating"),
         title=F("title"),
         body=F("body"),
+        purchase_refunded=F("purchase_refunded"),
         created_at=UtcMoment("created_at"),
         updated_at=UtcMoment("updated_at"),
     )
@@ -583,13 +646,14 @@ def purchase_refund_preview(*, purchases) -> dict:
     }
 
 
-def review_list_for_project(*, project_id) -> QuerySet[Review]:
-    """A project's reviews, newest first (get_project_reviews)."""
-    return (
-        Review.objects.filter(project_id=project_id)
-        .select_related("author")
-        .order_by(*NEWEST_FIRST)
-    )
+def review_list_for_project(
+    *, project_id, exclude_author: AbstractBaseUser | None = None
+) -> QuerySet[Review]:
+    """A project's reviews, newest first (get_project_reviews); without exclude_author's."""
+    reviews = Review.objects.filter(project_id=project_id)
+    if exclude_author is not None:
+        reviews = reviews.exclude(author=exclude_author)
+    return reviews.select_related("author").order_by(*NEWEST_FIRST)
 
 
 def review_get_for_user(*, user: AbstractBaseUser, project_id) -> Review:
@@ -640,18 +704,21 @@ def _marketplace_stats(*, days: int) -> dict:
     today = timezone.now().date()
     start = today - dt.timedelta(days=days - 1)
     start_at = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
+    # Money is never added across currencies: one series per currency seen in the window.
     per_day = {
-        row["day"]: row["gross"]
+        (row["currency"], row["day"]): row["gross"]
         for row in RevenueEvent.objects.filter(created_at__gte=start_at)
         .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
-        .values("day")
+        .values("currency", "day")
         .annotate(gross=Sum("gross"))
     }
     revenue_by_day = [
         {
             "date": start + dt.timedelta(days=i),
-            "gross": per_day.get(start + dt.timedelta(days=i), Decimal("0.00")),
+            "currency": currency,
+            "gross": per_day.get((currency, start + dt.timedelta(days=i)), Decimal("0.00")),
         }
+        for currency in sorted({currency for currency, _day in per_day})
         for i in range(days)
     ]
     reviews, rating_sum = figures.pop("rating")
@@ -687,12 +754,19 @@ def stats_figures_from_tallies() -> dict:
         rating_sum += row["rating_sum"]
         if row["events"]:
             revenue.append({name: row[name] for name in ("currency", "gross", "fee", "net")})
+    currencies = [row["currency"] for row in revenue]
+    if len(currencies) == 1:
+        # One currency in the whole ledger: each project's tally is in it.
+        top = _top_projects(ProjectRevenueTally.objects.values("project_id", "gross"))
+        top_projects = [{**row, "currency": currencies[0]} for row in top]
+    else:
+        top_projects = _top_projects_per_currency(currencies)
     return {
         "completed_purchases": purchases,
         "downloads": downloads,
         "rating": (reviews, rating_sum),
         "revenue": revenue,
-        "top_projects": _top_projects(ProjectRevenueTally.objects.values("project_id", "gross")),
+        "top_projects": top_projects,
     }
 
 
@@ -714,10 +788,38 @@ def stats_figures_from_rows() -> dict:
         "downloads": Download.objects.count(),
         "rating": (figures["count"], figures["rating_sum"] or 0),
         "revenue": revenue,
-        "top_projects": _top_projects(
-            RevenueEvent.objects.values("project_id").annotate(gross=Sum("gross"))
-        ),
+        "top_projects": _top_projects_per_currency([row["currency"] for row in revenue]),
     }
+
+
+def _top_projects_per_currency(currencies: list[str], *, limit: int = 5) -> list[dict]:
+    """The leaders of each currency, ranked within it (amounts in two currencies are never
+    added or compared), ties by name: one query over the ledger."""
+    if not currencies:
+        return []
+    place = Window(
+        RowNumber(),
+        partition_by=F("currency"),
+        order_by=(F("gross").desc(), F("project__name").asc(), F("project_id").asc()),
+    )
+    rows = (
+        RevenueEvent.objects.filter(currency__in=currencies)
+        .values("currency", "project_id", "project__name")
+        .annotate(gross=Sum("gross"))
+        .filter(gross__gt=0)
+        .annotate(place=place)
+        .filter(place__lte=limit)
+        .order_by("currency", "place")
+    )
+    return [
+        {
+            "id": row["project_id"],
+            "name": row["project__name"],
+            "currency": row["currency"],
+            "gross": row["gross"],
+        }
+        for row in rows
+    ]
 
 
 def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
@@ -735,28 +837,35 @@ def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
 
 
 def seller_stats(*, user: AbstractBaseUser) -> list[dict]:
-    """The seller's own figures per project: purchases, gross, net, downloads, rating."""
-    revenue = {
-        row["project_id"]: row
-        for row in RevenueEvent.objects.filter(seller=user)
-        .values("project_id")
+    """The seller's own figures per project: purchases, gross, net, downloads, rating. Money is
+    per currency: a project sold in two currencies (its price's currency changed) has a row for
+    each; one never sold has a row in its current currency."""
+    revenue: dict = {}
+    for row in (
+        RevenueEvent.objects.filter(seller=user)
+        .values("project_id", "currency")
         .annotate(gross=Sum("gross"), net=Sum("seller_net"))
-    }
+        .order_by("project_id", "currency")
+    ):
+        revenue.setdefault(row["project_id"], []).append(row)
     rows = []
     for project in Project.objects.filter(owner=user).order_by("-created_at", "id"):
-        money = revenue.get(project.pk, {})
-        rows.append(
+        money = revenue.get(project.pk) or [
+            {"currency": project.currency, "gross": Decimal("0.00"), "net": Decimal("0.00")}
+        ]
+        rows.extend(
             {
                 "project": project.pk,
                 "name": project.name,
                 "is_published": project.is_published,
-                "currency": project.currency,
+                "currency": amounts["currency"],
                 "purchases": project.purchase_count,
-                "gross": money.get("gross") or Decimal("0.00"),
-                "net": money.get("net") or Decimal("0.00"),
+                "gross": amounts["gross"],
+                "net": amounts["net"],
                 "downloads": project.download_count,
                 "review_count": project.review_count,
                 "rating_avg": project.rating_avg,
             }
+            for amounts in money
         )
     return rows

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, F
+from django.db.models import Avg, Count, F, Q
 from django.utils import timezone
 
 from config.errors import Conflict, Forbidden, Invalid, NotFound
@@ -95,11 +95,27 @@ def listing_publish(
     return project
 
 
+def _own_listing_for_update(*, actor: AbstractBaseUser, project: Project) -> Project:
+    """The actor's published project, locked; anything else is "not found", so that a listing
+    that is not theirs is not revealed."""
+    project = Project.objects.select_for_update().filter(pk=project.pk).first()
+    if project is None or project.owner_id != actor.pk or not project.is_listed:
+        raise NotFound("Listing not found.")
+    return project
+
+
 @transaction.atomic
 def listing_update(
-    *, project: Project, price=None, currency=None, category=None, tags=None
+    *,
+    actor: AbstractBaseUser,
+    project: Project,
+    price=None,
+    currency=None,
+    category=None,
+    tags=None,
 ) -> Project:
-    project = Project.objects.select_for_update().get(pk=project.pk)
+    """Change the owner's listing (updateMarketplaceProject)."""
+    project = _own_listing_for_update(actor=actor, project=project)
     _apply_listing_fields(project, price=price, currency=currency, category=category, tags=tags)
     validate_model(project)
     project.save()
@@ -108,15 +124,26 @@ def listing_update(
     return project
 
 
-@transaction.atomic
-def listing_unpublish(*, project: Project) -> Project:
-    """Take a listing off sale; purchases, reviews and downloads stay."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    if project.is_published:
-        project.is_published = False
-        project.save(update_fields=["is_published", "updated_at"])
-        cache_bump_on_commit(LISTINGS, STATS)
+def _take_off_sale(project: Project) -> Project:
+    project.is_published = False
+    project.save(update_fields=["is_published", "updated_at"])
+    cache_bump_on_commit(LISTINGS, STATS)
     return project
+
+
+@transaction.atomic
+def listing_unpublish(*, actor: AbstractBaseUser, project: Project) -> Project:
+    """The owner takes a listing off sale (deleteMarketplaceProject); purchases, reviews and
+    downloads stay."""
+    return _take_off_sale(_own_listing_for_update(actor=actor, project=project))
+
+
+@transaction.atomic
+def listing_takedown(*, project: Project) -> Project:
+    """A moderator takes a listing off sale, whoever owns it. Callers check the moderator's
+    permission (the admin's action does); a listing already off sale stays so."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    return _take_off_sale(project) if project.is_published else project
 
 
 # ---------------------------------------------------------------- money
@@ -158,31 +185,28 @@ def revenue_event_create(
     )
 
 
+def purchase_validate_allowed(*, buyer: AbstractBaseUser, project: Project) -> None:
+    """Whether this listing can be bought by this buyer at all: not their own, not free."""
+    if project.owner_id == buyer.pk:
+        raise Invalid("You cannot buy your own project.", field="project")
+    if project.is_free:
+        # A free listing has no buy step: a 0.00 "sale" would show in the sales and stats.
+        raise Invalid("This project is free: download it instead of buying it.", field="project")
+
+
 @transaction.atomic
-def purchase_create(
-    *, buyer: AbstractBaseUser, project_id, idempotency_key: str | None = None
-) -> tuple[Purchase, bool]:
+def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, bool]:
     """Buy a listing. Returns (purchase, created).
 
     Idempotent: a buyer who already holds a completed purchase gets it back. The project row
     lock serialises concurrent purchases of one project, and the conditional unique constraint
     backs it up, so there is exactly one purchase and one revenue event per buyer and project.
+    A retried API request is answered by config.api.idempotency (the one mechanism for keys).
     """
-    if idempotency_key is not None and (not idempotency_key or len(idempotency_key) > 64):
-        raise Invalid("An Idempotency-Key has 1 to 64 characters.", field="idempotency_key")
     try:
         project = Project.objects.select_for_update().get(pk=project_id)
     except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
-    if idempotency_key:
-        earlier = Purchase.objects.filter(buyer=buyer, idempotency_key=idempotency_key).first()
-        if earlier is not None:
-            if earlier.project_id != project.pk:
-                raise Conflict(
-                    "This Idempotency-Key was used for another purchase.",
-                    code="idempotency_key_reused",
-                )
-            return earlier, False
     existing = Purchase.objects.filter(
         buyer=buyer, project=project, status=Purchase.Status.COMPLETED
     ).first()
@@ -190,8 +214,7 @@ def purchase_create(
         return existing, False
     if not project.is_listed:
         raise NotFound("Listing not found.")
-    if project.owner_id == buyer.pk:
-        raise Invalid("You cannot buy your own project.", field="project")
+    purchase_validate_allowed(buyer=buyer, project=project)
     try:
         with transaction.atomic():
             purchase = Purchase.objects.create(
@@ -199,7 +222,6 @@ def purchase_create(
                 project=project,
                 amount=project.price,
                 currency=project.currency,
-                idempotency_key=idempotency_key or None,
             )
     except IntegrityError:
         existing = Purchase.objects.filter(
@@ -217,6 +239,11 @@ def purchase_create(
         purchase=purchase,
     )
     Project.objects.filter(pk=project.pk).update(purchase_count=F("purchase_count") + 1)
+    # Bought again after a refund: the buyer's review counts again.
+    if Review.objects.filter(author=buyer, project=project, purchase_refunded=True).update(
+        purchase_refunded=False
+    ):
+        project_refresh_rating(project_id=project.pk)
     return purchase, True
 
 
@@ -243,6 +270,11 @@ def purchase_refund(*, purchase: Purchase, reason: str = "") -> Purchase:
         project_id=purchase.project_id, status=Purchase.Status.COMPLETED
     ).count()
     Project.objects.filter(pk=purchase.project_id).update(purchase_count=completed)
+    # A refunded purchase is a refunded review: it stops counting, in this transaction.
+    if Review.objects.filter(author_id=purchase.buyer_id, project_id=purchase.project_id).update(
+        purchase_refunded=True
+    ):
+        project_refresh_rating(project_id=purchase.project_id)
     return purchase
 
 
@@ -269,9 +301,11 @@ def review_validate_eligible(*, author: AbstractBaseUser, project: Project) -> N
 
 
 def project_refresh_rating(*, project_id) -> None:
-    """Recompute review_count and rating_avg from the reviews, in the caller's transaction."""
+    """Recompute review_count and rating_avg from the reviews, in the caller's transaction.
+    Every review is counted and shown; only those of buyers who kept their purchase make the
+    rating."""
     figures = Review.objects.filter(project_id=project_id).aggregate(
-        count=Count("id"), average=Avg("rating")
+        count=Count("id"), average=Avg("rating", filter=Q(purchase_refunded=False))
     )
     average = figures["average"]
     Project.objects.filter(pk=project_id).update(
@@ -324,10 +358,17 @@ def review_create(
     return review
 
 
+def review_validate_editable(*, review: Review) -> None:
+    if review.purchase_refunded:
+        raise Forbidden("Your purchase was refunded, so this review can no longer be edited.")
+
+
 @transaction.atomic
 def review_update(*, review: Review, rating=None, title=None, body=None) -> Review:
     fields = _review_fields(rating, title, body)
     Project.objects.select_for_update().filter(pk=review.project_id).first()
+    review.refresh_from_db(fields=["purchase_refunded"])
+    review_validate_editable(review=review)
     for name, value in fields.items():
         setattr(review, name, value)
     review.save()
@@ -353,16 +394,9 @@ def hash_token(token: str) -> str:
 
 
 def download_validate_entitled(*, user: AbstractBaseUser, project: Project) -> None:
-    """The owner, a buyer with a completed purchase, or anyone for a listed free project."""
-    if project.owner_id == user.pk:
-        return
-    if Purchase.objects.filter(
-        buyer=user, project=project, status=Purchase.Status.COMPLETED
-    ).exists():
-        return
-    if project.is_listed and project.is_free:
-        return
-    raise Forbidden("Buy this project to download it.", code="purchase_required")
+    """Refuse a user who may not download the project (selectors.may_download)."""
+    if not selectors.project_may_download(user=user, project_id=project.pk):
+        raise Forbidden("Buy this project to download it.", code="purchase_required")
 
 
 @transaction.atomic
@@ -413,6 +447,8 @@ def download_token_redeem(*, token: str, ip: str | None = None, user_agent: str 
         ip=ip,
         user_agent=(user_agent or "")[:256],
     )
-    Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
+    if record.project.owner_id != record.user_id:
+        # A seller's own downloads are kept in the history but do not make the listing popular.
+        Project.objects.filter(pk=record.project_id).update(download_count=F("download_count") + 1)
     cache_bump_on_commit(STATS)
     return download

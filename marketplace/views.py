@@ -3,17 +3,16 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from config.api.throttling import DownloadThrottle, PurchaseThrottle, ReviewThrottle
-from config.errors import DomainError, Forbidden, NotFound
+from config.errors import DomainError, Forbidden, Invalid, NotFound
 from config.forms import add_domain_error
 from config.views import domain_errors, throttled
 from marketplace import selectors, services
-from marketplace.downloads import project_zip_filename, stream_project_zip
+from marketplace.downloads import project_zip_response
 from marketplace.forms import ListingFilterForm, ListingForm, ReviewForm
 from projects.models import Project
 from projects.selectors import project_get_for_user
@@ -44,17 +43,6 @@ def _review_block_reason(user, project: Project) -> str | None:
     return None
 
 
-def _downloadable_project(user, pk) -> Project:
-    """A listing, or a project the user bought or owns even when it is no longer listed."""
-    try:
-        return selectors.listing_get(pk=pk)
-    except NotFound:
-        purchase = selectors.purchase_get_for_user(user=user, project_id=pk)
-        if purchase is not None:
-            return purchase.project
-        return project_get_for_user(user=user, pk=pk)
-
-
 def home(request):
     form = ListingFilterForm(request.GET or None)
     filters = form.filters() if request.GET else {}
@@ -64,11 +52,16 @@ def home(request):
     filtering = any(
         value not in (None, "") for key, value in filters.items() if key not in ("q", "ordering")
     )
-    return render(
-        request,
-        "marketplace/listing_list.html",
-        {"form": form, "page_obj": page_obj, "searching": searching, "filtering": filtering},
-    )
+    context = {
+        "form": form,
+        "page_obj": page_obj,
+        "searching": searching,
+        "filtering": filtering,
+        "price_order_across_currencies": (
+            filters.get("ordering") in ("price", "-price") and not filters.get("currency")
+        ),
+    }
+    return render(request, "marketplace/listing_list.html", context)
 
 
 @domain_errors
@@ -78,8 +71,12 @@ def listing_detail(request, pk):
     context = {
         "project": project,
         "files": project.files.only("id", "path", "size").order_by("path"),
+        # The user's own review is shown once, in its own box above the others.
         "reviews": Paginator(
-            selectors.review_list_for_project(project_id=project.pk), REVIEWS_PER_PAGE
+            selectors.review_list_for_project(
+                project_id=project.pk, exclude_author=user if user.is_authenticated else None
+            ),
+            REVIEWS_PER_PAGE,
         ).get_page(request.GET.get("page")),
         "is_owner": user.is_authenticated and project.owner_id == user.pk,
         "purchase": None,
@@ -90,9 +87,7 @@ def listing_detail(request, pk):
     }
     if user.is_authenticated:
         context["purchase"] = selectors.purchase_get_for_user(user=user, project_id=project.pk)
-        context["can_download"] = (
-            context["is_owner"] or context["purchase"] is not None or project.is_free
-        )
+        context["can_download"] = selectors.project_may_download(user=user, project_id=project.pk)
         if not context["is_owner"]:
             context["own_review"] = _own_review(user, project.pk)
             if context["own_review"] is None:
@@ -109,11 +104,13 @@ def listing_detail(request, pk):
 @throttled(PurchaseThrottle)
 def listing_buy(request, pk):
     project = selectors.listing_get(pk=pk)
-    if project.owner_id == request.user.pk:
-        messages.info(request, "This is your own listing.")
-        return redirect("marketplace:listing", pk=project.pk)
     if selectors.purchase_get_for_user(user=request.user, project_id=project.pk):
         messages.info(request, "You already own this project.")
+        return redirect("marketplace:listing", pk=project.pk)
+    try:  # no buy step for your own listing or a free one: say why on the listing
+        services.purchase_validate_allowed(buyer=request.user, project=project)
+    except Invalid as exc:
+        messages.info(request, exc.message)
         return redirect("marketplace:listing", pk=project.pk)
     if request.method == "POST":
         try:
@@ -135,7 +132,7 @@ def listing_buy(request, pk):
 @throttled(DownloadThrottle)
 def download_start(request, pk):
     """Make a one-time download token and send the browser to the zip."""
-    project = _downloadable_project(request.user, pk)
+    project, _allowed = selectors.project_get_for_download(user=request.user, pk=pk)
     token, _record = services.download_token_create(user=request.user, project=project)
     return redirect("marketplace:download_file", token=token)
 
@@ -149,14 +146,7 @@ def download_file(request, token):
         ip=_client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", ""),
     )
-    response = StreamingHttpResponse(
-        stream_project_zip(download.project), content_type="application/zip"
-    )
-    response["Content-Disposition"] = (
-        f'attachment; filename="{project_zip_filename(download.project)}"'
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    return project_zip_response(download.project)
 
 
 @login_required
@@ -169,6 +159,8 @@ def review_edit(request, pk):
     review = _own_review(request.user, project.pk)
     if review is None:
         services.review_validate_eligible(author=request.user, project=project)
+    else:
+        services.review_validate_editable(review=review)
     initial = (
         {"rating": review.rating, "title": review.title, "body": review.body} if review else None
     )
@@ -184,7 +176,10 @@ def review_edit(request, pk):
                 raise
             add_domain_error(form, exc)
         else:
-            messages.success(request, "Thanks — your review is published.")
+            messages.success(
+                request,
+                "Your review is updated." if review else "Thanks — your review is published.",
+            )
             return redirect(reverse("marketplace:listing", args=[project.pk]) + "#reviews")
     return render(
         request,
@@ -225,7 +220,7 @@ def listing_edit(request, pk):
     if request.method == "POST" and form.is_valid():
         try:
             if project.is_published:
-                services.listing_update(project=project, **form.cleaned_data)
+                services.listing_update(actor=request.user, project=project, **form.cleaned_data)
                 done = "Listing updated."
             else:
                 services.listing_publish(actor=request.user, project=project, **form.cleaned_data)
@@ -245,7 +240,10 @@ def listing_edit(request, pk):
 @require_http_methods(["POST"])
 def listing_unpublish(request, pk):
     project = project_get_for_user(user=request.user, pk=pk)
-    services.listing_unpublish(project=project)
+    if not project.is_published:  # a second click: nothing left to do
+        messages.info(request, "This project is not on the marketplace.")
+        return redirect("projects:detail", pk=project.pk)
+    services.listing_unpublish(actor=request.user, project=project)
     messages.success(
         request, "Taken off the marketplace. Buyers keep their purchases and downloads."
     )

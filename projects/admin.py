@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from config import powers
 from config.admin import ReadOnlyAdmin
-from marketplace.services import listing_unpublish
+from marketplace.services import listing_takedown
 from projects.models import Project, ProjectFile
 
 
@@ -60,7 +60,7 @@ class ProjectAdmin(ReadOnlyAdmin):
     def unpublish(self, request, queryset):
         count = 0
         for project in queryset.filter(is_published=True):
-            listing_unpublish(project=project)
+            listing_takedown(project=project)
             count += 1
         self.message_user(
             request, f"{count} project(s) taken off the marketplace.", messages.SUCCESS

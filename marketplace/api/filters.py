@@ -1,6 +1,7 @@
 import functools
 
 import django_filters
+from django.core.validators import RegexValidator
 from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema_field
 
@@ -26,6 +27,10 @@ class ListingFilter(django_filters.FilterSet):
     tag = django_filters.CharFilter(max_length=30)
     min_price = django_filters.NumberFilter(min_value=0, max_value=100000)
     max_price = django_filters.NumberFilter(min_value=0, max_value=100000)
+    # Price bounds need it; the price orders sort within it (selectors.LISTING_ORDERINGS).
+    currency = django_filters.CharFilter(
+        max_length=3, validators=[RegexValidator(r"^[A-Za-z]{3}$", "A currency is 3 letters.")]
+    )
     free = TrueFalseFilter()
     seller = django_filters.CharFilter(max_length=150)
     q = django_filters.CharFilter(max_length=200)
@@ -35,7 +40,17 @@ class ListingFilter(django_filters.FilterSet):
 
     class Meta:
         model = Project
-        fields = ("category", "tag", "min_price", "max_price", "free", "seller", "q", "ordering")
+        fields = (
+            "category",
+            "tag",
+            "min_price",
+            "max_price",
+            "currency",
+            "free",
+            "seller",
+            "q",
+            "ordering",
+        )
 
     def filter_queryset(self, queryset):
         return selectors.listing_list(**self.form.cleaned_data)
@@ -62,7 +77,9 @@ def listing_filters(query_params) -> dict:
     params = tuple(
         (name, query_params[name]) for name in ListingFilter.base_filters if name in query_params
     )
-    return dict(_clean_listing_filters(params))
+    filters = dict(_clean_listing_filters(params))
+    selectors.listing_filters_check(**filters)  # a price bound without a currency: 400
+    return filters
 
 
 class RevenueEventFilter(django_filters.FilterSet):

@@ -75,6 +75,7 @@ def review_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
         "rating": row["rating"],
         "title": row["title"],
         "body": row["body"],
+        "purchase_refunded": row["purchase_refunded"],
         "created_at": _moment(row["created_at"], zone),
         "updated_at": _moment(row["updated_at"], zone),
     }
@@ -122,11 +123,24 @@ class PurchaseSerializer(serializers.ModelSerializer):
 
 
 class ReviewSerializer(serializers.ModelSerializer):
+    """`purchase_refunded`: the author's purchase was refunded; the review is shown but no
+    longer counts in the listing's rating and can no longer be edited."""
+
     author = serializers.CharField(source="author.username", read_only=True)
 
     class Meta:
         model = Review
-        fields = ("id", "project", "author", "rating", "title", "body", "created_at", "updated_at")
+        fields = (
+            "id",
+            "project",
+            "author",
+            "rating",
+            "title",
+            "body",
+            "purchase_refunded",
+            "created_at",
+            "updated_at",
+        )
         read_only_fields = fields
 
 
@@ -182,13 +196,19 @@ class MoneyRowSerializer(serializers.Serializer):
 
 
 class TopProjectSerializer(serializers.Serializer):
+    """A leader within its currency; amounts in different currencies are never added."""
+
     id = serializers.UUIDField()
     name = serializers.CharField()
+    currency = serializers.CharField()
     gross = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 
 class DayRevenueSerializer(serializers.Serializer):
+    """One day of one currency's series (every currency with revenue in the window)."""
+
     date = serializers.DateField()
+    currency = serializers.CharField()
     gross = serializers.DecimalField(max_digits=14, decimal_places=2)
 
 

@@ -1,7 +1,5 @@
 import uuid
 
-from django.db.models import Q
-from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -52,7 +50,7 @@ from marketplace.api.serializers import (
     listing_data,
     review_data,
 )
-from marketplace.downloads import project_zip_filename, stream_project_zip
+from marketplace.downloads import project_zip_response
 from marketplace.models import Download, Purchase
 from projects.models import Project
 from projects.selectors import project_get_for_user
@@ -63,26 +61,6 @@ LISTING_ID = OpenApiParameter("project_id", OpenApiTypes.UUID, OpenApiParameter.
 def _own_project(request, project_id) -> Project:
     """The caller's own project, whatever its listing state; someone else's is NotFound."""
     return project_get_for_user(user=request.user, pk=project_id)
-
-
-def _downloadable_project(request, project_id) -> Project:
-    """A listed project, or one the caller owns or bought (buyers keep access after unpublish)."""
-    try:
-        return selectors.listing_get(pk=project_id)
-    except NotFound:
-        pass
-    project = (
-        Project.objects.filter(pk=project_id)
-        .filter(
-            Q(owner=request.user)
-            | Q(purchases__buyer=request.user, purchases__status=Purchase.Status.COMPLETED)
-        )
-        .distinct()
-        .first()
-    )
-    if project is None:
-        raise NotFound("Listing not found.")
-    return project
 
 
 # One throttle per action, the same as the pages use (config.views.throttled).
@@ -171,19 +149,17 @@ class ListingViewSet(
         return Response(ListingSerializer(project).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, *args, **kwargs):
-        project = _own_project(request, self.kwargs["project_id"])
-        if not project.is_listed:
-            raise NotFound("Listing not found.")
         serializer = ListingUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        project = services.listing_update(project=project, **serializer.validated_data)
+        project = services.listing_update(
+            actor=request.user,
+            project=Project(pk=self._listing_id()),
+            **serializer.validated_data,
+        )
         return Response(ListingSerializer(project).data)
 
     def destroy(self, request, *args, **kwargs):
-        project = _own_project(request, self.kwargs["project_id"])
-        if not project.is_published:
-            raise NotFound("Listing not found.")
-        services.listing_unpublish(project=project)
+        services.listing_unpublish(actor=request.user, project=Project(pk=self._listing_id()))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -194,10 +170,9 @@ class ListingViewSet(
     @action(detail=True, methods=["post"])
     @idempotent
     def purchase(self, request, project_id=None):
+        # The Idempotency-Key is handled by @idempotent: a retry replays the first answer.
         purchase, created = services.purchase_create(
-            buyer=request.user,
-            project_id=self._listing_id(),
-            idempotency_key=request.headers.get("Idempotency-Key"),
+            buyer=request.user, project_id=self._listing_id()
         )
         return Response(
             PurchaseSerializer(purchase).data,
@@ -263,7 +238,9 @@ class ListingViewSet(
     @extend_schema(parameters=[LISTING_ID], request=None, responses={201: DownloadTokenSerializer})
     @action(detail=True, methods=["post"], url_path="download-token")
     def download_token(self, request, project_id=None):
-        project = _downloadable_project(request, self._listing_id())
+        project, _allowed = selectors.project_get_for_download(
+            user=request.user, pk=self._listing_id()
+        )
         token, record = services.download_token_create(user=request.user, project=project)
         url = reverse("api:download", kwargs={"token": token})
         return Response(
@@ -296,14 +273,7 @@ class DownloadView(APIView):
             ip=request.META.get("REMOTE_ADDR"),
             user_agent=request.headers.get("User-Agent", ""),
         )
-        response = StreamingHttpResponse(
-            stream_project_zip(download.project), content_type="application/zip"
-        )
-        response["Content-Disposition"] = (
-            f'attachment; filename="{project_zip_filename(download.project)}"'
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return project_zip_response(download.project)
 
 
 class DownloadHistoryView(OwnerScopedListView):

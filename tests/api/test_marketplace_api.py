@@ -77,9 +77,11 @@ def test_filters(api_client):
     assert ids("?category=cli") == {str(cli.pk)}
     assert ids("?tag=python") == {str(cli.pk), str(dear.pk)}
     assert ids("?tag=PYTHON") == {str(cli.pk), str(dear.pk)}
-    assert ids("?min_price=1&max_price=10") == {str(cli.pk)}
+    assert ids("?min_price=1&max_price=10&currency=USD") == {str(cli.pk)}
     assert ids("?free=true") == {str(free.pk)}
     assert ids("?seller=alice") == {str(cli.pk)}
+    assert ids("?seller=ALICE") == {str(cli.pk)}
+    assert ids("?seller=Alice") == {str(cli.pk)}
 
 
 def test_orderings(api_client):
@@ -97,6 +99,30 @@ def test_orderings(api_client):
     assert order("?ordering=newest") == [str(middle.pk), str(dear.pk), str(cheap.pk)]
 
 
+def test_price_filters_and_sorting_work_within_a_currency(api_client):
+    usd_5 = ListingFactory(price=Decimal("5"), currency="USD")
+    usd_29 = ListingFactory(price=Decimal("29"), currency="USD")
+    eur_12 = ListingFactory(price=Decimal("12.50"), currency="EUR")
+
+    def order(query):
+        return [item["id"] for item in listings(api_client, query)["results"]]
+
+    # Without a currency: grouped by currency (A to Z), by price within each.
+    assert order("?ordering=price") == [str(eur_12.pk), str(usd_5.pk), str(usd_29.pk)]
+    assert order("?ordering=-price") == [str(eur_12.pk), str(usd_29.pk), str(usd_5.pk)]
+    assert order("?ordering=price&currency=usd") == [str(usd_5.pk), str(usd_29.pk)]
+    assert order("?min_price=10&currency=USD") == [str(usd_29.pk)]
+    assert order("?min_price=10&currency=EUR") == [str(eur_12.pk)]
+    assert listings(api_client, "?min_price=10&currency=USD")["count"] == 1
+
+
+@pytest.mark.parametrize("query", ["?min_price=10", "?max_price=10", "?min_price=1&max_price=2"])
+def test_a_price_bound_without_a_currency_is_a_clear_400(api_client, query):
+    response = api_client.get(f"/api/v1/marketplace/listings/{query}")
+    assert response.status_code == 400
+    assert "Choose a currency to filter by price." in str(response.json())
+
+
 def test_search_finds_name_description_and_tags(api_client):
     from projects.services import project_refresh_search_vector
 
@@ -111,7 +137,15 @@ def test_search_finds_name_description_and_tags(api_client):
 
 @pytest.mark.parametrize(
     "query",
-    ["?ordering=sideways", "?min_price=abc", "?category=toys", "?free=maybe", "?min_price=-1"],
+    [
+        "?ordering=sideways",
+        "?min_price=abc&currency=USD",
+        "?category=toys",
+        "?free=maybe",
+        "?min_price=-1&currency=USD",
+        "?currency=US1",
+        "?currency=DOLLARS",
+    ],
 )
 def test_bad_filters_are_400(api_client, query):
     response = api_client.get(f"/api/v1/marketplace/listings/{query}")
@@ -294,6 +328,7 @@ def test_buyer_reviews_once(auth_client):
         "rating",
         "title",
         "body",
+        "purchase_refunded",
         "created_at",
         "updated_at",
     }
@@ -364,7 +399,7 @@ def test_my_review_get_patch_delete(auth_client):
 
 
 def test_buyer_downloads_a_zip_once(auth_client, api_client):
-    listing = ListingFactory()
+    listing = ListingFactory(name="Hello app")
     ProjectFileFactory(project=listing, path="README.md", content="# Hello\n")
     ProjectFileFactory(project=listing, path="src/app.py", content="print('hi')\n")
     PurchaseFactory(buyer=auth_client.user, project=listing)
@@ -377,10 +412,10 @@ def test_buyer_downloads_a_zip_once(auth_client, api_client):
     response = api_client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Disposition"] == 'attachment; filename="Hello app.zip"'
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert archive.namelist() == ["README.md", "src/app.py"]
-    assert archive.read("src/app.py") == b"print('hi')\n"
+    assert archive.namelist() == ["Hello app/README.md", "Hello app/src/app.py"]
+    assert archive.read("Hello app/src/app.py") == b"print('hi')\n"
 
     assert api_client.get(url).status_code == 404
     assert Download.objects.filter(user=auth_client.user, project=listing).count() == 1
@@ -413,7 +448,7 @@ def test_buyer_keeps_access_after_unpublish_but_not_after_refund(auth_client):
 
     listing = ListingFactory()
     purchase = PurchaseFactory(buyer=auth_client.user, project=listing)
-    listing_unpublish(project=listing)
+    listing_unpublish(actor=listing.owner, project=listing)
     url = f"/api/v1/marketplace/listings/{listing.pk}/download-token/"
     assert auth_client.post(url).status_code == 201
     purchase_refund(purchase=purchase)
@@ -439,9 +474,12 @@ def test_stats_for_admin(admin_client_api, user):
     assert body["published_projects"] == 1
     assert body["completed_purchases"] == 1
     assert body["revenue"] == [{"currency": "USD", "gross": "20.00", "fee": "2.00", "net": "18.00"}]
-    assert body["top_projects"] == [{"id": str(listing.pk), "name": listing.name, "gross": "20.00"}]
+    assert body["top_projects"] == [
+        {"id": str(listing.pk), "name": listing.name, "currency": "USD", "gross": "20.00"}
+    ]
     assert len(body["revenue_by_day"]) == 30
     assert body["revenue_by_day"][-1]["gross"] == "20.00"
+    assert {day["currency"] for day in body["revenue_by_day"]} == {"USD"}
 
 
 def test_revenue_events_filters(admin_client_api, user):
@@ -485,3 +523,40 @@ def test_seller_stats(auth_client, other_user):
             "rating_avg": None,
         }
     ]
+
+
+def test_a_refunded_buyers_review_is_marked_out_of_the_rating_and_read_only(
+    auth_client, admin_client_api, api_client
+):
+    from marketplace.services import purchase_create
+
+    listing = ListingFactory()
+    purchase, _ = purchase_create(buyer=auth_client.user, project_id=listing.pk)
+    url = f"/api/v1/marketplace/listings/{listing.pk}/reviews/"
+    assert auth_client.post(url, {"rating": 1}).status_code == 201
+
+    refunded = admin_client_api.post(f"/api/v1/marketplace/purchases/{purchase.pk}/refund/")
+
+    assert refunded.status_code == 200
+    listed = api_client.get(f"/api/v1/marketplace/listings/{listing.pk}/").json()
+    assert (listed["review_count"], listed["rating_avg"]) == (1, None)
+    [review] = api_client.get(url).json()["results"]
+    assert review["purchase_refunded"] is True
+    assert auth_client.get(url + "mine/").json()["purchase_refunded"] is True
+    patched = auth_client.patch(url + "mine/", {"rating": 5})
+    assert patched.status_code == 403
+    assert "refunded" in patched.json()["detail"]
+    assert Review.objects.get().rating == 1
+
+
+def test_buying_a_free_listing_is_a_clear_400(auth_client):
+    free = ListingFactory(price=Decimal("0"))
+
+    response = auth_client.post(
+        f"/api/v1/marketplace/listings/{free.pk}/purchase/", HTTP_IDEMPOTENCY_KEY="free-1"
+    )
+
+    assert response.status_code == 400
+    assert "download it instead" in str(response.json())
+    assert not Purchase.objects.exists()
+    assert not RevenueEvent.objects.exists()

@@ -88,13 +88,13 @@ def test_seller_and_buyer_story(new_page, screenshot, tmp_path):
     with buyer.expect_download() as download_info:
         buyer.click("button:has-text('Download zip')")
     download = download_info.value
-    assert download.suggested_filename == "invoice-helper-bot.zip"
+    assert download.suggested_filename == "Invoice Helper Bot.zip"
     zip_path = tmp_path / "download.zip"
     download.save_as(zip_path)
     with zipfile.ZipFile(zip_path) as archive:
         assert archive.testzip() is None
-        assert archive.namelist() == ["src/bot.py"]
-        assert archive.read("src/bot.py").decode() == FILE_CONTENT
+        assert archive.namelist() == ["Invoice Helper Bot/src/bot.py"]
+        assert archive.read("Invoice Helper Bot/src/bot.py").decode() == FILE_CONTENT
     buyer.reload()
     buyer.select_option("#id_rating", "5")
     buyer.fill("#id_title", "Saves me hours")

@@ -89,7 +89,7 @@ def test_a_pending_record_left_by_a_crashed_worker_is_taken_over(auth_client):
 
     response = buy(auth_client, listing, "key-4")
 
-    # The purchase itself is idempotent by key: the same purchase, not a second one.
+    # The purchase itself is idempotent: the buyer's completed purchase, not a second one.
     assert response.status_code == 200
     assert Purchase.objects.filter(buyer=auth_client.user).count() == 1
     assert RevenueEvent.objects.filter(project=listing).count() == 1

@@ -42,10 +42,27 @@ def test_stats_page_shows_figures_and_chart(admin_client):
     assert "20.00" in text
 
 
+def test_stats_page_has_a_chart_and_a_total_per_currency(admin_client):
+    dollars = ListingFactory(name="Dollar seller", price=Decimal("5.00"), currency="USD")
+    euros = ListingFactory(name="Euro seller", price=Decimal("12.50"), currency="EUR")
+    for listing in (dollars, euros):
+        purchase_create(buyer=UserFactory(), project_id=listing.pk)
+
+    text = admin_client.get("/admin/marketplace/revenueevent/stats/").text
+
+    assert text.count('<svg class="revenue-chart"') == 2
+    assert text.count('<rect class="bar') == 60
+    assert "Total 12.50 EUR" in text
+    assert "Total 5.00 USD" in text
+    assert "17.50" not in text  # never EUR and USD added together
+    assert "12.50 EUR</td>" in text
+
+
 def test_stats_page_empty(admin_client):
     response = admin_client.get("/admin/marketplace/revenueevent/stats/")
     assert response.status_code == 200
     assert "No revenue yet." in response.text
+    assert "No revenue in the last 30 days." in response.text
     assert "No sales yet." in response.text
 
 

@@ -7,12 +7,19 @@ from django.utils import timezone
 
 from config.errors import Forbidden, Invalid, NotFound
 from marketplace.models import Download, DownloadToken
-from marketplace.selectors import download_list_for_user
+from marketplace.selectors import (
+    download_list_for_user,
+    listing_list,
+    project_get_for_download,
+    project_may_download,
+)
 from marketplace.services import (
     download_token_create,
     download_token_redeem,
     listing_unpublish,
+    listing_update,
     purchase_create,
+    purchase_refund,
 )
 from projects.models import Project
 from tests.factories import DownloadFactory, ListingFactory, ProjectFactory, UserFactory
@@ -133,12 +140,13 @@ def test_who_may_download():
 
 
 def test_unpublishing_a_free_project_stops_strangers_but_not_buyers():
-    free = ListingFactory(price=Decimal("0"))
+    free = ListingFactory(price=Decimal("5"))
     buyer, stranger = UserFactory(), UserFactory()
-    purchase_create(buyer=buyer, project_id=free.pk)
+    purchase_create(buyer=buyer, project_id=free.pk)  # bought before it became free
+    free = listing_update(actor=free.owner, project=free, price="0")
     stranger_token, _ = download_token_create(user=stranger, project=free)
 
-    listing_unpublish(project=free)
+    listing_unpublish(actor=free.owner, project=free)
     free.refresh_from_db()
 
     with pytest.raises(NotFound):
@@ -164,3 +172,56 @@ def test_download_list_queries_do_not_grow(n, django_assert_num_queries):
     with django_assert_num_queries(1):
         rows = [(d.project.name, d.user.username) for d in download_list_for_user(user=user)]
     assert len(rows) == n
+
+
+def test_a_sellers_own_downloads_are_recorded_but_not_counted():
+    listing = ListingFactory(price=Decimal("0"))
+    fan = UserFactory()
+    for user in (listing.owner, listing.owner, fan):
+        token, _ = download_token_create(user=user, project=listing)
+        download_token_redeem(token=token)
+
+    listing.refresh_from_db()
+    assert listing.download_count == 1
+    assert Download.objects.filter(project=listing).count() == 3  # the history keeps all
+
+
+def test_a_sellers_own_downloads_do_not_make_a_listing_popular():
+    own = ListingFactory(price=Decimal("0"), name="Own")
+    other = ListingFactory(price=Decimal("0"), name="Other")
+    token, _ = download_token_create(user=UserFactory(), project=other)
+    download_token_redeem(token=token)
+    for _ in range(3):
+        token, _ = download_token_create(user=own.owner, project=own)
+        download_token_redeem(token=token)
+
+    assert [p.name for p in listing_list(ordering="popular")] == ["Other", "Own"]
+
+
+def test_one_selector_says_who_may_download():
+    paid, free, draft = ListingFactory(), ListingFactory(price=Decimal("0")), ProjectFactory()
+    refunded = ListingFactory()
+    buyer, stranger = UserFactory(), UserFactory()
+    purchase_create(buyer=buyer, project_id=paid.pk)
+    purchase, _ = purchase_create(buyer=buyer, project_id=refunded.pk)
+    purchase_refund(purchase=purchase)
+    listing_unpublish(actor=refunded.owner, project=refunded)
+
+    expected = {
+        (buyer, paid): True,
+        (paid.owner, paid): True,
+        (stranger, paid): False,
+        (stranger, free): True,
+        (draft.owner, draft): True,
+    }
+    for (user, project), allowed in expected.items():
+        assert project_may_download(user=user, project_id=project.pk) is allowed
+        assert project_get_for_download(user=user, pk=project.pk) == (project, allowed)
+    for user, project in [(stranger, draft), (buyer, draft)]:
+        with pytest.raises(NotFound):
+            project_get_for_download(user=user, pk=project.pk)
+    assert project_may_download(user=buyer, project_id=refunded.pk) is False
+    with pytest.raises(NotFound):  # refunded and no longer listed: not the buyer's to see
+        project_get_for_download(user=buyer, pk=refunded.pk)
+    with pytest.raises(NotFound):
+        project_get_for_download(user=buyer, pk="not-a-uuid")

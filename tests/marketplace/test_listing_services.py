@@ -9,6 +9,7 @@ from config.errors import Conflict, Invalid, NotFound
 from marketplace.selectors import listing_get, listing_list
 from marketplace.services import (
     listing_publish,
+    listing_takedown,
     listing_unpublish,
     listing_update,
     purchase_create,
@@ -137,7 +138,7 @@ def test_listing_publish_refuses_archived_and_already_published(user):
 def test_listing_update_changes_only_what_is_given():
     listing = ListingFactory(price=Decimal("9.99"), category="web-app", tags=["python"])
 
-    listing_update(project=listing, price="19", tags=["django", "web"])
+    listing_update(actor=listing.owner, project=listing, price="19", tags=["django", "web"])
 
     listing.refresh_from_db()
     assert (listing.price, listing.category, listing.tags, listing.currency) == (
@@ -156,7 +157,7 @@ def test_listing_update_refuses_bad_input_and_changes_nothing(fields):
     listing = ListingFactory()
     before = row(listing)
     with pytest.raises(Invalid):
-        listing_update(project=listing, **fields)
+        listing_update(actor=listing.owner, project=listing, **fields)
     assert row(listing) == before
 
 
@@ -168,14 +169,15 @@ def test_listing_unpublish_keeps_purchases_reviews_and_first_publish_date(user):
     purchase_create(buyer=buyer, project_id=listing.pk)
     review_create(author=buyer, project=listing, rating=5)
 
-    listing_unpublish(project=listing)
+    listing_unpublish(actor=listing.owner, project=listing)
 
     listing.refresh_from_db()
     assert not listing.is_published
     assert (listing.purchase_count, listing.review_count) == (1, 1)
     with pytest.raises(NotFound):
         listing_get(pk=listing.pk)
-    assert listing_unpublish(project=listing).is_published is False  # twice is harmless
+    with pytest.raises(NotFound):  # no longer a listing to take off
+        listing_unpublish(actor=user, project=listing)
 
     again = listing_publish(actor=user, project=listing, price=7, category="cli")
     assert again.published_at == first_published_at
@@ -281,10 +283,13 @@ def test_listing_list_only_published_active_newest_first(catalogue):
         ({"tag": "python"}, ["Invoice CLI"]),
         ({"tag": " PY "}, ["Weather API"]),  # exact tag, not a substring of "python"
         ({"tag": "invoice"}, []),
-        ({"min_price": Decimal("10")}, ["Shop starter", "Weather API", "Support agent"]),
-        ({"max_price": Decimal("10")}, ["Weather API", "Invoice CLI"]),
         (
-            {"min_price": Decimal("10"), "max_price": Decimal("49")},
+            {"min_price": Decimal("10"), "currency": "USD"},
+            ["Shop starter", "Weather API", "Support agent"],
+        ),
+        ({"max_price": Decimal("10"), "currency": "USD"}, ["Weather API", "Invoice CLI"]),
+        (
+            {"min_price": Decimal("10"), "max_price": Decimal("49"), "currency": "USD"},
             ["Weather API", "Support agent"],
         ),
         ({"free": True}, ["Invoice CLI"]),
@@ -353,7 +358,7 @@ def test_listing_list_q_is_full_text_search_on_postgresql():
     assert list(listing_list(q="invoice", ordering="newest")) == [scraper, invoices, billing]
     assert list(listing_list(q="crawl", seller="seller")) == [scraper]
     # Edits are searchable at once.
-    listing_update(project=billing, tags=["accounting"])
+    listing_update(actor=billing.owner, project=billing, tags=["accounting"])
     assert list(listing_list(q="accounting")) == [billing]
     project_update(project=scraper, description="Collects receipts.")
     assert list(listing_list(q="receipt")) == [scraper]
@@ -367,3 +372,67 @@ def test_listing_list_queries_do_not_grow(n, django_assert_num_queries):
     with django_assert_num_queries(1):
         rows = [(p.name, p.owner.username, p.tags) for p in listing_list(ordering="popular")]
     assert len(rows) == n
+
+
+def listing_rows_state():
+    return list(Project.objects.order_by("id").values())
+
+
+def test_only_the_owner_updates_or_unpublishes_a_listing_in_the_service():
+    listing = ListingFactory(price=Decimal("9.00"))
+    stranger = UserFactory()
+    before = listing_rows_state()
+
+    with pytest.raises(NotFound):
+        listing_update(actor=stranger, project=listing, price="1")
+    with pytest.raises(NotFound):
+        listing_unpublish(actor=stranger, project=listing)
+
+    assert listing_rows_state() == before
+
+
+def test_an_unpublished_or_archived_project_has_no_listing_to_update():
+    draft = ProjectFactory()
+    archived = ListingFactory()
+    Project.objects.filter(pk=archived.pk).update(is_published=False, status="archived")
+    before = listing_rows_state()
+
+    for project in (draft, archived):
+        with pytest.raises(NotFound):
+            listing_update(actor=project.owner, project=project, price="1")
+        with pytest.raises(NotFound):
+            listing_unpublish(actor=project.owner, project=project)
+
+    assert listing_rows_state() == before
+
+
+def test_a_moderator_takes_any_listing_down():
+    listing = ListingFactory()
+
+    listing_takedown(project=listing)
+    listing_takedown(project=listing)  # already off sale: nothing more happens
+
+    listing.refresh_from_db()
+    assert not listing.is_published
+
+
+def test_listing_list_filters_and_sorts_price_within_a_currency():
+    ListingFactory(name="USD 5", price=Decimal("5"), currency="USD")
+    ListingFactory(name="USD 29", price=Decimal("29"), currency="USD")
+    ListingFactory(name="EUR 12.50", price=Decimal("12.50"), currency="EUR")
+
+    def names(**filters):
+        return [p.name for p in listing_list(**filters)]
+
+    assert names(ordering="price") == ["EUR 12.50", "USD 5", "USD 29"]
+    assert names(ordering="-price", currency="USD") == ["USD 29", "USD 5"]
+    assert names(min_price=Decimal("10"), currency="usd", ordering="price") == ["USD 29"]
+    with pytest.raises(Invalid) as excinfo:
+        listing_list(min_price=Decimal("10"))
+    assert excinfo.value.field == "currency"
+
+
+def test_listing_list_seller_matches_any_case():
+    ListingFactory(name="Theirs", owner=UserFactory(username="MixedCase"))
+    assert [p.name for p in listing_list(seller="mixedcase")] == ["Theirs"]
+    assert [p.name for p in listing_list(seller=" MIXEDCASE ")] == ["Theirs"]

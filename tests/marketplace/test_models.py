@@ -47,16 +47,6 @@ def test_refunded_purchases_do_not_count_against_the_one_completed():
     assert Purchase.objects.count() == 3
 
 
-def test_idempotency_key_is_unique_per_buyer():
-    first = PurchaseFactory(idempotency_key="k")
-    PurchaseFactory(idempotency_key="k")  # another buyer
-    PurchaseFactory(buyer=first.buyer, idempotency_key=None)
-    PurchaseFactory(buyer=first.buyer, idempotency_key=None)
-    with refused(), transaction.atomic():
-        PurchaseFactory(buyer=first.buyer, idempotency_key="k")
-    assert Purchase.objects.count() == 4
-
-
 @pytest.mark.parametrize(
     ("fields", "constraint"),
     [

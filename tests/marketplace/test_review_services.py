@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from config.errors import Conflict, Forbidden, Invalid, NotFound
-from marketplace.models import Review
+from marketplace.models import Purchase, Review
 from marketplace.selectors import review_get_for_user, review_list_for_project
 from marketplace.services import (
     download_token_create,
@@ -220,3 +220,71 @@ def test_two_simultaneous_reviews_by_one_author_make_one():
     assert isinstance(errors[0], Conflict)
     assert Review.objects.filter(author=buyer, project=listing).count() == 1
     assert figures(listing) == (1, Decimal(reviews[0].rating).quantize(Decimal("0.01")))
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def test_a_refund_takes_the_buyers_review_out_of_the_rating_in_the_same_transaction():
+    listing = ListingFactory()
+    kept, refunded_buyer = buyer_of(listing), buyer_of(listing)
+    review_create(author=kept, project=listing, rating=4)
+    review = review_create(author=refunded_buyer, project=listing, rating=1)
+    purchase = Purchase.objects.get(buyer=refunded_buyer)
+    assert figures(listing) == (2, Decimal("2.50"))
+
+    purchase_refund(purchase=purchase)
+
+    review.refresh_from_db()
+    assert review.purchase_refunded
+    # Still shown (and counted among the reviews), no longer in the rating.
+    assert figures(listing) == (2, Decimal("4.00"))
+
+
+def test_a_refund_that_fails_leaves_the_review_counted():
+    listing = ListingFactory()
+    buyer = buyer_of(listing)
+    review = review_create(author=buyer, project=listing, rating=2)
+    purchase = Purchase.objects.get(buyer=buyer)
+    purchase_refund(purchase=purchase)
+    Review.objects.filter(pk=review.pk).update(purchase_refunded=False)
+    Project.objects.filter(pk=listing.pk).update(rating_avg=Decimal("2.00"))
+
+    with pytest.raises(Conflict):  # already refunded: nothing moves
+        purchase_refund(purchase=purchase)
+
+    review.refresh_from_db()
+    assert not review.purchase_refunded
+    assert figures(listing) == (1, Decimal("2.00"))
+
+
+def test_a_refunded_review_can_no_longer_be_edited_but_may_be_deleted():
+    listing = ListingFactory()
+    buyer = buyer_of(listing)
+    review = review_create(author=buyer, project=listing, rating=5, title="Great")
+    purchase_refund(purchase=Purchase.objects.get(buyer=buyer))
+    review.refresh_from_db()
+
+    with pytest.raises(Forbidden):
+        review_update(review=review, rating=1, title="Changed")
+
+    review.refresh_from_db()
+    assert (review.rating, review.title) == (5, "Great")
+    review_delete(review=review)
+    assert figures(listing) == (0, None)
+
+
+def test_buying_again_after_a_refund_counts_the_review_again():
+    listing = ListingFactory()
+    buyer = buyer_of(listing)
+    review = review_create(author=buyer, project=listing, rating=3)
+    purchase_refund(purchase=Purchase.objects.get(buyer=buyer))
+    assert figures(listing) == (1, None)
+
+    purchase_create(buyer=buyer, project_id=listing.pk)
+
+    review.refresh_from_db()
+    assert not review.purchase_refunded
+    assert figures(listing) == (1, Decimal("3.00"))
+    review_update(review=review, rating=4)
+    assert figures(listing) == (1, Decimal("4.00"))

@@ -10,6 +10,7 @@ from marketplace.services import (
     download_token_create,
     download_token_redeem,
     listing_unpublish,
+    listing_update,
     purchase_create,
     purchase_refund,
     review_create,
@@ -33,7 +34,7 @@ def market():
     purchase_create(buyer=dave, project_id=agent.pk)
     purchase_create(buyer=carol, project_id=shop.pk)
     purchase_create(buyer=alice, project_id=gone.pk)
-    listing_unpublish(project=gone)
+    listing_unpublish(actor=gone.owner, project=gone)
     purchase_refund(purchase=refunded)
 
     for user, project in [(bob, agent), (carol, free), (dave, free)]:
@@ -68,26 +69,29 @@ def test_marketplace_stats_figures(market):
             "net": Decimal("36.90"),
         },
     ]
+    # Ranked within each currency: 5 EUR and 40 USD are never compared or added.
     assert stats["top_projects"] == [
-        {"id": market["agent"].pk, "name": "Agent", "gross": Decimal("40.00")},
-        {"id": market["shop"].pk, "name": "Shop", "gross": Decimal("5.00")},
-        {"id": market["gone"].pk, "name": "Gone", "gross": Decimal("1.00")},
+        {"id": market["shop"].pk, "name": "Shop", "currency": "EUR", "gross": Decimal("5.00")},
+        {"id": market["agent"].pk, "name": "Agent", "currency": "USD", "gross": Decimal("40.00")},
+        {"id": market["gone"].pk, "name": "Gone", "currency": "USD", "gross": Decimal("1.00")},
     ]
     by_day = stats["revenue_by_day"]
-    assert len(by_day) == 30
-    assert by_day[-1] == {"date": timezone.now().date(), "gross": Decimal("46.00")}
-    assert all(day["gross"] == 0 for day in by_day[:-1])
-    assert [day["date"] for day in by_day] == [
-        timezone.now().date() - dt.timedelta(days=29 - i) for i in range(30)
-    ]
+    today = timezone.now().date()
+    assert [day["currency"] for day in by_day] == ["EUR"] * 30 + ["USD"] * 30
+    for series in (by_day[:30], by_day[30:]):
+        assert [day["date"] for day in series] == [
+            today - dt.timedelta(days=29 - i) for i in range(30)
+        ]
+        assert all(day["gross"] == 0 for day in series[:-1])
+    assert by_day[29] == {"date": today, "currency": "EUR", "gross": Decimal("5.00")}
+    assert by_day[59] == {"date": today, "currency": "USD", "gross": Decimal("41.00")}
 
 
 def test_marketplace_stats_of_an_empty_marketplace():
     stats = marketplace_stats()
     assert stats["published_projects"] == stats["completed_purchases"] == 0
     assert (stats["downloads"], stats["reviews"], stats["average_rating"]) == (0, 0, None)
-    assert (stats["revenue"], stats["top_projects"]) == ([], [])
-    assert len(stats["revenue_by_day"]) == 30
+    assert (stats["revenue"], stats["top_projects"], stats["revenue_by_day"]) == ([], [], [])
 
 
 def test_revenue_by_day_places_older_events_and_drops_those_beyond_30_days():
@@ -167,3 +171,27 @@ def test_stats_queries_do_not_grow(n, django_assert_num_queries, django_assert_m
     # Nine at most: the top five takes a third query when places tie across the cut.
     with django_assert_max_num_queries(9):
         marketplace_stats()
+
+
+def test_seller_stats_are_per_currency_when_a_price_changed_currency():
+    seller = UserFactory()
+    listing = ListingFactory(owner=seller, price=Decimal("10.00"), currency="USD")
+    purchase_create(buyer=UserFactory(), project_id=listing.pk)
+    listing_update(actor=seller, project=listing, price="12.50", currency="EUR")
+    purchase_create(buyer=UserFactory(), project_id=listing.pk)
+
+    rows = [(row["currency"], row["gross"], row["net"]) for row in seller_stats(user=seller)]
+
+    assert rows == [
+        ("EUR", Decimal("12.50"), Decimal("11.25")),
+        ("USD", Decimal("10.00"), Decimal("9.00")),
+    ]
+
+
+def test_top_projects_in_one_currency_come_from_the_tallies_with_their_currency():
+    listing = ListingFactory(price=Decimal("3.00"), currency="EUR")
+    purchase_create(buyer=UserFactory(), project_id=listing.pk)
+
+    assert marketplace_stats()["top_projects"] == [
+        {"id": listing.pk, "name": listing.name, "currency": "EUR", "gross": Decimal("3.00")}
+    ]

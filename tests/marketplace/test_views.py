@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
-from marketplace.services import download_token_create, purchase_create
+from marketplace.services import download_token_create, purchase_create, purchase_refund
+from projects.models import Project
 from projects.services import project_refresh_search_vector
 from tests.factories import (
     DownloadFactory,
@@ -63,13 +64,42 @@ def test_home_search_and_filters(client):
     assert names("?category=web-app") == {"Todo app", "Expensive"}
     assert names("?tag=todo") == {"Todo app"}
     assert names("?free=on") == {"Todo app"}
-    assert names("?min_price=1&max_price=100") == {"Invoice bot"}
+    assert names("?min_price=1&max_price=100&currency=usd") == {"Invoice bot"}
     assert [p.name for p in client.get("/?ordering=-price").context["page_obj"]] == [
         "Expensive",
         "Invoice bot",
         "Todo app",
     ]
     assert "No project matches" in client.get("/?q=nothing-like-this").text
+
+
+def test_home_price_range_needs_a_currency_and_sorting_says_what_it_means(client):
+    ListingFactory(name="Five dollars", price=Decimal("5"), currency="USD")
+    ListingFactory(name="Twelve euros", price=Decimal("12.50"), currency="EUR")
+
+    def names(query):
+        return [p.name for p in client.get("/" + query).context["page_obj"]]
+
+    assert names("?min_price=10&currency=EUR") == ["Twelve euros"]
+    assert names("?min_price=10&currency=USD") == []
+    response = client.get("/?min_price=10")
+    assert "Choose a currency to filter by price." in response.text
+    assert {p.name for p in response.context["page_obj"]} == {"Five dollars", "Twelve euros"}
+    sorted_page = client.get("/?ordering=price")
+    assert [p.name for p in sorted_page.context["page_obj"]] == ["Twelve euros", "Five dollars"]
+    assert 'id="price-order-note"' in sorted_page.text
+    assert 'id="price-order-note"' not in client.get("/?ordering=price&currency=USD").text
+
+
+def test_home_seller_filter_ignores_case_and_names_link_to_it(client):
+    listing = ListingFactory(name="Alice's tool", owner=UserFactory(username="Alice"))
+    ListingFactory(name="Someone else's")
+
+    for seller in ("alice", "ALICE", "Alice"):
+        page = client.get(f"/?seller={seller}")
+        assert [p.name for p in page.context["page_obj"]] == ["Alice's tool"]
+    assert 'href="/?seller=Alice"' in client.get("/").text
+    assert 'href="/?seller=Alice"' in client.get(f"/listings/{listing.pk}/").text
 
 
 def test_home_invalid_filter_is_shown_and_ignored(client):
@@ -171,8 +201,28 @@ def test_buy_anonymous_redirects_to_login(client):
 def test_buy_own_listing_is_refused(web, user):
     listing = ListingFactory(owner=user)
     response = web.post(f"/listings/{listing.pk}/buy/", follow=True)
-    assert "your own listing" in response.text
+    assert "You cannot buy your own project." in response.text
     assert not Purchase.objects.exists()
+
+
+def test_the_confirm_page_ends_the_price_sentence_without_a_stray_space(web):
+    listing = ListingFactory(price=Decimal("19.99"))
+    text = web.get(f"/listings/{listing.pk}/buy/").text
+    assert "19.99 USD</strong>." in text
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_free_listing_has_no_buy_step(web, user, method):
+    listing = ListingFactory(price=Decimal("0"))
+
+    response = getattr(web, method)(f"/listings/{listing.pk}/buy/", follow=True)
+
+    assert response.redirect_chain[-1][0] == f"/listings/{listing.pk}/"
+    assert "This project is free: download it instead of buying it." in response.text
+    assert f'action="/listings/{listing.pk}/download/"' in response.text
+    assert f"/listings/{listing.pk}/buy/" not in response.text
+    assert not Purchase.objects.exists()
+    assert not RevenueEvent.objects.exists()
 
 
 def test_buy_unpublished_is_404(web):
@@ -199,10 +249,10 @@ def test_buyer_downloads_the_zip(web, user):
     download = web.get(response["Location"], HTTP_USER_AGENT="pytest")
     assert download.status_code == 200
     assert download["Content-Type"] == "application/zip"
-    assert download["Content-Disposition"] == 'attachment; filename="invoice-bot.zip"'
+    assert download["Content-Disposition"] == 'attachment; filename="Invoice Bot.zip"'
     archive = _zip(download)
-    assert sorted(archive.namelist()) == ["README.md", "src/app.py"]
-    assert archive.read("src/app.py") == b"print('hi')\n"
+    assert sorted(archive.namelist()) == ["Invoice Bot/README.md", "Invoice Bot/src/app.py"]
+    assert archive.read("Invoice Bot/src/app.py") == b"print('hi')\n"
     record = Download.objects.get(user=user, project=listing)
     assert record.user_agent == "pytest"
     listing.refresh_from_db()
@@ -424,6 +474,98 @@ def test_sales_show_my_sales(web, user):
     response = web.get("/sales/")
     assert "Seller tool" in response.text
     assert "10.00 USD" in response.text
-    print(response.text[response.text.find("<table") :][:1500])
     assert "9.00 USD" in response.text
     assert "Not mine" not in response.text
+    activity = response.text[response.text.index("Recent activity") :]
+    # Gross, fee and net of the ledger each say their currency.
+    assert "<td>10.00 USD</td>" in activity
+    assert "<td>1.00 USD</td>" in activity
+    assert "<td>9.00 USD</td>" in activity
+
+
+# ---------------------------------------------------------------- ratings and refunded reviews
+
+
+def test_the_review_form_starts_with_no_rating_and_asks_for_one(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    url = f"/listings/{listing.pk}/review/"
+
+    form = web.get(url).text
+    assert '<option value="" selected>Choose a rating…</option>' in form
+    assert "selected>★" not in form
+    response = web.post(url, {"title": "No stars given", "body": "kept"})
+
+    assert response.status_code == 200
+    assert "Choose a rating from 1 to 5 stars." in response.text
+    assert "kept" in response.text
+    assert not Review.objects.exists()
+
+
+def test_an_edited_review_says_updated_and_a_new_one_published(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    url = f"/listings/{listing.pk}/review/"
+
+    first = web.post(url, {"rating": "5"}, follow=True)
+    edited = web.post(url, {"rating": "4"}, follow=True)
+
+    assert "your review is published" in first.text
+    assert "Your review is updated." in edited.text
+    assert "published" not in edited.text
+
+
+def test_your_own_review_appears_once_on_the_listing(web, user):
+    listing = ListingFactory()
+    PurchaseFactory(buyer=user, project=listing)
+    ReviewFactory(project=listing, author=user, title="Mine, once")
+    ReviewFactory(project=listing, title="Someone else's")
+
+    page = web.get(f"/listings/{listing.pk}/").text
+
+    assert page.count("Mine, once") == 1
+    assert "Someone else&#x27;s" in page
+
+
+@pytest.mark.parametrize(
+    ("rating", "stars"),
+    [
+        ("4.50", '★★★★<span class="star-half">★</span>'),
+        ("4.74", '★★★★<span class="star-half">★</span>'),
+        ("4.75", "★★★★★"),
+        ("4.00", "★★★★☆"),
+        ("1.24", "★☆☆☆☆"),
+    ],
+)
+def test_ratings_show_half_stars_and_the_number(client, rating, stars):
+    listing = ListingFactory()
+    Project.objects.filter(pk=listing.pk).update(rating_avg=Decimal(rating), review_count=2)
+
+    home = client.get("/").text
+    detail = client.get(f"/listings/{listing.pk}/").text
+
+    for page in (home, detail):
+        assert f'aria-label="Rated {rating} out of 5">{stars}</span>' in page
+        assert f"{Decimal(rating):.1f}" in page
+
+
+def test_a_refunded_review_is_marked_and_cannot_be_edited_on_the_pages(web, user):
+    listing = ListingFactory()
+    purchase, _ = purchase_create(buyer=user, project_id=listing.pk)
+    web.post(f"/listings/{listing.pk}/review/", {"rating": "5", "title": "Loved it"})
+    other = UserFactory()
+    purchase_create(buyer=other, project_id=listing.pk)
+    ReviewFactory(project=listing, author=other, rating=3)
+    purchase_refund(purchase=purchase)
+
+    mine = web.get(f"/listings/{listing.pk}/").text
+    assert "no longer counts in the rating and can no longer be edited" in mine
+    assert f'href="/listings/{listing.pk}/review/" role="button"' not in mine
+    assert web.get(f"/listings/{listing.pk}/review/").status_code == 403
+    assert web.post(f"/listings/{listing.pk}/review/", {"rating": "1"}).status_code == 403
+    assert Review.objects.get(author=user).rating == 5
+
+    other_client = Client()
+    other_client.force_login(other)
+    seen = other_client.get(f"/listings/{listing.pk}/").text
+    assert "Purchase refunded, not counted in the rating" in seen

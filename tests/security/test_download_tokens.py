@@ -153,4 +153,8 @@ def test_the_streamed_zip_is_complete(bought):
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
 
     assert archive.testzip() is None
-    assert {name: archive.read(name).decode() for name in archive.namelist()} == files
+    folder = f"{listing.name}/"  # every file sits in one folder named after the project
+    assert all(name.startswith(folder) for name in archive.namelist())
+    assert {
+        name.removeprefix(folder): archive.read(name).decode() for name in archive.namelist()
+    } == files
