@@ -56,3 +56,26 @@ def chat_message_create(
     return ChatMessage.objects.create(
         owner=owner, project=project, role=role, content=content, metadata=metadata
     )
+
+
+def chat_text(text: str) -> str:
+    """Text written by the server (a streamed reply, a tool's result) made storable: NUL
+    replaced, cut to the longest a message may be with a note, never empty."""
+    text = text.replace("\x00", "\ufffd")
+    if len(text) > MAX_CONTENT_LENGTH:
+        text = text[: MAX_CONTENT_LENGTH - 40] + "\n… [truncated for the chat]"
+    return text if text.strip() else "(empty)"
+
+
+def chat_message_replace(
+    *, message: ChatMessage, content: str, metadata: dict | None = None
+) -> ChatMessage:
+    """Rewrite a message the server is still writing (a streaming reply, a tool call that
+    finished), in one UPDATE so a reader never sees half of it."""
+    message.content = chat_text(content)
+    fields = {"content": message.content}
+    if metadata is not None:
+        message.metadata = metadata
+        fields["metadata"] = metadata
+    ChatMessage.objects.filter(pk=message.pk).update(**fields)
+    return message

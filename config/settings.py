@@ -233,6 +233,16 @@ READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
+
+# The assistant (chat.assistant): model steps in one answer, the provider's read timeout, the
+# threads that run answers outside requests, and when a silent running answer counts as dead.
+ASSISTANT_MAX_STEPS = int(os.environ.get("ASSISTANT_MAX_STEPS", "8"))
+ASSISTANT_PROVIDER_TIMEOUT_SECONDS = float(
+    os.environ.get("ASSISTANT_PROVIDER_TIMEOUT_SECONDS", "60")
+)
+ASSISTANT_WORKERS = int(os.environ.get("ASSISTANT_WORKERS", "4"))
+ASSISTANT_RUN_INLINE = env_bool("ASSISTANT_RUN_INLINE", False)
+ASSISTANT_STALE_SECONDS = int(os.environ.get("ASSISTANT_STALE_SECONDS", "300"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
