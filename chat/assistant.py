@@ -56,7 +56,7 @@ class TokenLimitReached(DomainError):
 
 
 def language_model_list_enabled():
-    return LanguageModel.objects.filter(enabled=True).order_by("position", "name")
+    return LanguageModel.objects.filter(enabled=True).defer("api_key").order_by("position", "name")
 
 
 def language_model_default() -> LanguageModel | None:
@@ -71,7 +71,9 @@ def language_model_get_enabled(*, pk) -> LanguageModel:
 
 
 def assistant_turn_list_for_user(*, user: AbstractBaseUser, project_id=None):
-    queryset = AssistantTurn.objects.filter(owner=user).select_related("model")
+    queryset = (
+        AssistantTurn.objects.filter(owner=user).select_related("model").defer("model__api_key")
+    )
     if project_id is not None:
         queryset = queryset.filter(project_id=project_id)
     return queryset.order_by("-id")
@@ -198,7 +200,9 @@ def _expire_stale(*, user: AbstractBaseUser, project: Project) -> None:
         _finish(turn, State.FAILED, "The answer was interrupted (the server restarted).")
 
 
+@transaction.atomic
 def _finish(turn: AssistantTurn, state: str, reason: str) -> None:
+    """End the turn and say why in the thread, together: a reader sees both or neither."""
     turn.state, turn.reason = state, reason
     turn.save(update_fields=["state", "reason", "pending_call", "updated_at"])
     if state != State.DONE:
@@ -238,12 +242,15 @@ def assistant_turn_resume(turn_id: int, pending: dict, approve: bool) -> None:
 
 def _guarded(turn_id: int, body) -> None:
     turn = (
-        AssistantTurn.objects.select_related("model", "project", "owner")
+        AssistantTurn.objects.select_related("project", "owner")
         .filter(pk=turn_id, state=State.RUNNING)
         .first()
     )
     if turn is None:
         return
+    # The key stays encrypted until the provider is called (chat.llm), so a key no configured
+    # Fernet key opens fails the turn with a message instead of failing every read.
+    turn.model = LanguageModel.objects.defer("api_key").filter(pk=turn.model_id).first()
     try:
         if turn.model is None:
             _finish(turn, State.FAILED, "The model of this chat was removed by an administrator.")

@@ -21,9 +21,11 @@ class ChatMessageForm(MarkInvalidMixin, forms.Form):
     def __init__(self, *args, models=(), initial_model=None, **kwargs):
         super().__init__(*args, **kwargs)
         if models:
-            self.fields["model"].queryset = LanguageModel.objects.filter(
-                pk__in=[model.pk for model in models]
-            ).order_by("position", "name")
+            self.fields["model"].queryset = (
+                LanguageModel.objects.filter(pk__in=[model.pk for model in models])
+                .defer("api_key")
+                .order_by("position", "name")
+            )
             self.fields["model"].initial = initial_model or models[0]
         else:
             del self.fields["model"]

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import openai
+from cryptography.fernet import InvalidToken
 from django.conf import settings
 
 from chat.models import LanguageModel
@@ -38,7 +39,13 @@ class Step:
 
 
 def _client(model: LanguageModel) -> openai.OpenAI:
-    return _client_for(model.base_url, model.api_key, settings.ASSISTANT_PROVIDER_TIMEOUT_SECONDS)
+    try:
+        api_key = model.api_key  # decrypted here, only for the request
+    except InvalidToken:
+        raise ProviderError(
+            "The model's API key cannot be decrypted; an administrator must enter it again."
+        ) from None
+    return _client_for(model.base_url, api_key, settings.ASSISTANT_PROVIDER_TIMEOUT_SECONDS)
 
 
 @functools.lru_cache(maxsize=32)

@@ -333,3 +333,32 @@ def test_two_users_never_see_each_others_tools_files_or_messages(
     assert "their secret" not in result.content
     with pytest.raises(Exception, match="not found"):
         assistant.assistant_turn_stop(user=user, turn_id=AssistantTurn.objects.get(owner=other).pk)
+
+
+def test_model_keys_rotate_with_the_credentials_and_an_unreadable_key_fails_clearly(
+    user, project, model_server, settings
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.FERNET_KEYS = ["old-key-0123456789-abcdefghijklmnop"]
+    model = LanguageModel.objects.create(
+        name="Rotated", base_url=model_server.url, model_id="m", api_key="sk-rotate-me-0001"
+    )
+    settings.FERNET_KEYS = ["new-key-9876543210-zyxwvutsrqponmlk", *settings.FERNET_KEYS]
+    out = StringIO()
+    call_command("rotate_credentials_key", stdout=out, stderr=StringIO(), verbosity=0)
+    assert "1 assistant model API keys re-encrypted" in out.getvalue()
+
+    settings.FERNET_KEYS = settings.FERNET_KEYS[:1]  # the old key is gone; the model still works
+    model_server.answer("still here")
+    assert start(user, project).state == "done"
+    assert model_server.requests[-1].headers["authorization"] == "Bearer sk-rotate-me-0001"
+
+    settings.FERNET_KEYS = ["a-key-that-opens-nothing-000000000000"]
+    page_models = list(assistant.language_model_list_enabled())  # listing never decrypts
+    assert [m.name for m in page_models] == ["Rotated"]
+    turn = start(user, project, "and now?")
+    assert turn.state == "failed"
+    assert "cannot be decrypted" in thread(project)[-1].content
