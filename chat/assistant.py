@@ -308,12 +308,15 @@ def _loop(turn: AssistantTurn, toolbox: Toolbox) -> None:
             )
         if not step.tool_calls:
             return _finish(turn, State.DONE, "Answered.")
+        usage = {"prompt_tokens": step.prompt_tokens, "completion_tokens": step.completion_tokens}
         calls = [
             {
                 "id": call.id,
                 "name": call.name,
                 "arguments_json": call.arguments,
                 "step": step_number,
+                # A step that wrote no text keeps its figures on its calls.
+                **({} if writer.message else {"usage": usage}),
             }
             for call in step.tool_calls
         ]
@@ -333,7 +336,7 @@ def _run_calls(turn: AssistantTurn, toolbox: Toolbox, calls: list[dict], step: i
         elif problem:
             _settle_call(call, ToolResult(problem, True), "error")
         elif tool.destructive:
-            call["label"] = tool.label
+            call["label"] = tool.call_label(arguments)
             call["rest"] = calls[index + 1 :]
             turn.state, turn.pending_call = State.WAITING, call
             turn.save(update_fields=["state", "pending_call", "updated_at"])
@@ -363,7 +366,7 @@ def _timed_run(toolbox: Toolbox, tool: Tool, arguments: dict) -> tuple[ToolResul
 
 
 def _record_call(turn, call: dict, tool: Tool | None, arguments: dict, step: int) -> ChatMessage:
-    label = tool.label if tool else call["name"]
+    label = tool.call_label(arguments) if tool else call["name"]
     waiting = tool is not None and tool.destructive
     return services.chat_message_create(
         owner=turn.owner,
@@ -375,6 +378,7 @@ def _record_call(turn, call: dict, tool: Tool | None, arguments: dict, step: int
             "step": step,
             "model": turn.model.name,
             "state": "waiting" if waiting else "running",
+            **({"usage": call["usage"]} if "usage" in call else {}),
             "tool_call": {
                 "id": call["id"],
                 "name": call["name"],

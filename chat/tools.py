@@ -40,6 +40,13 @@ class Tool:
     server: McpServer | None = None
     mcp_name: str = ""
 
+    def call_label(self, arguments: dict) -> str:
+        """What one call does, for the user: "Write src/app.py" rather than "Write a file"."""
+        path = arguments.get("path")
+        if self.server is None and isinstance(path, str) and self.name != "list_files":
+            return f"{self.name.split('_')[0].capitalize()} {path[:200]}"
+        return self.label
+
     def definition(self) -> dict:
         return {
             "type": "function",

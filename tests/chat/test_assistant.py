@@ -117,6 +117,9 @@ def test_the_assistant_reads_files_and_writes_one_after_approval(
     assert read.content == "# Weather\n"
     assert waiting.metadata["state"] == "waiting"
     assert waiting.metadata["tool_call"]["destructive"] is True
+    assert listed.metadata["model"] == "Stub"
+    assert "usage" not in listed.metadata  # its step wrote text, which carries the figures
+    assert waiting.metadata["usage"] == {"prompt_tokens": 20, "completion_tokens": 10}
     # The second request carried the first step's calls and their results, paired by id.
     second = model_server.requests[1].body["messages"]
     step = next(m for m in second if m["role"] == "assistant")
@@ -343,7 +346,7 @@ def test_model_keys_rotate_with_the_credentials_and_an_unreadable_key_fails_clea
     from django.core.management import call_command
 
     settings.FERNET_KEYS = ["old-key-0123456789-abcdefghijklmnop"]
-    model = LanguageModel.objects.create(
+    LanguageModel.objects.create(
         name="Rotated", base_url=model_server.url, model_id="m", api_key="sk-rotate-me-0001"
     )
     settings.FERNET_KEYS = ["new-key-9876543210-zyxwvutsrqponmlk", *settings.FERNET_KEYS]

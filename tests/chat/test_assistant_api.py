@@ -159,7 +159,7 @@ def test_the_page_asks_the_assistant_and_shows_the_confirmation(
     assert response.status_code == 302
 
     page = web.get(f"/projects/{project.pk}/chat/").text
-    assert "The assistant wants to run Write a file" in page
+    assert "The assistant wants to run Write b.md" in page
     assert "Approve" in page
     assert "Refuse" in page
     turn = AssistantTurn.objects.get(project=project)
