@@ -5,7 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from chat.api.views import AssistantTurnViewSet, ChatMessageViewSet, LanguageModelListView
+from chat.api.views import (
+    AssistantTurnEventsView,
+    AssistantTurnViewSet,
+    ChatMessageViewSet,
+    LanguageModelListView,
+)
 from config.api import auth
 from credentials.api.views import CredentialViewSet
 from marketplace.api import views as marketplace
@@ -48,6 +53,7 @@ v1 = [
     ),
     path("marketplace/downloads/<str:token>/", marketplace.DownloadView.as_view(), name="download"),
     path("chat/models/", LanguageModelListView.as_view(), name="chat-models"),
+    path("chat/turns/<int:pk>/events/", AssistantTurnEventsView.as_view(), name="chat-turn-events"),
     path("marketplace/stats/", marketplace.StatsView.as_view(), name="stats"),
     path(
         "marketplace/revenue-events/",

@@ -243,6 +243,9 @@ ASSISTANT_PROVIDER_TIMEOUT_SECONDS = float(
 ASSISTANT_WORKERS = int(os.environ.get("ASSISTANT_WORKERS", "4"))
 ASSISTANT_RUN_INLINE = env_bool("ASSISTANT_RUN_INLINE", False)
 ASSISTANT_STALE_SECONDS = int(os.environ.get("ASSISTANT_STALE_SECONDS", "300"))
+# An API client's event stream of a turn ends after this long (the client reconnects): a stream
+# holds a server thread while it is open.
+ASSISTANT_STREAM_SECONDS = int(os.environ.get("ASSISTANT_STREAM_SECONDS", "60"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 

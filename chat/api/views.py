@@ -1,6 +1,12 @@
+import json
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework import generics, mixins, renderers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -18,6 +24,8 @@ from chat.models import AssistantTurn, ChatMessage
 from config.api import idempotency
 from config.api.idempotency import idempotent
 from projects.selectors import project_get_for_user
+
+EVENT_POLL_SECONDS = 0.25
 
 
 class ChatFilterSerializer(serializers.Serializer):
@@ -165,3 +173,76 @@ class AssistantTurnViewSet(
         turn = assistant.assistant_turn_stop(user=request.user, turn_id=pk)
         turn.refresh_from_db()
         return Response(_turn_detail(turn))
+
+
+class EventStreamRenderer(renderers.BaseRenderer):
+    """Lets a client that sends `Accept: text/event-stream` reach the events view; the body is
+    streamed by the view itself."""
+
+    media_type = "text/event-stream"
+    format = "event-stream"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if data is not None else b""
+
+
+@extend_schema(
+    responses={(200, "text/event-stream"): OpenApiTypes.STR},
+    description="Server-sent events of one turn: `message` (a message of the turn as it is "
+    "written: id, role, content so far, metadata) whenever one changes, `turn` (state, reason, "
+    "pending_call) whenever the state changes, and `end` when the turn is no longer live. The "
+    "stream also ends after ASSISTANT_STREAM_SECONDS; reconnect to go on.",
+)
+class AssistantTurnEventsView(generics.GenericAPIView):
+    renderer_classes = (renderers.JSONRenderer, EventStreamRenderer)
+    pagination_class = None
+
+    def get(self, request, pk):
+        turn = assistant.assistant_turn_get_for_user(user=request.user, pk=pk)
+        response = StreamingHttpResponse(
+            _turn_events(turn), content_type="text/event-stream; charset=utf-8"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies pass each event on at once
+        return response
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def _turn_events(turn):
+    """Read the turn a few times a second and send what changed; a short database read each
+    time, no transaction held in between."""
+    deadline = time.monotonic() + settings.ASSISTANT_STREAM_SECONDS
+    sent_messages: dict[int, tuple] = {}
+    sent_state = None
+    while True:
+        turn.refresh_from_db(fields=["state", "reason", "pending_call"])
+        for message in assistant.assistant_turn_messages(turn=turn):
+            seen = (message.content, json.dumps(message.metadata, sort_keys=True))
+            if sent_messages.get(message.pk) != seen:
+                sent_messages[message.pk] = seen
+                yield _event("message", ChatMessageSerializer(message).data)
+        state = (turn.state, turn.reason, json.dumps(turn.pending_call, sort_keys=True))
+        if state != sent_state:
+            sent_state = state
+            yield _event(
+                "turn",
+                {
+                    "id": turn.pk,
+                    "state": turn.state,
+                    "reason": turn.reason,
+                    "pending_call": turn.pending_call
+                    and {k: turn.pending_call.get(k) for k in ("name", "label", "arguments")},
+                },
+            )
+        if not turn.live:
+            yield _event("end", {"id": turn.pk, "state": turn.state})
+            return
+        if time.monotonic() >= deadline:
+            yield _event("timeout", {"id": turn.pk})
+            return
+        close_old_connections()
+        time.sleep(EVENT_POLL_SECONDS)

@@ -1,6 +1,7 @@
 """Answers run outside the request and are saved as they stream: a reader sees the reply grow,
 and a stop ends it mid-way with what arrived kept."""
 
+import json
 import time
 
 import pytest
@@ -67,3 +68,41 @@ def test_stop_ends_a_streaming_reply_and_keeps_what_arrived(user, threaded, lang
     assert 0 < len(reply.content) < 400
     assert reply.metadata["streaming"] is False
     assert ChatMessage.objects.filter(project=project, role="system").get().content == ended.reason
+
+
+def test_an_api_client_reads_the_reply_as_server_sent_events(
+    live_server, user, threaded, language_model
+):
+    import httpx
+    from knox.models import AuthToken
+
+    project = ProjectFactory(owner=user)
+    _, token = AuthToken.objects.create(user)
+    threaded.answer("one two three four five six", pieces=6, delay=0.15)
+    turn = assistant.assistant_turn_start(user=user, project=project, content="count")
+
+    events = []
+    with httpx.stream(
+        "GET",
+        f"{live_server.url}/api/v1/chat/turns/{turn.pk}/events/",
+        headers={"Authorization": f"Token {token}", "Accept": "text/event-stream"},
+        timeout=15,
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((name, json.loads(line.removeprefix("data: "))))
+
+    replies = [
+        data["content"]
+        for name, data in events
+        if name == "message" and data["role"] == "assistant"
+    ]
+    assert len(replies) >= 2  # the reply arrived in pieces, growing
+    assert replies[-1] == "one two three four five six"
+    assert all(replies[-1].startswith(reply) for reply in replies)
+    assert events[-1] == ("end", {"id": turn.pk, "state": "done"})
