@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.html import escape
 
-from chat.models import MAX_CONTENT_LENGTH
+from chat.models import MAX_CONTENT_LENGTH, LanguageModel
 from config.forms import MarkInvalidMixin
 from config.hostile_input import JSONFormField
 
@@ -12,6 +12,24 @@ class ChatMessageForm(MarkInvalidMixin, forms.Form):
         label="Message",
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a message…"}),
     )
+    model = forms.ModelChoiceField(
+        queryset=LanguageModel.objects.none(),
+        required=False,
+        empty_label=None,
+        label="Model",
+    )
+
+    def __init__(self, *args, models=(), initial_model=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if models:
+            self.fields["model"].queryset = (
+                LanguageModel.objects.filter(pk__in=[model.pk for model in models])
+                .defer("api_key")
+                .order_by("position", "name")
+            )
+            self.fields["model"].initial = initial_model or models[0]
+        else:
+            del self.fields["model"]
 
 
 JSON_ROWS = 4

@@ -3,10 +3,12 @@
 import json
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import BinaryField, ExpressionWrapper, F
 
-from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
+from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage, LanguageModel
 from config.errors import Invalid, NotFound
+from credentials.crypto import CredentialUnreadable, token_is_current, token_rotate
 from projects.models import Project
 
 
@@ -86,3 +88,56 @@ def chat_message_post(
     return chat_message_create(
         owner=owner, content=content, role=role, project=project, metadata=metadata
     )
+
+
+def chat_text(text: str) -> str:
+    """Text written by the server (a streamed reply, a tool's result) made storable: NUL
+    replaced, cut to the longest a message may be with a note, never empty."""
+    text = text.replace("\x00", "\ufffd")
+    if len(text) > MAX_CONTENT_LENGTH:
+        text = text[: MAX_CONTENT_LENGTH - 40] + "\n… [truncated for the chat]"
+    return text if text.strip() else "(empty)"
+
+
+def chat_message_replace(
+    *, message: ChatMessage, content: str, metadata: dict | None = None
+) -> ChatMessage:
+    """Rewrite a message the server is still writing (a streaming reply, a tool call that
+    finished), in one UPDATE so a reader never sees half of it."""
+    message.content = chat_text(content)
+    fields = {"content": message.content}
+    if metadata is not None:
+        message.metadata = metadata
+        fields["metadata"] = metadata
+    ChatMessage.objects.filter(pk=message.pk).update(**fields)
+    return message
+
+
+def language_model_keys_rotate(*, dry_run: bool = False) -> tuple[int, int]:
+    """Re-encrypt the assistant models' API keys with the first of FERNET_KEYS, as
+    rotate_credentials_key does for credentials (tokens rotated as tokens, never decrypted to
+    text). Returns (rotated, unreadable)."""
+    rotated = unreadable = 0
+    rows = (
+        LanguageModel.objects.defer("api_key")
+        .annotate(token=ExpressionWrapper(F("api_key"), output_field=BinaryField()))
+        .values_list("pk", "token")
+    )
+    table = connection.ops.quote_name(LanguageModel._meta.db_table)
+    for pk, token in rows:
+        if token is None or token_is_current(token):
+            continue
+        try:
+            new_token = token_rotate(token)
+        except CredentialUnreadable:
+            unreadable += 1
+            continue
+        rotated += 1
+        if not dry_run:
+            # Around the ORM on purpose: the field would encrypt the token again.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET api_key = %s WHERE id = %s",  # noqa: S608  # nosec B608
+                    [new_token, pk],
+                )
+    return rotated, unreadable

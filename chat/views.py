@@ -1,24 +1,28 @@
-"""A project's chat thread: oldest first, a post form, polling for new messages, and running
-a tool of an MCP server with the result appended to the thread."""
+"""A project's chat thread: oldest first, a post form that asks the assistant, polling for new
+messages and the assistant's live answer, its confirmations and stop, and running a tool of an
+MCP server by hand with the result appended to the thread."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from chat import selectors, services
+from chat import assistant, selectors, services
 from chat.forms import ChatMessageForm, ToolArgumentsForm
 from config.api.throttling import McpCallThrottle
-from config.errors import DomainError, NotFound
+from config.errors import Conflict, DomainError, NotFound
 from config.forms import add_domain_error
 from config.views import domain_errors, throttled
 from mcp_servers.models import McpServer
-from mcp_servers.selectors import mcp_server_list_for_user
+from mcp_servers.selectors import mcp_server_list_callable_for_user
 from mcp_servers.services import mcp_tool_call
 from projects.selectors import project_get_for_user
 
 THREAD_LIMIT = 200
 POLL_SECONDS = 3
+# While the assistant answers, the page asks for the growing reply this often.
+LIVE_POLL_SECONDS = 1
 
 
 def _after(request) -> int:
@@ -28,10 +32,47 @@ def _after(request) -> int:
         return 0
 
 
+def _is_live(message) -> bool:
+    """A message the assistant is still writing: a streaming reply or a tool call not settled."""
+    metadata = message.metadata or {}
+    return bool(metadata.get("streaming")) or metadata.get("state") in ("running", "waiting")
+
+
+def _split_live(chat: list) -> tuple[list, list]:
+    """Settled messages, and the live ones from the first that still changes (always a tail:
+    a turn settles its messages in order)."""
+    for index, message in enumerate(chat):
+        if _is_live(message):
+            return chat[:index], chat[index:]
+    return chat, []
+
+
+def _live_context(request, project, chat: list, after: int) -> dict:
+    settled, live = _split_live(chat)
+    turn = assistant.assistant_turn_live(user=request.user, project=project)
+    return {
+        "project": project,
+        "chat": settled,
+        "live_messages": live,
+        "turn": turn,
+        "after": settled[-1].pk if settled else after,
+        "poll_seconds": LIVE_POLL_SECONDS if turn or live else POLL_SECONDS,
+    }
+
+
 def _recent(user, project) -> list:
     """The latest messages of the thread, oldest first."""
     latest = selectors.chat_message_list_for_user(user=user, project_id=project.pk).order_by("-id")
     return list(reversed(latest[:THREAD_LIMIT]))
+
+
+def _chat_form(request, project, data=None) -> ChatMessageForm:
+    """The message form, with the model picker when models exist; the project's chat keeps
+    the model its last answer used."""
+    models = list(assistant.language_model_list_enabled())
+    last = assistant.assistant_turn_list_for_user(user=request.user, project_id=project.pk).first()
+    initial = last.model if last and last.model in models else None
+    return ChatMessageForm(data, models=models, initial_model=initial)
 
 
 @login_required
@@ -39,12 +80,19 @@ def _recent(user, project) -> list:
 @require_http_methods(["GET", "POST"])
 def thread(request, pk):
     project = project_get_for_user(user=request.user, pk=pk)
-    form = ChatMessageForm(request.POST or None)
+    form = _chat_form(request, project, request.POST or None)
     if request.method == "POST" and form.is_valid():
+        content = form.cleaned_data["content"]
         try:
-            services.chat_message_post(
-                owner=request.user, project=project, content=form.cleaned_data["content"]
-            )
+            if "model" in form.fields:
+                assistant.assistant_turn_start(
+                    user=request.user,
+                    project=project,
+                    content=content,
+                    model=form.cleaned_data.get("model"),
+                )
+            else:  # no model configured: the message is kept, the page says nobody answers
+                services.chat_message_post(owner=request.user, project=project, content=content)
         except DomainError as exc:
             if isinstance(exc, NotFound):
                 raise
@@ -53,24 +101,24 @@ def thread(request, pk):
             if request.htmx:
                 # A fresh form; the poller fetches the new message at once.
                 response = render(
-                    request, "chat/_form.html", {"project": project, "form": ChatMessageForm()}
+                    request,
+                    "chat/_form.html",
+                    {"project": project, "form": _chat_form(request, project)},
                 )
                 response["HX-Trigger"] = "chat-sent"
                 return response
             return redirect("chat:thread", pk=project.pk)
     if request.htmx and request.method == "POST":
         return render(request, "chat/_form.html", {"project": project, "form": form})
-    chat = _recent(request.user, project)
+    context = _live_context(request, project, _recent(request.user, project), 0)
     return render(
         request,
         "chat/thread.html",
         {
-            "project": project,
-            "chat": chat,
+            **context,
             "form": form,
-            "after": chat[-1].pk if chat else 0,
-            "poll_seconds": POLL_SECONDS,
-            "tool_servers": _tool_servers(request.user),
+            "has_models": "model" in form.fields,
+            "tool_servers": mcp_server_list_callable_for_user(user=request.user),
         },
     )
 
@@ -79,7 +127,8 @@ def thread(request, pk):
 @domain_errors
 @require_http_methods(["GET"])
 def new_messages(request, pk):
-    """Messages after `after`, followed by the next poller (an htmx fragment)."""
+    """Settled messages after `after`, the assistant's live answer (swapped in place), then the
+    next poller (an htmx fragment)."""
     project = project_get_for_user(user=request.user, pk=pk)
     after = _after(request)
     chat = list(
@@ -87,28 +136,39 @@ def new_messages(request, pk):
             :THREAD_LIMIT
         ]
     )
-    return render(
-        request,
-        "chat/_new_messages.html",
-        {
-            "project": project,
-            "chat": chat,
-            "after": chat[-1].pk if chat else after,
-            "poll_seconds": POLL_SECONDS,
-        },
-    )
+    return render(request, "chat/_new_messages.html", _live_context(request, project, chat, after))
 
 
-def _tool_servers(user) -> list[McpServer]:
-    """Servers whose tools the user may run here: visible to them and active, tools not awaiting
-    an administrator's review, run over the network (not stdio), with at least one tool."""
-    servers = (
-        mcp_server_list_for_user(user=user)
-        .filter(tools_changed=False)
-        .exclude(transport=McpServer.Transport.STDIO)
-        .order_by("name")
-    )
-    return [server for server in servers if server.visible_tools]
+@login_required
+@domain_errors
+@require_http_methods(["POST"])
+def turn_confirm(request, pk, turn_id):
+    """Approve or refuse the tool call the assistant waits on."""
+    project = project_get_for_user(user=request.user, pk=pk)
+    try:
+        assistant.assistant_turn_confirm(
+            user=request.user, turn_id=turn_id, approve=request.POST.get("approve") == "1"
+        )
+    except Conflict as exc:
+        messages.info(request, exc.message)
+    return _after_turn_action(request, project)
+
+
+@login_required
+@domain_errors
+@require_http_methods(["POST"])
+def turn_stop(request, pk, turn_id):
+    project = project_get_for_user(user=request.user, pk=pk)
+    assistant.assistant_turn_stop(user=request.user, turn_id=turn_id)
+    return _after_turn_action(request, project)
+
+
+def _after_turn_action(request, project):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Trigger"] = "chat-sent"  # the poller looks at once
+        return response
+    return redirect("chat:thread", pk=project.pk)
 
 
 def _tool_choice(servers: list[McpServer], choice: str) -> tuple[McpServer, dict]:
@@ -130,7 +190,7 @@ def _tool_choice(servers: list[McpServer], choice: str) -> tuple[McpServer, dict
 def tool_run(request, pk):
     """Pick a tool (GET ?tool=<server id>/<name>), fill its arguments, run it (POST)."""
     project = project_get_for_user(user=request.user, pk=pk)
-    servers = _tool_servers(request.user)
+    servers = mcp_server_list_callable_for_user(user=request.user)
     choice = request.GET.get("tool", "")
     context = {"project": project, "tool_servers": servers, "choice": choice}
     if not choice:

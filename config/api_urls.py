@@ -5,7 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from chat.api.views import ChatMessageViewSet
+from chat.api.views import (
+    AssistantTurnEventsView,
+    AssistantTurnViewSet,
+    ChatMessageViewSet,
+    LanguageModelListView,
+)
 from config.api import auth
 from credentials.api.views import CredentialViewSet
 from marketplace.api import views as marketplace
@@ -23,6 +28,7 @@ router.register("admin/projects", projects.AdminProjectViewSet, basename="admin-
 router.register("mcp-servers", McpServerViewSet, basename="mcp-server")
 router.register("credentials", CredentialViewSet, basename="credential")
 router.register("chat/messages", ChatMessageViewSet, basename="chat-message")
+router.register("chat/turns", AssistantTurnViewSet, basename="chat-turn")
 router.register("marketplace/purchases", marketplace.PurchaseViewSet, basename="purchase")
 
 v1 = [
@@ -48,6 +54,8 @@ v1 = [
         name="download-history",
     ),
     path("marketplace/downloads/<str:token>/", marketplace.DownloadView.as_view(), name="download"),
+    path("chat/models/", LanguageModelListView.as_view(), name="chat-models"),
+    path("chat/turns/<int:pk>/events/", AssistantTurnEventsView.as_view(), name="chat-turn-events"),
     path("marketplace/stats/", marketplace.StatsView.as_view(), name="stats"),
     path(
         "marketplace/revenue-events/",

@@ -241,6 +241,19 @@ MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
 MCP_MAX_CALLS_PER_USER = int(os.environ.get("MCP_MAX_CALLS_PER_USER", "2"))
 MCP_MAX_CALLS = int(os.environ.get("MCP_MAX_CALLS", "16"))
 MCP_MAX_CALLS_PER_PROCESS = int(os.environ.get("MCP_MAX_CALLS_PER_PROCESS", "4"))
+
+# The assistant (chat.assistant): model steps in one answer, the provider's read timeout, the
+# threads that run answers outside requests, and when a silent running answer counts as dead.
+ASSISTANT_MAX_STEPS = int(os.environ.get("ASSISTANT_MAX_STEPS", "8"))
+ASSISTANT_PROVIDER_TIMEOUT_SECONDS = float(
+    os.environ.get("ASSISTANT_PROVIDER_TIMEOUT_SECONDS", "60")
+)
+ASSISTANT_WORKERS = int(os.environ.get("ASSISTANT_WORKERS", "4"))
+ASSISTANT_RUN_INLINE = env_bool("ASSISTANT_RUN_INLINE", False)
+ASSISTANT_STALE_SECONDS = int(os.environ.get("ASSISTANT_STALE_SECONDS", "300"))
+# An API client's event stream of a turn ends after this long (the client reconnects): a stream
+# holds a server thread while it is open.
+ASSISTANT_STREAM_SECONDS = int(os.environ.get("ASSISTANT_STREAM_SECONDS", "60"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 # More credential uses than this by one user in the period counts as a burst (an alert).

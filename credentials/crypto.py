@@ -34,10 +34,16 @@ def value_field():
 
 
 def reset_key_cache() -> None:
-    """Forget the keys the field derived, so the next use reads FERNET_KEYS again."""
-    field = value_field()
-    for name in ("keys", "fernet_keys", "fernet"):
-        field.__dict__.pop(name, None)
+    """Forget the keys every encrypted field derived (the credentials' values, the assistant
+    models' API keys), so the next use reads FERNET_KEYS again."""
+    from django.apps import apps
+    from fernet_fields import EncryptedField
+
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, EncryptedField):
+                for name in ("keys", "fernet_keys", "fernet"):
+                    field.__dict__.pop(name, None)
 
 
 @receiver(setting_changed)

@@ -43,3 +43,16 @@ def mcp_server_get_for_user(*, user: AbstractBaseUser, pk) -> McpServer:
         return queryset.get(pk=pk)
     except (McpServer.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("MCP server not found.") from exc
+
+
+def mcp_server_list_callable_for_user(*, user: AbstractBaseUser) -> list[McpServer]:
+    """Servers whose tools the user may run, by name: visible to them and active, tools not
+    awaiting an administrator's review, run over the network (not stdio), with at least one
+    enabled tool. The chat's tool picker and the assistant offer exactly these."""
+    servers = (
+        mcp_server_list_for_user(user=user)
+        .filter(status=McpServer.Status.ACTIVE, tools_changed=False)
+        .exclude(transport=McpServer.Transport.STDIO)
+        .order_by("name")
+    )
+    return [server for server in servers if server.visible_tools]

@@ -6,6 +6,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+# The scripted model provider and the live MCP servers, for the assistant's browser tests.
+from tests.chat.conftest import language_model, model_server, model_server_live  # noqa: F401
+from tests.mcp_servers.conftest import demo, demo_live, loopback_allowed  # noqa: F401
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
 CHROMIUM_ARGS = [

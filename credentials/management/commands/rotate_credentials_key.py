@@ -8,6 +8,7 @@ be interrupted and run again; rows already under the first key are skipped.
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
+from chat.services import language_model_keys_rotate
 from credentials.models import Credential
 from credentials.services import credential_rotate_batch
 
@@ -63,11 +64,15 @@ class Command(BaseCommand):
                 current += batch.current
                 unreadable += batch.unreadable
                 bar.update(batch.seen)
+        models_rotated, models_unreadable = language_model_keys_rotate(dry_run=dry_run)
         seen = rotated + current + unreadable
         verb = "would be re-encrypted" if dry_run else "re-encrypted"
         self.stdout.write(
             f"{rotated} of {seen} credentials {verb} with the first key; "
             f"{current} already under it; {unreadable} unreadable."
+        )
+        self.stdout.write(
+            f"{models_rotated} assistant model API keys {verb}; {models_unreadable} unreadable."
         )
         if unreadable:
             self.stderr.write(
