@@ -35,7 +35,12 @@ _SCRIPT_SETS = (
 
 
 def _invalid(errors: dict[str, list[str]]) -> Invalid:
-    exc = Invalid(next(iter(errors.values()))[0])
+    """One error for the form's fields; the API's body names the field when only one is at
+    fault, and a taken name has its own code."""
+    field = next(iter(errors)) if len(errors) == 1 else None
+    message = next(iter(errors.values()))[0]
+    code = "username_taken" if message == USERNAME_TAKEN else None
+    exc = Invalid(message, field=field, code=code)
     exc.errors = errors
     return exc
 

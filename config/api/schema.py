@@ -158,7 +158,8 @@ def nullable_enums_without_nullable(result, generator, request, public):
     """Post-processing hook, after drf-spectacular's enum hook: a nullable choice becomes
     `oneOf: [TheEnum, NullEnum]` with `nullable: true` beside it. `nullable` without a `type`
     means nothing in OpenAPI 3.0 (validators and generators flag it), and the `NullEnum`
-    branch already admits null, so the keyword is dropped there."""
+    branch already admits null, so the keyword is dropped there. A nullable nested object
+    (`allOf: [TheSerializer]`) gets its `type: object`, which makes `nullable` meaningful."""
 
     def visit(node):
         if isinstance(node, dict):
@@ -168,6 +169,8 @@ def nullable_enums_without_nullable(result, generator, request, public):
                 and NULL_ENUM_REF in node.get("oneOf", [])
             ):
                 del node["nullable"]
+            elif node.get("nullable") and "type" not in node and "allOf" in node:
+                node["type"] = "object"  # a nullable nested serializer: an object or null
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):

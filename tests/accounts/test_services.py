@@ -65,7 +65,9 @@ def test_the_api_refuses_a_fullwidth_twin():
     response = register("\uff21lice")
 
     assert response.status_code == 400
-    assert response.json() == {"username": ["A user with that username already exists."]}
+    body = response.json()
+    assert body["username"] == ["A user with that username already exists."]
+    assert (body["code"], body["field"]) == ("username_taken", "username")
     assert list(User.objects.values_list("username", flat=True)) == ["alice"]
 
 
