@@ -65,12 +65,10 @@ def test_only_the_server_writes_assistant_system_and_tool_messages(auth_client, 
     )
 
     assert response.status_code == 400
-    assert response.json() == {
-        "role": [
-            "Only messages of role user can be posted; assistant, system and tool messages "
-            "are written by the server."
-        ]
-    }
+    assert response.json()["role"] == [
+        "Only messages of role user can be posted; assistant, system and tool messages "
+        "are written by the server."
+    ]
     assert not ChatMessage.objects.exists()
 
 
