@@ -115,6 +115,14 @@ STATUS = OpenApiParameter(
                 "or the tool reported an error"
             ),
             504: OpenApiResponse(description="The server did not answer in time"),
+            429: OpenApiResponse(
+                description="You already have MCP_MAX_CALLS_PER_USER calls running (or a "
+                "rate limit); Retry-After says when to try again"
+            ),
+            503: OpenApiResponse(
+                description="Too many calls are running on the site; Retry-After says when to "
+                "try again"
+            ),
         },
     ),
 )

@@ -208,7 +208,8 @@ def test_without_a_key_the_call_is_refused_naming_it(checked, other_client):
 def test_tool_failures_are_clear_errors_never_500(
     checked, auth_client, settings, tool, arguments, status, detail, code
 ):
-    settings.MCP_TIMEOUT_SECONDS = 0.5
+    # Only `slow` should time out; the others get a budget a loaded machine meets.
+    settings.MCP_TIMEOUT_SECONDS = 0.5 if tool == "slow" else 5
 
     response = auth_client.post(call_url(checked, tool), {"arguments": arguments})
 
