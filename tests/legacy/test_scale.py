@@ -10,6 +10,9 @@ import dj_database_url
 import psycopg
 import pytest
 
+from tests.legacy.conftest import SAMPLE_PATH
+from tests.legacy.generate import write_dump
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 # Peak RSS growth over a dry run of the 22-row sample; see docs/legacy-import.md for figures.
@@ -58,9 +61,8 @@ def peak_rss_mb(command: list[str], env: dict) -> tuple[float, str]:
 
 
 def generate(rows: int, path: Path) -> Path:
-    subprocess.run(  # noqa: S603
-        [sys.executable, "bench/legacy_generate.py", str(rows), str(path)], cwd=ROOT, check=True
-    )
+    with path.open("w", encoding="utf-8") as out:
+        write_dump(out, rows, seed=7)
     return path
 
 
@@ -76,7 +78,7 @@ def test_a_100000_row_dump_imports_within_a_memory_bound(tmp_path, child_databas
     dump = generate(ROWS, tmp_path / "dump.json")
     small = generate(ROWS // 4, tmp_path / "small.json")
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    sample = ROOT.parent / "shared" / "fixtures" / "legacy_store_sample.json"
+    sample = SAMPLE_PATH
     command = ["manage.py", "import_legacy_store"]
 
     baseline, _ = peak_rss_mb([*command, "--dry-run", str(sample)], env)
