@@ -4,11 +4,23 @@ from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
 
+# Minutes-long runs that `make test` leaves out; `.ci/run` runs them in a step of their own.
+OPT_IN_MARKERS = ("scale", "long")
+
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason."""
+    """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason.
+    Tests marked `scale` or `long` run only when `-m` names their marker."""
     from django.conf import settings
 
+    asked = config.getoption("markexpr") or ""
+    for marker in OPT_IN_MARKERS:
+        if marker in asked.replace("(", " ").replace(")", " ").split():
+            continue
+        skip = pytest.mark.skip(reason=f"opt-in: run with -m {marker}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
     if settings.IS_POSTGRES:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://…)")

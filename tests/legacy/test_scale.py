@@ -13,6 +13,8 @@ import pytest
 from tests.legacy.conftest import SAMPLE_PATH
 from tests.legacy.generate import write_dump
 
+pytestmark = pytest.mark.scale  # minutes long: opt-in (-m scale)
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
 # Peak RSS growth over a dry run of the 22-row sample; see docs/legacy-import.md for figures.
