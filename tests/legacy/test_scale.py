@@ -17,14 +17,13 @@ pytestmark = pytest.mark.scale  # minutes long: opt-in (-m scale)
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 100_000
-# Peak RSS growth over a dry run of the 22-row sample; see docs/legacy-import.md for figures.
-# the bound is generous so a loaded machine does not make it flaky, and still far below
-# what holding the rows in memory would take (the dump alone is 25 MB of JSON, ~250 MB as
-# Python objects).
+# Peak RSS growth over a dry run of the 22-row sample; see docs/performance.md for figures.
+# The bound is generous so a loaded machine does not make it flaky, and still far below
+# what holding the rows in memory as Python objects would take.
 GROWTH_BOUND_MB = 100
 # With a budget that small (and batches of 500 rows, not 5,000) the peak for ROWS rows may
-# exceed that for a quarter of them by this much (7-8 MB measured, flat from there to
-# 400,000 rows); with the default budget it is about 35 MB on SQLite.
+# exceed that for a quarter of them by this much: past the budget memory does not grow with
+# the dump, so the margin is only for noise (with the default budget it grows more).
 SPILL_BUDGET_MB = 0.1
 SPILL_GROWTH_MB = 15
 
