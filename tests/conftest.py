@@ -80,14 +80,12 @@ def is_postgres():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Cached page counts and stats must not outlive the rolled-back rows of another test (the
-    counts each process remembers by generation included), nor a throttle's lease the counter
-    it was claimed from."""
+    """Cached page counts and stats must not outlive the rolled-back rows of another test, nor
+    a throttle's lease the counter it was claimed from (cleared here with it). The counts a
+    process remembers need no reset: they are kept only under generations never used twice."""
     from django.core.cache import cache
 
     from config.cache import window_leases
-    from marketplace.selectors import _count_memo
 
     cache.clear()
     window_leases.left.clear()
-    _count_memo.clear()
