@@ -1,20 +1,33 @@
 # Atelier: `make run` starts the demo on SQLite, `make test` runs every test.
-PYTHON ?= python3.11
+# The interpreter for the virtualenv: python3.11, else python3 if it is 3.11 or later
+# (`make PYTHON=/path/to/python3.12 setup` to choose another).
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: setup run test lint migrate clean bench
+.PHONY: setup run test lint migrate clean bench lock
 
 setup: $(STAMP)
 	@DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
 
-$(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+# Installs exactly the versions and hashes of requirements.lock (the dependencies and the dev
+# extra of pyproject.toml); `make lock` regenerates it.
+$(STAMP): $(LOCK)
+	@test -x $(PY) || test -n "$(PYTHON)" || \
+		{ echo "make: Python 3.11 or later is needed: neither python3.11 nor python3 is on the PATH (or set PYTHON=...)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "make: $(PYTHON) is Python $$($(PYTHON) -c 'import platform; print(platform.python_version())'); 3.11 or later is needed (install python3.11, or set PYTHON=...)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	touch $(STAMP)
+
+# After changing the dependencies in pyproject.toml: pins every package (for Python 3.11 and
+# later, on every platform) with its hashes. Commit the result with the pyproject.toml change.
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
+		--python-version 3.11 --quiet -o $(LOCK)
 
 run: setup
 	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py migrate --noinput

@@ -33,6 +33,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.procstat import cpu_seconds  # noqa: E402 - shared with its test
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/atelier_bench"
 API = "/api/v1"
 ENV = {
@@ -105,34 +108,6 @@ def wait_ready(process, url: str, timeout: float = 60) -> None:
             return
         time.sleep(0.3)
     raise SystemExit(f"bench: {url} did not answer in {timeout}s; see {process.log_path}")
-
-
-def cpu_seconds(session: int) -> dict:
-    """CPU seconds used so far by the processes of `session` (a server), by PostgreSQL's and,
-    as busy time, by the whole machine; empty without Linux's /proc."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = [int(value) for value in stat.readline().split()[1:]]
-    except OSError:
-        return {}
-    used = {"server": 0, "postgres": 0, "machine": sum(ticks) - ticks[3] - ticks[4]}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                text = stat.read()
-        except OSError:
-            continue  # gone meanwhile
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        fields = text[text.rindex(")") + 2 :].split()
-        time_used = int(fields[11]) + int(fields[12])  # user and system
-        if int(fields[3]) == session:
-            used["server"] += time_used
-        elif name.startswith("postgres"):
-            used["postgres"] += time_used
-    tick = os.sysconf("SC_CLK_TCK")
-    return {key: value / tick for key, value in used.items()}
 
 
 def run_wrk(

@@ -1,7 +1,7 @@
 """Hot read queries, compiled to SQL once per process and run again with new values.
 
-Building a queryset and compiling it costs about a millisecond of Python per request, more
-than a warm database needs to answer it. The hot API pages run a handful of query shapes over
+Building a queryset and compiling it costs more Python per request than a warm database
+needs to answer it. The hot API pages run a handful of query shapes over
 and over, so each shape is compiled once (per key, in a bounded cache) and then executed
 directly, with the model fields' converters applied as the ORM would. Parameters named as
 placeholders (a listing's id, say) are put into the compiled parameters on each run.

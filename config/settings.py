@@ -123,7 +123,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Server-side parameters, and a statement run 5 times on a connection is prepared: planning
-    # the hot queries costs ten times their execution. (Behind a transaction-mode pgbouncer,
+    # the hot queries costs more than executing them. (Behind a transaction-mode pgbouncer,
     # set DB_PREPARE_THRESHOLD=0.)
     _prepare = int(os.environ.get("DB_PREPARE_THRESHOLD", "5"))
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -14,6 +14,6 @@ except ImproperlyConfigured as exc:
 
 # Import every view now rather than on the first request, then take everything loaded so far
 # out of the garbage collector's reach: it lives as long as the process, and a full
-# collection that walked it paused a worker for some 70 ms.
+# collection that walked it paused a worker in the middle of requests.
 get_resolver().url_patterns  # noqa: B018 - the access imports every URLconf and view
 gc.freeze()

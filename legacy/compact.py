@@ -1,10 +1,10 @@
 """What the import keeps per row: flat arrays in memory up to a budget, then a file on disk.
 
-Ids are kept as their 64-bit hashes (Python's, salted per process) in open-addressing
-tables at most two thirds full; the facts about a row sit in dense arrays in the order the
-rows came. A project costs about 80 bytes this way, against about 400 as a dict entry of a
-string and a tuple. Two ids with one hash count as one id: with a million ids, the odds that
-two share a hash are about 1 in 40 million.
+Ids are kept as a stable 128-bit digest (BLAKE2b) in open-addressing tables at most two
+thirds full, as two 64-bit halves; the facts about a row sit in dense arrays in the order the
+rows came, far smaller than a dict entry of a string and a tuple. The digest is the same in
+every run (Python's hash() is salted per process) and two ids sharing one is out of reach, so
+no two ids are ever taken for one.
 
 The tables of one import share a Budget of bytes. A table grows while the budget has room
 for its old and new arrays at once (both are alive while it is rehashed); once it has none,
@@ -14,9 +14,11 @@ spilled hashes in memory says the id may be there. So memory does not grow with 
 past the budget; the file is deleted when the import ends.
 """
 
+import hashlib
 import sqlite3
 import struct
 import sys
+import uuid
 from array import array
 
 from legacy.dump import KeyUuid
@@ -25,7 +27,34 @@ _new = object.__new__
 _set_number = KeyUuid._number.__set__
 _set_text = KeyUuid.text.__set__
 
-_EMPTY, _GONE = 0, -1  # slot markers; hash() never gives -1, and 0 is made 1
+_EMPTY, _GONE = 0, -1  # slot markers: a digest's first half that is either is made 1
+_HALVES = struct.Struct("<qq").unpack
+_blake2b = hashlib.blake2b
+
+
+def _key_bytes(key) -> bytes:
+    """An id as bytes, one encoding per value: the kinds of keys the import uses (text, a
+    UUID, a number, a tuple of them), each tagged so that no two kinds meet."""
+    if isinstance(key, str):
+        return b"s" + key.encode("utf-8", "surrogatepass")
+    if isinstance(key, uuid.UUID):
+        return b"u" + str(key).encode()  # KeyUuid's str() is its text: no number worked out
+    if isinstance(key, int):
+        return b"i%d" % key
+    if isinstance(key, tuple):
+        parts = [_key_bytes(part) for part in key]
+        return b"t" + b"".join(len(part).to_bytes(4, "little") + part for part in parts)
+    raise TypeError(f"not an id the import keys by: {type(key).__name__}")
+
+
+def key_digest(key) -> tuple[int, int]:
+    """The id's 128-bit digest as two signed 64-bit halves, the first never a slot marker."""
+    low, high = _HALVES(_blake2b(_key_bytes(key), digest_size=16).digest())
+    if low in (_EMPTY, _GONE):
+        low = 1
+    return low, high
+
+
 _START = 1024
 # For a budget of B bytes, SQLite's page cache for the spill file takes B/8 and each spilled
 # table's filter B/16, within these bounds.
@@ -81,9 +110,9 @@ class Budget:
 
 
 class _Spill:
-    """One table's ids past the budget: hash -> packed facts in the spill file, the latest
-    batch in a dict, and a filter (two bits per hash) that answers most lookups of absent ids
-    without the file."""
+    """One table's ids past the budget: digest -> packed facts in the spill file, the latest
+    batch in a dict, and a filter (two bits per digest) that answers most lookups of absent
+    ids without the file."""
 
     BATCH = 4096
 
@@ -91,29 +120,32 @@ class _Spill:
         self.budget = budget
         self.db = budget.db
         self.name = name
-        self.db.execute(f"CREATE TABLE {name} (h INTEGER PRIMARY KEY, n INTEGER, v BLOB)")
-        self.select = f"SELECT v FROM {name} WHERE h = ?"  # noqa: S608 - our own table
-        self.insert = f"INSERT OR REPLACE INTO {name} VALUES (?, ?, ?)"  # noqa: S608
+        self.db.execute(
+            f"CREATE TABLE {name} (h INTEGER, g INTEGER, n INTEGER, v BLOB, "
+            "PRIMARY KEY (h, g)) WITHOUT ROWID"
+        )
+        self.select = f"SELECT v FROM {name} WHERE h = ? AND g = ?"  # noqa: S608 - our own table
+        self.insert = f"INSERT OR REPLACE INTO {name} VALUES (?, ?, ?, ?)"  # noqa: S608
         self.bits = bytearray(budget.filter_bytes)
         self.mask = 8 * len(self.bits) - 1
-        self.batch: dict[int, tuple] = {}  # hash -> (order, packed facts)
+        self.batch: dict[tuple[int, int], tuple] = {}  # digest -> (order, packed facts)
         self.count = 0
 
-    def get(self, wanted: int) -> bytes | None:
+    def get(self, wanted: tuple[int, int]) -> bytes | None:
         bits, mask = self.bits, self.mask
-        low, high = wanted & mask, (wanted >> 32) & mask
+        low, high = wanted[0] & mask, wanted[1] & mask
         if not (bits[low >> 3] >> (low & 7) & 1 and bits[high >> 3] >> (high & 7) & 1):
             return None
         found = self.batch.get(wanted)
         if found is not None:
             return found[1]
-        row = self.db.execute(self.select, (wanted,)).fetchone()
+        row = self.db.execute(self.select, wanted).fetchone()
         return row[0] if row is not None else None
 
-    def put(self, wanted: int, packed: bytes, *, new: bool = True) -> None:
+    def put(self, wanted: tuple[int, int], packed: bytes, *, new: bool = True) -> None:
         """Hold an id (new=False: one held already, with new facts)."""
         bits, mask = self.bits, self.mask
-        low, high = wanted & mask, (wanted >> 32) & mask
+        low, high = wanted[0] & mask, wanted[1] & mask
         bits[low >> 3] |= 1 << (low & 7)
         bits[high >> 3] |= 1 << (high & 7)
         if new:
@@ -123,21 +155,24 @@ class _Spill:
         if len(self.batch) >= self.BATCH:
             self.flush()
 
-    def take(self, wanted: int) -> bytes | None:
+    def take(self, wanted: tuple[int, int]) -> bytes | None:
         """Remove an id and give its packed facts (None, and nothing removed, if absent)."""
         found = self.get(wanted)
         if found is not None:
             self.count -= 1
             if self.batch.pop(wanted, None) is None:
-                self.db.execute(f"DELETE FROM {self.name} WHERE h = ?", (wanted,))  # noqa: S608
+                delete = f"DELETE FROM {self.name} WHERE h = ? AND g = ?"  # noqa: S608
+                self.db.execute(delete, wanted)
         return found
 
     def flush(self) -> None:
         if not self.batch:
             return
-        # In hash order: each insert lands next to the one before, in pages just read.
+        # In digest order: each insert lands next to the one before, in pages just read.
         self.db.execute("BEGIN")
-        self.db.executemany(self.insert, [(h, *rest) for h, rest in sorted(self.batch.items())])
+        self.db.executemany(
+            self.insert, [(*digest, *rest) for digest, rest in sorted(self.batch.items())]
+        )
         self.db.execute("COMMIT")
         self.batch.clear()
 
@@ -184,45 +219,57 @@ class _Table:
 
 
 class HashSet(_Table):
-    """A set of ids: 12-24 bytes each in memory, against about 70 for a set of their hashes."""
+    """A set of ids: 24-48 bytes each in memory (a digest's two halves a slot), far less than
+    a set of Python objects."""
+
+    SLOT_BYTES = 16
 
     def __init__(self, budget: Budget):
         self.budget = budget
         self.hashes = array("q", [_EMPTY])  # one slot, never filled: grown on the first add
+        self.highs = array("q", [0])
         self.count = 0
 
     def __contains__(self, key) -> bool:
-        wanted = hash(key) or 1
-        hashes = self.hashes
+        wanted = key_digest(key)
+        low, high = wanted
+        hashes, highs = self.hashes, self.highs
         mask = len(hashes) - 1
-        slot = wanted & mask
-        while (found := hashes[slot]) != wanted:
+        slot = low & mask
+        while True:
+            found = hashes[slot]
+            if found == low and highs[slot] == high:
+                return True
             if found == _EMPTY:
                 return self.spill is not None and self.spill.get(wanted) is not None
             slot = (slot + 1) & mask
-        return True
 
     def add(self, key) -> bool:
         """Add the id; False if it was there already."""
-        wanted = hash(key) or 1
-        hashes = self.hashes
+        return self._add_digest(key_digest(key))
+
+    def _add_digest(self, wanted: tuple[int, int]) -> bool:
+        low, high = wanted
+        hashes, highs = self.hashes, self.highs
         mask = len(hashes) - 1
-        slot = wanted & mask
+        slot = low & mask
         while (found := hashes[slot]) != _EMPTY:
-            if found == wanted:
+            if found == low and highs[slot] == high:
                 return False
             slot = (slot + 1) & mask
         if self.spill is None:
             if 3 * (self.count + 1) <= 2 * len(hashes):
-                hashes[slot] = wanted
+                hashes[slot] = low
+                highs[slot] = high
                 self.count += 1
                 return True
-            size, old = max(2 * len(hashes), _START), 8 * len(hashes)
-            if self._charge(8 * size, old):
-                self.hashes = _rehash(hashes, size)[0]
-                del hashes  # the old table: freed, so its bytes go back
+            size = max(2 * len(hashes), _START)
+            old = self.SLOT_BYTES * len(hashes)
+            if self._charge(self.SLOT_BYTES * size, old):
+                self.hashes, self.highs, _ = _rehash(hashes, highs, size)
+                del hashes, highs  # the old table: freed, so its bytes go back
                 self.budget.give(old)
-                return self.add(key)
+                return self._add_digest(wanted)
             self._start_spill()
         if self.spill.get(wanted) is not None:
             return False
@@ -230,22 +277,24 @@ class HashSet(_Table):
         return True
 
 
-def _rehash(hashes: array, size: int, rows: array | None = None) -> tuple:
-    """The hashes (other than removed ones) in a new table of `size` slots, and with `rows`
+def _rehash(hashes: array, highs: array, size: int, rows: array | None = None) -> tuple:
+    """The digests (other than removed ones) in a new table of `size` slots, and with `rows`
     the row number of each slot moved along in a new array (else None)."""
     table = array("q", bytes(8 * size))
+    table_highs = array("q", bytes(8 * size))
     moved = array(rows.typecode, bytes(rows.itemsize * size)) if rows is not None else None
     mask = size - 1
-    for old_slot, wanted in enumerate(hashes):
-        if wanted in (_EMPTY, _GONE):
+    for old_slot, low in enumerate(hashes):
+        if low in (_EMPTY, _GONE):
             continue
-        slot = wanted & mask
+        slot = low & mask
         while table[slot] != _EMPTY:
             slot = (slot + 1) & mask
-        table[slot] = wanted
+        table[slot] = low
+        table_highs[slot] = highs[old_slot]
         if moved is not None:
             moved[slot] = rows[old_slot]
-    return table, moved
+    return table, table_highs, moved
 
 
 class _Facts(_Table):
@@ -254,11 +303,13 @@ class _Facts(_Table):
     spill file past the budget."""
 
     ROW_BYTES = 0
+    SLOT_BYTES = 20  # a digest's two halves and a row number
     extra = 0  # bytes held beyond ROW_BYTES a row
 
     def __init__(self, budget: Budget):
         self.budget = budget
         self.hashes = array("q", [_EMPTY])  # one slot, never filled: grown on the first add
+        self.highs = array("q", [0])
         self.rows = array("i", [0])
         self.count = 0  # ids held in memory
         self.added = 0  # rows, removed ids' included
@@ -268,43 +319,47 @@ class _Facts(_Table):
         return self.count + (self.spill.count if self.spill is not None else 0)
 
     def __contains__(self, key) -> bool:
-        if self._slot(key) >= 0:
+        wanted = key_digest(key)
+        if self._slot(wanted) >= 0:
             return True
-        return self.spill is not None and self.spill.get(hash(key) or 1) is not None
+        return self.spill is not None and self.spill.get(wanted) is not None
 
-    def _slot(self, key) -> int:
-        """The id's slot in memory, or -1."""
-        wanted = hash(key) or 1
-        hashes = self.hashes
+    def _slot(self, wanted: tuple[int, int]) -> int:
+        """The slot in memory of the id with this digest, or -1."""
+        low, high = wanted
+        hashes, highs = self.hashes, self.highs
         mask = len(hashes) - 1
-        slot = wanted & mask
-        while (found := hashes[slot]) != wanted:
+        slot = low & mask
+        while True:
+            found = hashes[slot]
+            if found == low and highs[slot] == high:
+                return slot
             if found == _EMPTY:
                 return -1
             slot = (slot + 1) & mask
-        return slot
 
-    def _spilled(self, wanted: int):
+    def _spilled(self, wanted: tuple[int, int]):
         """The facts about an id not in memory, or None."""
         if self.spill is None:
             return None
         packed = self.spill.get(wanted)
         return self.unpack(packed) if packed is not None else None
 
-    def _add(self, key, *facts, extra: int = 0) -> bool:
-        """Hold an id not held yet: True at the next row number in memory (the caller
-        appends its facts, and `extra` bytes beyond ROW_BYTES), False in the spill file when
-        the budget has no room."""
-        wanted = hash(key) or 1
+    def _add(self, wanted: tuple[int, int], *facts, extra: int = 0) -> bool:
+        """Hold an id not held yet, by its digest: True at the next row number in memory (the
+        caller appends its facts, and `extra` bytes beyond ROW_BYTES), False in the spill file
+        when the budget has no room."""
         if self.spill is None:
             size = len(self.hashes)
             if 3 * (self.used + 1) > 2 * size:
                 # Twice the slots; as many when removed ids took the room (they are dropped).
                 size = max(2 * size if 3 * self.count >= size else size, _START)
                 rows = self.added + 2 * size // 3 - self.count  # rows until the next growth
-                old = 12 * len(self.hashes)  # hashes and row numbers, alive until replaced
-                if self._charge(12 * size + self.ROW_BYTES * rows + self.extra, old):
-                    self.hashes, self.rows = _rehash(self.hashes, size, self.rows)
+                old = self.SLOT_BYTES * len(self.hashes)  # alive until replaced
+                if self._charge(self.SLOT_BYTES * size + self.ROW_BYTES * rows + self.extra, old):
+                    self.hashes, self.highs, self.rows = _rehash(
+                        self.hashes, self.highs, size, self.rows
+                    )
                     self.budget.give(old)
                     self.used = self.count
                 else:
@@ -319,10 +374,11 @@ class _Facts(_Table):
             return False
         hashes = self.hashes
         mask = len(hashes) - 1
-        slot = wanted & mask
+        slot = wanted[0] & mask
         while hashes[slot] != _EMPTY:
             slot = (slot + 1) & mask
-        hashes[slot] = wanted
+        hashes[slot] = wanted[0]
+        self.highs[slot] = wanted[1]
         self.rows[slot] = self.added
         self.added += 1
         self.count += 1
@@ -335,14 +391,15 @@ class _Facts(_Table):
     def _take(self, key) -> tuple[int, bytes | None]:
         """Remove an id: (its row number, None) when it was in memory, (-1, its packed facts)
         when it was in the spill file, (-1, None) when absent."""
-        slot = self._slot(key)
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
         if slot >= 0:
             self.hashes[slot] = _GONE
             self.count -= 1
             return self.rows[slot], None
         if self.spill is None:
             return -1, None
-        return -1, self.spill.take(hash(key) or 1)
+        return -1, self.spill.take(wanted)
 
 
 _USER = struct.Struct("<q")
@@ -363,23 +420,20 @@ class UserFacts(_Facts):
         return _USER.unpack(packed)[0]
 
     def get(self, key) -> int | None:
-        wanted = hash(key) or 1
-        hashes = self.hashes
-        mask = len(hashes) - 1
-        slot = wanted & mask
-        while (found := hashes[slot]) != wanted:
-            if found == _EMPTY:
-                return self._spilled(wanted)
-            slot = (slot + 1) & mask
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
+        if slot < 0:
+            return self._spilled(wanted)
         return self.pks[self.rows[slot]]
 
     def __setitem__(self, key, pk: int) -> None:
-        slot = self._slot(key)
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
         if slot >= 0:
             self.pks[self.rows[slot]] = pk
-        elif key in self:
-            self.spill.put(hash(key) or 1, self.pack(pk), new=False)
-        elif self._add(key, pk):
+        elif self.spill is not None and self.spill.get(wanted) is not None:
+            self.spill.put(wanted, self.pack(pk), new=False)
+        elif self._add(wanted, pk):
             self.pks.append(pk)
 
 
@@ -407,14 +461,10 @@ class ProjectFacts(_Facts):
         return KeyUuid.of_text(text.decode()), owner, active
 
     def get(self, key) -> tuple | None:
-        wanted = hash(key) or 1  # _slot(key), written out: it runs for most rows
-        hashes = self.hashes
-        mask = len(hashes) - 1
-        slot = wanted & mask
-        while (found := hashes[slot]) != wanted:
-            if found == _EMPTY:
-                return self._spilled(wanted)
-            slot = (slot + 1) & mask
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
+        if slot < 0:
+            return self._spilled(wanted)
         row = self.rows[slot]
         pk = _new(KeyUuid)  # KeyUuid.of_text, written out
         _set_number(pk, None)
@@ -423,7 +473,7 @@ class ProjectFacts(_Facts):
 
     def add(self, key, pk: KeyUuid, owner: int, active: bool) -> None:
         """Facts about a project not held yet."""
-        if self._add(key, pk, owner, active):
+        if self._add(key_digest(key), pk, owner, active):
             self.texts += pk.text.encode()
             self.owners.append(owner)
             self.active.append(active)
@@ -454,16 +504,17 @@ class PurchaseFacts(_Facts):
         return buyer, KeyUuid.of_text(project.decode()), cents, sys.intern(currency.decode())
 
     def get(self, key) -> tuple | None:
-        slot = self._slot(key)
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
         if slot < 0:
-            return self._spilled(hash(key) or 1)
+            return self._spilled(wanted)
         row = self.rows[slot]
         project = KeyUuid.of_text(self.projects[36 * row : 36 * row + 36].decode())
         return self.buyers[row], project, self.cents[row], self.currencies[row]
 
     def add(self, key, buyer: int, project: KeyUuid, cents: int, currency: str) -> None:
         """Facts about a purchase not held yet (currency: an ISO 4217 code)."""
-        if self._add(key, buyer, project, cents, currency):
+        if self._add(key_digest(key), buyer, project, cents, currency):
             self.buyers.append(buyer)
             self.projects += project.text.encode()
             self.cents.append(cents)
@@ -485,20 +536,22 @@ class FileTotals(_Facts):
         self.figures = array("q")  # files and bytes, two numbers a row
 
     def get(self, key) -> tuple[int, int]:
-        slot = self._slot(key)
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
         if slot < 0:
-            return self._spilled(hash(key) or 1) or (0, 0)
+            return self._spilled(wanted) or (0, 0)
         row = self.rows[slot]
         return self.figures[2 * row], self.figures[2 * row + 1]
 
     def __setitem__(self, key, figures: tuple[int, int]) -> None:
-        slot = self._slot(key)
+        wanted = key_digest(key)
+        slot = self._slot(wanted)
         if slot >= 0:
             row = self.rows[slot]
             self.figures[2 * row : 2 * row + 2] = array("q", figures)
-        elif key in self:
-            self.spill.put(hash(key) or 1, self.pack(*figures), new=False)
-        elif self._add(key, *figures):
+        elif self.spill is not None and self.spill.get(wanted) is not None:
+            self.spill.put(wanted, self.pack(*figures), new=False)
+        elif self._add(wanted, *figures):
             self.figures.extend(figures)
 
 
@@ -526,7 +579,7 @@ class PackedMap(_Facts):
 
     def add(self, key, packed: bytes) -> None:
         """An id not held yet."""
-        if self._add(key, packed, extra=len(packed)):
+        if self._add(key_digest(key), packed, extra=len(packed)):
             self.data += packed
             self.ends.append(len(self.data))
             self.live.append(1)

@@ -55,6 +55,7 @@ from legacy.dump import (
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
 from marketplace.models import Download, Purchase, RevenueEvent, Review
+from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from marketplace.services import split_amount
 from mcp_servers.models import McpServer, validate_credential_spec
 from mcp_servers.services import mcp_server_slug
@@ -370,6 +371,8 @@ class LegacyImport:
             restore = [statement for _, statement in self.restore]
             self._timed("indexes and foreign keys created", lambda: restore_after_load(restore))
             self._timed("verified", self.verify)
+            # Cached listing counts and stats were computed from the rows before the import.
+            cache_bump_on_commit(LISTINGS, STATS)
             if dry_run:
                 transaction.set_rollback(True)
             started = time.monotonic()

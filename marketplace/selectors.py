@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -261,12 +262,13 @@ def cache_bump_on_commit(*names: str) -> None:
 
 def database_generation_bump(name: str) -> None:
     """Move a generation kept in the database, in the caller's transaction. A missing one
-    starts at the clock, in ms, as the cache's do."""
+    starts at the clock in microseconds: a row rolled back and made again never comes back to a
+    number a count may have been remembered under (each bump takes longer than a microsecond)."""
     if CacheGeneration.objects.filter(name=name).update(value=F("value") + 1):
         return
     try:
         with transaction.atomic():
-            CacheGeneration.objects.create(name=name, value=int(time.time() * 1000))
+            CacheGeneration.objects.create(name=name, value=time.time_ns() // 1000)
     except IntegrityError:  # another writer made it first
         CacheGeneration.objects.filter(name=name).update(value=F("value") + 1)
 
@@ -420,6 +422,7 @@ GENERATION = "listings_generation"
 REVIEW_TOTAL = "listing_review_count"
 COUNT_MEMO_SIZE = 512
 _count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
+_count_memo_lock = threading.Lock()  # gthread workers share the memo
 
 
 class WindowFirstPage(WindowFirst, CompiledPage):
@@ -446,10 +449,15 @@ def listing_count_at(filters: dict, generation: int) -> int:
     else the shared cache, else a COUNT that reads the generation in the same statement (kept
     only when no listing write landed since the page was read)."""
     digest = _listing_filters_key(filters)
-    remembered = _count_memo.get(digest)
-    if remembered is not None and remembered[0] == generation:
-        _count_memo.move_to_end(digest)
-        return remembered[1]
+    # Generation 0 (no listing write yet) is the one number that different data may share (a
+    # database loaded past the services, or rolled back), so only the shared cache, which is
+    # cleared with it, remembers counts under it; every later generation is used once.
+    remember = generation != 0
+    with _count_memo_lock:
+        remembered = _count_memo.get(digest) if remember else None
+        if remembered is not None and remembered[0] == generation:
+            _count_memo.move_to_end(digest)
+            return remembered[1]
     key = f"mkt:listings:count:{digest}:at:{generation}"
     try:
         count = cache.get(key)
@@ -470,9 +478,11 @@ def listing_count_at(filters: dict, generation: int) -> int:
             cache.set(key, count, timeout=COUNT_TTL)
         except Exception:
             logger.warning("cache unavailable while writing %s", key, exc_info=True)
-    _count_memo[digest] = (generation, count)
-    if len(_count_memo) > COUNT_MEMO_SIZE:
-        _count_memo.popitem(last=False)
+    if remember:
+        with _count_memo_lock:
+            _count_memo[digest] = (generation, count)
+            if len(_count_memo) > COUNT_MEMO_SIZE:
+                _count_memo.popitem(last=False)
     return count
 
 

@@ -4,11 +4,23 @@ from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
 
+# Minutes-long runs that `make test` leaves out; `.ci/run` runs them in a step of their own.
+OPT_IN_MARKERS = ("scale", "long")
+
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason."""
+    """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason.
+    Tests marked `scale` or `long` run only when `-m` names their marker."""
     from django.conf import settings
 
+    asked = config.getoption("markexpr") or ""
+    for marker in OPT_IN_MARKERS:
+        if marker in asked.replace("(", " ").replace(")", " ").split():
+            continue
+        skip = pytest.mark.skip(reason=f"opt-in: run with -m {marker}")
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
     if settings.IS_POSTGRES:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL (set DATABASE_URL=postgres://…)")
@@ -68,14 +80,12 @@ def is_postgres():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Cached page counts and stats must not outlive the rolled-back rows of another test (the
-    counts each process remembers by generation included), nor a throttle's lease the counter
-    it was claimed from."""
+    """Cached page counts and stats must not outlive the rolled-back rows of another test, nor
+    a throttle's lease the counter it was claimed from (cleared here with it). The counts a
+    process remembers need no reset: they are kept only under generations never used twice."""
     from django.core.cache import cache
 
     from config.cache import window_leases
-    from marketplace.selectors import _count_memo
 
     cache.clear()
     window_leases.left.clear()
-    _count_memo.clear()

@@ -130,8 +130,8 @@ class Pagination(PageNumberPagination):
 @functools.lru_cache(maxsize=512)
 def _page_link(url: str, param: str, number: int) -> str:
     """The link to page `number` of the list at `url`, as DRF writes it (no parameter for page
-    one). Remembered, as busy lists are asked for with the same few query strings: taking the
-    query string apart and together again costs about 18 µs a link."""
+    one). Remembered, as busy lists are asked for with the same few query strings, and taking the
+    query string apart and together again is a real part of a fast page's cost."""
     if number == 1:
         return remove_query_param(url, param)
     return replace_query_param(url, param, number)

@@ -3,23 +3,150 @@
 from django.db import migrations, models
 
 
+# The SQL as it was when this migration was written: a frozen copy of what
+# marketplace/tallies.py generated then, with the table names written out. It must not import
+# the live module, whose later changes would change what this old migration does; a change
+# to the triggers is a new migration with its own SQL.
+SHARDS = 32
+COUNTS = (
+    "revenue_events",
+    "gross",
+    "platform_fee",
+    "seller_net",
+    "completed_purchases",
+    "downloads",
+    "reviews",
+    "rating_sum",
+)
+# table -> (currency, {count: expression}) for one row `r`.
+CONTRIBUTIONS = {
+    "marketplace_revenueevent": (
+        "r.currency",
+        {
+            "revenue_events": "1",
+            "gross": "r.gross",
+            "platform_fee": "r.platform_fee",
+            "seller_net": "r.seller_net",
+        },
+    ),
+    "marketplace_purchase": ("''", {"completed_purchases": "(r.status = 'completed')::int"}),
+    "marketplace_download": ("''", {"downloads": "1"}),
+    "marketplace_review": ("''", {"reviews": "1", "rating_sum": "r.rating"}),
+}
+REVENUE = "marketplace_revenueevent"
+STATS_TALLY = '"marketplace_statstally"'
+PROJECT_TALLY = '"marketplace_projectrevenuetally"'
+
+
+def _deltas(table, source, sign):
+    currency, counts = CONTRIBUTIONS[table]
+    values = ", ".join(f"{sign}({counts.get(name, '0')}) AS {name}" for name in COUNTS)
+    shard = f"hashtext(r.project_id::text) & {SHARDS - 1}"
+    return f"SELECT {shard} AS shard, {currency} AS currency, {values} FROM {source} r"
+
+
+def _upsert_tally(parts, *, skip_zero):
+    sums = ", ".join(f"sum({name})" for name in COUNTS)
+    having = " OR ".join(f"sum({name}) <> 0" for name in COUNTS)
+    updates = ", ".join(f"{name} = t.{name} + excluded.{name}" for name in COUNTS)
+    return f"""
+        INSERT INTO {STATS_TALLY} AS t (shard, currency, {", ".join(COUNTS)})
+        SELECT shard, currency, {sums} FROM ({" UNION ALL ".join(parts)}) deltas
+        GROUP BY shard, currency {f"HAVING {having}" if skip_zero else ""}
+        ORDER BY shard, currency
+        ON CONFLICT (shard, currency) DO UPDATE SET {updates}
+    """
+
+
+def _upsert_project_revenue(parts, *, skip_zero):
+    return f"""
+        INSERT INTO {PROJECT_TALLY} AS t (project_id, events, gross)
+        SELECT project_id, sum(events), sum(gross) FROM ({" UNION ALL ".join(parts)}) deltas
+        GROUP BY project_id {"HAVING sum(events) <> 0 OR sum(gross) <> 0" if skip_zero else ""}
+        ORDER BY project_id
+        ON CONFLICT (project_id) DO UPDATE
+        SET events = t.events + excluded.events, gross = t.gross + excluded.gross
+    """
+
+
+def _statements(table, sources):
+    statements = [
+        _upsert_tally([_deltas(table, source, sign) for source, sign in sources], skip_zero=True)
+    ]
+    if table == REVENUE:
+        parts = [
+            f"SELECT project_id, {sign}1 AS events, {sign}gross AS gross FROM {source}"
+            for source, sign in sources
+        ]
+        statements.append(_upsert_project_revenue(parts, skip_zero=True))
+        if any(source == "old_rows" for source, _ in sources):
+            statements.append(
+                f"DELETE FROM {PROJECT_TALLY} WHERE events = 0 "
+                "AND project_id IN (SELECT project_id FROM old_rows)"
+            )
+    return statements
+
+
+def install_sql():
+    statements = []
+    for table in CONTRIBUTIONS:
+        branches = {
+            "INSERT": _statements(table, [("new_rows", "+")]),
+            "DELETE": _statements(table, [("old_rows", "-")]),
+            "UPDATE": _statements(table, [("new_rows", "+"), ("old_rows", "-")]),
+        }
+        body = "\n".join(
+            f"{'IF' if index == 0 else 'ELSIF'} TG_OP = '{operation}' THEN\n"
+            + "".join(f"{statement};\n" for statement in branch)
+            for index, (operation, branch) in enumerate(branches.items())
+        )
+        function = f"{table}_tally"
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+            f"BEGIN\n{body}END IF;\nRETURN NULL;\nEND $$"
+        )
+        transitions = {
+            "INSERT": "NEW TABLE AS new_rows",
+            "DELETE": "OLD TABLE AS old_rows",
+            "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        }
+        for operation, referencing in transitions.items():
+            statements.append(
+                f"CREATE TRIGGER {function}_{operation.lower()} AFTER {operation} ON \"{table}\" "
+                f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
+            )
+    return statements
+
+
+def uninstall_sql():
+    return [f"DROP FUNCTION IF EXISTS {table}_tally() CASCADE" for table in CONTRIBUTIONS]
+
+
+def rebuild_sql():
+    """Every total recomputed from the rows already there (a database migrated with data)."""
+    tally = [_deltas(table, f'"{table}"', "+") for table in CONTRIBUTIONS]
+    revenue = f'SELECT project_id, 1 AS events, gross FROM "{REVENUE}"'
+    return [
+        f"LOCK TABLE {STATS_TALLY}, {PROJECT_TALLY} IN EXCLUSIVE MODE",
+        f"DELETE FROM {STATS_TALLY}",
+        f"DELETE FROM {PROJECT_TALLY}",
+        _upsert_tally(tally, skip_zero=False),
+        _upsert_project_revenue([revenue], skip_zero=False),
+    ]
+
+
 def install_triggers(apps, schema_editor):
-    """PostgreSQL keeps the stats' tallies (marketplace.tallies); SQLite reads the rows."""
+    """PostgreSQL keeps the stats' tallies; SQLite reads the rows."""
     if schema_editor.connection.vendor != "postgresql":
         return
-    from marketplace import tallies
-
-    for statement in tallies.install_sql():
+    for statement in [*install_sql(), *rebuild_sql()]:
         schema_editor.execute(statement)
-    tallies.rebuild()
 
 
 def uninstall_triggers(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    from marketplace import tallies
-
-    for statement in tallies.uninstall_sql():
+    for statement in uninstall_sql():
         schema_editor.execute(statement)
 
 

@@ -1,7 +1,8 @@
 """Schemathesis against /api/schema/ on a live server: no 5xx, every response as documented.
 
-A bounded run (FUZZ_MAX_EXAMPLES per operation, 4 by default) for CI; `scripts/fault_fuzz.sh`
-runs a longer one by hand.
+A bounded run (FUZZ_MAX_EXAMPLES per operation, 4 by default) in `make test`; the long run
+(FUZZ_LONG_EXAMPLES, 100 by default) is opt-in with `-m long` (`.ci/run` and
+`scripts/fault_fuzz.sh` run it).
 """
 
 import os
@@ -28,6 +29,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "4"))
+LONG_EXAMPLES = int(os.environ.get("FUZZ_LONG_EXAMPLES", "100"))
 
 
 @pytest.fixture
@@ -56,8 +58,15 @@ def user(fuzz_headers):
     return get_user_model().objects.get(username="fuzzer")
 
 
+@pytest.mark.parametrize(
+    "max_examples",
+    [
+        pytest.param(MAX_EXAMPLES, id="bounded"),
+        pytest.param(LONG_EXAMPLES, id="long", marks=pytest.mark.long),
+    ],
+)
 def test_api_answers_every_generated_request_without_5xx_and_as_documented(
-    api_schema, live_server, fuzz_headers, user, fuzz_counts
+    api_schema, live_server, fuzz_headers, user, fuzz_counts, max_examples
 ):
     failures: list[str] = []
     statuses = fuzz_counts.setdefault("statuses", {})
@@ -67,7 +76,7 @@ def test_api_answers_every_generated_request_without_5xx_and_as_documented(
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=MAX_EXAMPLES,
+            max_examples=max_examples,
             deadline=None,
             derandomize=True,
             database=None,

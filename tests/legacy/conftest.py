@@ -13,9 +13,7 @@ from marketplace.models import Download, Purchase, RevenueEvent, Review
 from mcp_servers.models import McpServer
 from projects.models import Project, ProjectFile
 
-SAMPLE_PATH = (
-    Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "legacy_store_sample.json"
-)
+SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "legacy_store_sample.json"
 _SAMPLE = json.loads(SAMPLE_PATH.read_text())
 INVOICE = "7d6f7c1e-2b1a-4c55-9a0e-0f3c1b6b9a01"
 

@@ -5,13 +5,11 @@ whether its ids sit in memory, partly on disk, or all on disk."""
 import copy
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
 from tests.legacy.conftest import delete_everything, run_import, snapshot
-from tests.legacy.test_scale import ROOT
+from tests.legacy.generate import write_dump
 
 pytestmark = pytest.mark.django_db
 ROWS = 10_000
@@ -21,9 +19,8 @@ BAD = "'bad-project'"
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> dict:
     path = tmp_path_factory.mktemp("budget") / "dump.json"
-    subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, "bench/legacy_generate.py", str(ROWS), str(path)], cwd=ROOT, check=True
-    )
+    with path.open("w", encoding="utf-8") as out:
+        write_dump(out, ROWS, seed=7)
     return json.loads(path.read_text())
 
 

@@ -15,7 +15,7 @@ from legacy.dump import NAMESPACE
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from mcp_servers.models import McpServer
 from projects.models import Project, ProjectFile
-from tests.factories import UserFactory
+from tests.factories import ListingFactory, UserFactory
 from tests.legacy.conftest import (
     INVOICE,
     SAMPLE_PATH,
@@ -120,6 +120,18 @@ def test_the_sample_imports_with_the_exact_rows():
     assert (event.gross, event.platform_fee, event.seller_net) == (
         Decimal("19.99"), Decimal("2.00"), Decimal("17.99")
     )  # fmt: skip
+
+
+def test_listing_counts_cached_before_the_import_are_not_used_after_it(api_client):
+    """The import writes past the services, so it moves the generations itself: the app may
+    serve reads (read-only) while it runs."""
+    listings = "/api/v1/marketplace/listings/"
+    ListingFactory()
+    assert api_client.get(listings).json()["count"] == 1  # counted, and remembered
+    run_import(str(SAMPLE_PATH))
+    listed = Project.objects.filter(is_published=True, status="active").count()
+    assert listed > 1
+    assert api_client.get(listings).json()["count"] == listed
 
 
 def test_a_second_run_changes_nothing_and_says_so():

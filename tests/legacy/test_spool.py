@@ -1,10 +1,14 @@
 import copy
+import os
 import pickle
 import random
+import subprocess
+import sys
 import uuid
 
 import pytest
 
+from legacy import compact
 from legacy.compact import (
     Budget,
     FileTotals,
@@ -13,6 +17,7 @@ from legacy.compact import (
     ProjectFacts,
     PurchaseFacts,
     UserFacts,
+    key_digest,
 )
 from legacy.dump import KeySpool, KeyUuid, SortedSpool, legacy_uuid, uuid_bytes, uuid_of_bytes
 
@@ -50,7 +55,7 @@ def test_hash_set_keeps_every_value_through_its_growth(budget):
     assert seen.count + spilled == 10_000
     if budget == BUDGETS[-1]:
         assert len(seen.hashes) == 16_384  # grown from 1,024, at most two thirds full
-    assert seen.budget.used == (8 * len(seen.hashes) if seen.count else 0)
+    assert seen.budget.used == (16 * len(seen.hashes) if seen.count else 0)
 
 
 @pytest.mark.parametrize("budget", BUDGETS)
@@ -114,18 +119,18 @@ def test_file_totals_and_packed_maps_through_the_budget(budget):
 
 
 def test_a_closed_table_gives_its_memory_back_and_drops_its_spilled_ids():
-    memory = Budget(30_000)
+    memory = Budget(60_000)
     first = HashSet(memory)
     for n in range(3000):
         first.add(f"id-{n}")
-    assert memory.used == 16_384  # 2,048 slots, not 4,096
+    assert memory.used == 32_768  # 2,048 slots of 16 bytes, not 4,096
     assert memory.spilled == 3000 - 1365  # two thirds of 2,048 in memory
 
     first.close()
     second = HashSet(memory)
     second.add("x")
 
-    assert memory.used == 8192
+    assert memory.used == 16_384
     assert [name for (name,) in memory.db.execute("SELECT name FROM sqlite_master")] == []
     memory.close()
 
@@ -149,9 +154,9 @@ def packed_rows(count: int) -> list[tuple[str, bytes]]:
 
 def packed_bytes(packed: PackedMap) -> int:
     """What a PackedMap that has not spilled holds: its bytes, an offset and a flag for each
-    row until its next growth, and 12 bytes a slot."""
+    row until its next growth, and 20 bytes a slot (the digest's halves, a row number)."""
     slots = len(packed.hashes)
-    return len(packed.data) + 9 * (2 * slots // 3) + 12 * slots
+    return len(packed.data) + 9 * (2 * slots // 3) + 20 * slots
 
 
 def test_a_packed_map_holds_its_rows_in_one_buffer_charged_per_byte():
@@ -211,8 +216,8 @@ def test_a_packed_map_past_its_budget_rejects_a_second_row_of_an_id_like_before(
 
 
 def test_a_growing_table_needs_room_for_its_old_and_new_slots_at_once():
-    # 1,024 slots (8 KiB) hold 682 ids; the 683rd needs 2,048 slots (16 KiB) beside the 8 KiB.
-    tight, roomy = Budget(8192 + 16_384 - 1), Budget(8192 + 16_384)
+    # 1,024 slots (16 KiB) hold 682 ids; the 683rd needs 2,048 (32 KiB) beside the 16 KiB.
+    tight, roomy = Budget(16_384 + 32_768 - 1), Budget(16_384 + 32_768)
     spilled, grown = HashSet(tight), HashSet(roomy)
     for n in range(683):
         spilled.add(f"id-{n}")
@@ -220,18 +225,18 @@ def test_a_growing_table_needs_room_for_its_old_and_new_slots_at_once():
 
     assert len(spilled.hashes) == 1024
     assert spilled.spill.count == 1
-    assert tight.used == 8192
-    assert tight.most == 8192 + 8  # 8: the one slot a table starts with
+    assert tight.used == 16_384
+    assert tight.most == 16_384 + 16  # 16: the one slot a table starts with
     assert len(grown.hashes) == 2048
     assert grown.spill is None
-    assert roomy.most == 8192 + 16_384  # old and new table, for the rehash
-    assert roomy.used == 16_384  # the old one given back
+    assert roomy.most == 16_384 + 32_768  # old and new table, for the rehash
+    assert roomy.used == 32_768  # the old one given back
 
 
 def test_a_growing_facts_table_is_charged_its_old_and_new_arrays_at_once():
-    # At 1,024 slots: 12 bytes a slot (hash, row number) and 8 a row for 682 rows; at 2,048:
-    # 24,576 + 8 x 1,365, while the 12,288 bytes of the old slots are still alive.
-    small, new, old = 12 * 1024 + 8 * 682, 12 * 2048 + 8 * 1365, 12 * 1024
+    # At 1,024 slots: 20 bytes a slot (the digest's halves, a row number) and 8 a row for 682
+    # rows; at 2,048: 40,960 + 8 x 1,365, while the 20,480 bytes of the old slots are alive.
+    small, new, old = 20 * 1024 + 8 * 682, 20 * 2048 + 8 * 1365, 20 * 1024
     for budget, grows in ((new + old - 1, False), (new + old, True)):
         memory = Budget(budget)
         users = UserFacts(memory)
@@ -245,5 +250,44 @@ def test_a_growing_facts_table_is_charged_its_old_and_new_arrays_at_once():
             assert memory.most == new + old
             assert memory.used == new
         else:
-            assert memory.most == small + 12  # 12: the one slot a table starts with
+            assert memory.most == small + 20  # 20: the one slot a table starts with
             assert memory.used == small
+
+
+def test_ids_are_keyed_by_a_128_bit_digest_that_is_the_same_in_every_process():
+    """Python's hash() is salted per process: a collision would merge two ids differently on
+    each run. The digest is the same everywhere, and equal ids of either UUID kind meet."""
+    value = uuid.UUID("7d6f7c1e-2b1a-4c55-9a0e-0f3c1b6b9a01")
+    keys = ["user-1", value, 42, ("user-1", KeyUuid.of_text(str(value))), (7, "src/app.py")]
+    here = [key_digest(key) for key in keys]
+    script = (
+        "import uuid; from legacy.compact import key_digest; "
+        "v = uuid.UUID('7d6f7c1e-2b1a-4c55-9a0e-0f3c1b6b9a01'); "
+        "print([key_digest(k) for k in ['user-1', v, 42, ('user-1', v), (7, 'src/app.py')]])"
+    )
+    for seed in ("1", "2"):
+        elsewhere = subprocess.run(  # noqa: S603 - this interpreter, our own module
+            [sys.executable, "-c", script],
+            env=os.environ | {"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert elsewhere.strip() == repr(here)
+    assert key_digest(KeyUuid.of_text(str(value))) == key_digest(value)
+    assert len(set(here)) == len(here)
+    assert key_digest("42") != key_digest(42)
+    assert key_digest(("a", "bc")) != key_digest(("ab", "c"))
+    assert all(-(2**63) <= half < 2**63 for digest in here for half in digest)
+
+
+@pytest.mark.parametrize("budget", [1_000_000, 0])  # in memory, and all in the spill file
+def test_ids_whose_digests_share_a_first_half_stay_apart(monkeypatch, budget):
+    monkeypatch.setattr(compact, "key_digest", lambda key: (7, len(key)))
+    seen, users = HashSet(Budget(budget)), UserFacts(Budget(budget))
+    assert seen.add("a")
+    assert seen.add("bb")
+    assert not seen.add("cc")  # the same digest as "bb": one id, as far as the table knows
+    assert ("a" in seen, "bb" in seen, "ddd" in seen) == (True, True, False)
+    users["a"], users["bb"] = 1, 2
+    assert (users.get("a"), users.get("bb"), users.get("ddd")) == (1, 2, None)

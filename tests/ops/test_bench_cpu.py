@@ -1,4 +1,4 @@
-"""bench/run.py's CPU accounting: a server's processes are counted by their session."""
+"""The benchmark's CPU accounting: a server's processes are counted by their session."""
 
 import subprocess
 import sys
@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import run as bench_run  # bench/ is not a package
+from tests.procstat import cpu_seconds
 
 BURN = "end = time.process_time() + 0.4\nwhile time.process_time() < end: pass"
 # Burns 0.4 s of CPU when told to, says so, and stays alive until its input closes.
@@ -26,13 +25,13 @@ def test_cpu_of_a_session_counts_its_processes_and_not_others():
         start_new_session=True,
     )
     try:
-        before = bench_run.cpu_seconds(server.pid)
+        before = cpu_seconds(server.pid)
         server.stdin.write("go\n")
         server.stdin.flush()
         assert server.stdout.readline() == "done\n"
         another = [sys.executable, "-c", f"import time\n{BURN}"]
         subprocess.run(another, check=True)  # noqa: S603 - this interpreter, our own code
-        after = bench_run.cpu_seconds(server.pid)
+        after = cpu_seconds(server.pid)
     finally:
         server.stdin.close()
         server.wait()
