@@ -108,6 +108,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.read_only",
             ],
         },
     },
@@ -233,6 +234,9 @@ READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
+# The demo's MCP server (`manage.py demo_mcp_server`, started by `make run`) listens here on
+# 127.0.0.1; seed_demo registers it.
+DEMO_MCP_PORT = int(os.environ.get("DEMO_MCP_PORT", "8765"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 
