@@ -101,9 +101,9 @@ class McpServerAdminForm(forms.ModelForm):
 class McpServerAdmin(admin.ModelAdmin):
     form = McpServerAdminForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # noqa: RUF012
+    # No slug: it repeats the name, and the key columns must fit beside the sidebar at 1280 px.
     list_display = (
         "name",
-        "slug",
         "transport",
         "status",
         "credential_keys_count",

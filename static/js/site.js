@@ -20,7 +20,7 @@
         text = data.detail || data.message || "";
       } else if (type.indexOf("html") !== -1) {
         var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
-        var node = doc.querySelector("[data-error-message]") || doc.querySelector("main p") || doc.querySelector("h1");
+        var node = doc.querySelector("[data-error-message]") || doc.querySelector("main h1 ~ p") || doc.querySelector("h1");
         text = node ? node.textContent : "";
       } else {
         text = xhr.responseText;
@@ -33,43 +33,58 @@
     return (text || FALLBACK) + " (" + xhr.status + ")";
   }
 
-  function boxFor(elt) {
-    var form = elt && elt.closest ? elt.closest("form") : null;
-    if (!form) return document.getElementById("htmx-error");
-    var box = form.querySelector(".htmx-error");
-    if (!box) {
-      box = document.createElement("p");
-      box.className = "error-message htmx-error";
-      box.setAttribute("role", "alert");
-      form.insertBefore(box, form.firstChild);
-    }
-    return box;
+  function formOf(elt) {
+    return elt && elt.closest ? elt.closest("form") : null;
   }
 
-  function show(evt) {
-    var box = boxFor(evt.detail.elt);
-    if (!box) return;
-    box.textContent = messageFrom(evt.detail.xhr);
+  function show(elt, text) {
+    var form = formOf(elt);
+    var box;
+    if (form) {
+      box = form.querySelector(".htmx-error");
+      if (!box) {
+        box = document.createElement("p");
+        box.className = "error-message htmx-error";
+        box.setAttribute("role", "alert");
+        form.insertBefore(box, form.firstChild);
+      }
+    } else {
+      box = document.getElementById("htmx-error");
+      if (!box) return;
+      box.setAttribute("data-source", (elt && elt.id) || "");
+    }
+    box.textContent = text;
     box.hidden = false;
   }
 
-  document.addEventListener("htmx:responseError", show);
-  document.addEventListener("htmx:sendError", show);
-  document.addEventListener("htmx:timeout", show);
-  document.addEventListener("htmx:afterRequest", function (evt) {
-    if (!evt.detail.successful) return;
-    // A success clears the error this element's earlier request left.
+  // A form's old error goes when it is sent again.
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = formOf(evt.detail.elt);
+    var box = form && form.querySelector(".htmx-error");
+    if (box) box.remove();
+  });
+
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail.xhr;
     var elt = evt.detail.elt;
-    var form = elt && elt.closest ? elt.closest("form") : null;
-    var box = form ? form.querySelector(".htmx-error") : document.getElementById("htmx-error");
-    if (!box) return;
-    if (form) {
-      box.remove();
-    } else {
-      box.hidden = true;
-      box.textContent = "";
+    if (xhr.status >= 400) {
+      show(elt, messageFrom(xhr));
+      // Shown to the user here; nothing is swapped, and htmx need not log it as unhandled.
+      evt.detail.shouldSwap = false;
+      evt.detail.isError = false;
+      return;
+    }
+    // The element whose failure the page's box reports has succeeded since (a poller).
+    var pageBox = document.getElementById("htmx-error");
+    if (pageBox && !pageBox.hidden && elt && elt.id && pageBox.getAttribute("data-source") === elt.id) {
+      pageBox.hidden = true;
+      pageBox.textContent = "";
     }
   });
+
+  // No answer at all: the server is unreachable or took too long.
+  document.addEventListener("htmx:sendError", function (evt) { show(evt.detail.elt, messageFrom(null)); });
+  document.addEventListener("htmx:timeout", function (evt) { show(evt.detail.elt, messageFrom(null)); });
 
   function labelTables(root) {
     var tables = (root || document).querySelectorAll("table.stack");

@@ -35,7 +35,8 @@ def test_seed_demo_registers_the_running_demo_server_with_approved_tools(setting
         assert server.url == live.url
         assert server.last_check_ok is True
         assert {t["name"] for t in server.visible_tools} == {"echo", "add", "word_count", "utc_now"}
-        assert server.tools_fingerprint and not server.tools_changed
+        assert server.tools_fingerprint
+        assert not server.tools_changed
         assert "tools of Demo Tools approved" in out.getvalue()
 
         # alice runs a tool from her project's chat, as the demo invites her to.
@@ -66,7 +67,7 @@ def test_demo_mcp_server_command_serves_on_loopback_and_stops_on_a_signal(settin
     settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
     port = free_port()
     env = {**os.environ, "DEMO_MCP_PORT": str(port), "DEBUG": "1"}
-    process = subprocess.Popen(  # noqa: S603 - this interpreter and manage.py
+    process = subprocess.Popen(
         [sys.executable, "manage.py", "demo_mcp_server"],
         cwd=django_settings.BASE_DIR,
         env=env,
