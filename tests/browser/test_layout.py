@@ -17,6 +17,8 @@ from playwright.sync_api import expect
 from chat.services import chat_message_create
 from config.readonly import forget_read_only_state, read_only_set
 from marketplace.services import (
+    download_token_create,
+    download_token_redeem,
     listing_publish,
     purchase_create,
     purchase_refund,
@@ -137,6 +139,8 @@ def long_word_world():
         tags=["a" * 30, "b" * 30, "c" * 30],
     )
     purchase_create(buyer=buyer, project_id=project.pk)
+    token, _ = download_token_create(user=buyer, project=project)
+    download_token_redeem(token=token, user_agent="test")
     review_create(author=buyer, project=project, rating=4, title=LONG[:120], body=LONG * 2)
     chat_message_create(owner=seller, project=project, content=LONG * 2)
     return seller, buyer, project
@@ -146,6 +150,8 @@ def long_word_world():
 def test_long_words_wrap_on_every_page(open_page, check, width):
     seller, buyer, project = long_word_world()
     file_id = project.files.get(path__startswith="src/").pk
+    McpServerFactory(name=LONG[:100], description=LONG)
+    unsold = ListingFactory(owner=seller, name="Other " + LONG[:150], tags=["d" * 30])
 
     page = open_page(width)
     log_in(page, seller.username)
@@ -159,10 +165,23 @@ def test_long_words_wrap_on_every_page(open_page, check, width):
         "listing-edit": f"/projects/{project.pk}/listing/",
         "chat": f"/projects/{project.pk}/chat/",
         "sales": "/sales/",
+        "project-edit": f"/projects/{project.pk}/edit/",
+        "project-delete": f"/projects/{project.pk}/delete/",
+        "file-delete": f"/projects/{project.pk}/files/{file_id}/delete/",
+        "credentials": "/credentials/",
     }
     for name, url in pages.items():
         page.goto(url)
         check(page, f"long-{name}")
+    page.goto("/")
+    # A card shows the start of a long name; all of it is the link's tooltip.
+    card_link = page.locator(f".listing-card h3 a[href='/listings/{project.pk}/']")
+    expect(card_link).to_have_attribute("title", project.name)
+    search_lines = page.locator("button:has-text('Search')").evaluate(
+        "el => { const r = document.createRange(); r.selectNodeContents(el);"
+        " return r.getClientRects().length; }"
+    )
+    assert search_lines == 1, "a button's label broke inside its word"
     page.goto(f"/listings/{project.pk}/")
     # The name wraps inside the page; the buy box stays in view.
     expect(page.locator("h1")).to_have_text(project.name)
@@ -174,6 +193,9 @@ def test_long_words_wrap_on_every_page(open_page, check, width):
     for name, url in {
         "listing-buyer": f"/listings/{project.pk}/",
         "purchases": "/purchases/",
+        "downloads": "/downloads/",
+        "review-edit": f"/listings/{project.pk}/review/",
+        "buy-confirm": f"/listings/{unsold.pk}/buy/",
     }.items():
         shopper.goto(url)
         check(shopper, f"long-{name}")
