@@ -3,7 +3,7 @@
 On when `READ_ONLY=1` is set in the environment, or when an administrator turns it on at
 `/admin/read-only/`. The admin's choice is a database row rather than a cache key, so every
 process sees it even with the process-local cache; each process re-reads it at most every
-`CHECK_SECONDS`, and only when a write arrives, so reads cost nothing.
+`CHECK_SECONDS`, when a write arrives or a page shows the banner (API reads never read it).
 
 Logging in and out (pages, admin, API token) and the switch itself stay open: an administrator
 must be able to sign in to turn it off, and a token only lets a client read.
