@@ -282,6 +282,8 @@ def test_htmx_errors_other_than_read_only_are_shown_too(open_page, check, user):
     page.click("button:has-text('Send')")
     expect(page.locator("#chat-form .htmx-error")).to_contain_text("(404)")
     expect(page.locator("#id_content")).to_have_value("Still here")
+    # The poller, which belongs to no form, reports at the top of the page.
+    expect(page.locator("#htmx-error")).to_contain_text("(404)", timeout=8_000)
     check(page, "htmx-404", expected_errors=re.compile(r"^Failed to load resource: .* 404"))
 
 
