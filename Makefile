@@ -29,10 +29,18 @@ lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes \
 		--python-version 3.11 --quiet -o $(LOCK)
 
+# The demo's MCP server runs on loopback beside the site (MCP_ALLOWED_HOSTS lets the app reach
+# it) and stops with it: the trap ends it when runserver ends, and it ends itself if this shell
+# is gone.
+RUN_ADDRESS ?= 127.0.0.1:8000
+DEMO_ENV := DEBUG=1 SECURE_SSL_REDIRECT=0 MCP_ALLOWED_HOSTS=127.0.0.1
+
 run: setup
-	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py migrate --noinput
-	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py seed_demo
-	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	@$(DEMO_ENV) $(PY) manage.py demo_mcp_server & mcp=$$!; \
+	trap 'kill $$mcp 2>/dev/null' EXIT INT TERM; \
+	$(DEMO_ENV) $(PY) manage.py seed_demo --wait-for-tools 15 && \
+	$(DEMO_ENV) $(PY) manage.py runserver $(RUN_ADDRESS)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,7 +3,7 @@
 On when `READ_ONLY=1` is set in the environment, or when an administrator turns it on at
 `/admin/read-only/`. The admin's choice is a database row rather than a cache key, so every
 process sees it even with the process-local cache; each process re-reads it at most every
-`CHECK_SECONDS`, and only when a write arrives, so reads cost nothing.
+`CHECK_SECONDS`, when a write arrives or a page shows the banner (API reads never read it).
 
 Logging in and out (pages, admin, API token) and the switch itself stay open: an administrator
 must be able to sign in to turn it off, and a token only lets a client read.
@@ -13,10 +13,14 @@ import threading
 import time
 
 from django.conf import settings
+from django.contrib import admin
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import escape
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from config.models import ReadOnlySwitch
 
@@ -81,21 +85,66 @@ def forget_read_only_state() -> None:
         _memo.update(at=0.0, enabled=False, reason="")
 
 
+# Submitted fields never echoed back on the refusal page: the CSRF token is renewed, and a
+# password is not shown again in clear.
+NOT_KEPT = ("csrfmiddlewaretoken",)
+
+
+def _kept_input(request) -> list[dict]:
+    """The form fields of a refused page write, so the refusal page can show them again."""
+    kept = []
+    for name, values in request.POST.lists():
+        if name in NOT_KEPT or "password" in name.lower():
+            continue
+        for value in values:
+            kept.append(
+                {
+                    "name": name,
+                    "label": name.strip("_").replace("_", " ").capitalize() or name,
+                    "value": value,
+                    "multiline": "\n" in value or len(value) > 80,
+                }
+            )
+    return kept
+
+
+def _back_url(request) -> str:
+    referer = request.headers.get("Referer", "")
+    if referer and url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return referer
+    return "/"
+
+
 def read_only_response(request, reason: str = "") -> HttpResponse:
     text = f"{MESSAGE} ({reason})" if reason else MESSAGE
     if request.path.startswith("/api/") or "json" in request.headers.get("Accept", ""):
         response = JsonResponse(
             {"detail": text, "code": "read_only", "read_only": True}, status=503
         )
-    else:
+    elif request.headers.get("HX-Request") == "true":
+        # htmx keeps the form as it is on an error; static/js/site.js shows this text in it.
         response = HttpResponse(
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-            "<title>Read-only for maintenance</title></head><body>"
-            f"<h1>Read-only for maintenance</h1><p>{escape(text)}</p>"
-            "<p><a href='javascript:history.back()'>Go back</a></p></body></html>",
+            format_html('<p class="error-message" data-error-message>{}</p>', text),
             status=503,
             content_type="text/html; charset=utf-8",
         )
+    else:
+        context = {
+            "message": MESSAGE,
+            "reason": reason,
+            "kept": _kept_input(request),
+            "lost_files": bool(request.FILES),
+            "action": request.get_full_path(),
+            "back": _back_url(request),
+        }
+        if request.path.startswith(reverse("admin:index")):
+            context.update(admin.site.each_context(request), title="Read-only for maintenance")
+            template = "admin/read_only_refused.html"
+        else:
+            template = "read_only_refused.html"
+        response = render(request, template, context, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response

@@ -110,6 +110,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.read_only",
             ],
         },
     },
@@ -254,6 +255,9 @@ ASSISTANT_STALE_SECONDS = int(os.environ.get("ASSISTANT_STALE_SECONDS", "300"))
 # An API client's event stream of a turn ends after this long (the client reconnects): a stream
 # holds a server thread while it is open.
 ASSISTANT_STREAM_SECONDS = int(os.environ.get("ASSISTANT_STREAM_SECONDS", "60"))
+# The demo's MCP server (`manage.py demo_mcp_server`, started by `make run`) listens here on
+# 127.0.0.1; seed_demo registers it.
+DEMO_MCP_PORT = int(os.environ.get("DEMO_MCP_PORT", "8765"))
 # Addresses that may read /metrics without logging in (staff may read it from anywhere).
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", "127.0.0.1,::1")
 # More credential uses than this by one user in the period counts as a burst (an alert).

@@ -108,9 +108,9 @@ class McpServerAdmin(admin.ModelAdmin):
         models.URLField: {"assume_scheme": "https"},
         models.JSONField: {"form_class": JSONFormField},
     }
+    # No slug: it repeats the name, and the key columns must fit beside the sidebar at 1280 px.
     list_display = (
         "name",
-        "slug",
         "transport",
         "status",
         "credential_keys_count",

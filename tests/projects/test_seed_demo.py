@@ -10,8 +10,16 @@ from credentials.models import Credential
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
 from mcp_servers.models import McpServer
 from projects.models import Project, ProjectFile
+from tests.mcp_servers.servers import free_port
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_demo_mcp_server(settings):
+    """The demo's MCP server is not running here: point seed_demo at a port nobody serves,
+    never at a server another process on this machine may run on the default port."""
+    settings.DEMO_MCP_PORT = free_port()
 
 MODELS = [
     get_user_model(),

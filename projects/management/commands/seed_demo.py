@@ -4,6 +4,8 @@ Every row is written through the services, so counters, ratings and the revenue 
 exactly what real use would produce. Running it again changes nothing.
 """
 
+import socket
+import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,8 +25,9 @@ from marketplace.services import (
     purchase_create,
     review_create,
 )
+from mcp_servers import demo
 from mcp_servers.models import McpServer
-from mcp_servers.services import mcp_server_create
+from mcp_servers.services import mcp_server_check, mcp_server_create
 from projects.models import Project, ProjectFile
 from projects.services import project_create, project_file_put
 
@@ -36,7 +39,15 @@ USERS = [
     {"username": "carol", "password": "carol-demo-password", "staff": False},
 ]
 
+DEMO_TOOLS = {
+    "slug": "demo-tools",
+    "name": "Demo Tools",
+    "description": "Runs on this machine with the demo (make run): echo, add, word_count, utc_now.",
+    "transport": "streamable_http",
+}
+
 MCP_SERVERS = [
+    DEMO_TOOLS,
     {
         "slug": "web-search",
         "name": "Web Search",
@@ -184,6 +195,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Run even when DEBUG is off (the demo users have known passwords).",
         )
+        parser.add_argument(
+            "--wait-for-tools",
+            type=float,
+            default=0,
+            metavar="SECONDS",
+            help="Wait this long for the demo MCP server (manage.py demo_mcp_server) to listen.",
+        )
 
     def handle(self, *args, **options):
         if not settings.DEBUG and not options["force"]:
@@ -201,6 +219,8 @@ class Command(BaseCommand):
             self.seed_downloads(users, projects)
             self.seed_reviews(users, projects)
             self.seed_chat(users["alice"], projects["Support Inbox Agent"])
+        # Outside the transaction: no database transaction stays open while a server is asked.
+        self.check_demo_tools(servers["demo-tools"], options["wait_for_tools"])
 
         if self.changes:
             for change in self.changes:
@@ -235,12 +255,39 @@ class Command(BaseCommand):
         servers = {}
         for spec in MCP_SERVERS:
             fields = dict(spec)
+            if fields["slug"] == DEMO_TOOLS["slug"]:
+                fields["url"] = demo.url()
             server = McpServer.objects.filter(slug=fields["slug"]).first()
             if server is None:
                 server = mcp_server_create(actor=admin, **fields)
                 self.changes.append(f"MCP server {server.name} ({server.status})")
             servers[server.slug] = server
         return servers
+
+    def check_demo_tools(self, server, wait_seconds: float) -> None:
+        """Ask the demo's MCP server for its tools; the first list found is pinned, that is
+        approved, so the chat offers them at once. `make run` starts the server just before."""
+        if server.tools_fingerprint and server.last_check_ok:
+            return
+        deadline = time.monotonic() + wait_seconds
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((demo.HOST, settings.DEMO_MCP_PORT), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        server = mcp_server_check(server=server)
+        if server.last_check_ok:
+            names = ", ".join(tool["name"] for tool in server.tools)
+            self.changes.append(f"tools of {server.name} approved: {names}")
+        else:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{server.name} did not answer at {server.url} ({server.last_check_error}). "
+                    "`make run` starts it (manage.py demo_mcp_server, with "
+                    "MCP_ALLOWED_HOSTS=127.0.0.1); run seed_demo again to fetch its tools."
+                )
+            )
 
     def seed_credentials(self, owner, server) -> None:
         if not Credential.objects.filter(owner=owner, mcp_server=server, key="API_TOKEN").exists():
