@@ -6,7 +6,8 @@ from config import admin_views, health, metrics
 
 urlpatterns = [
     path("admin/read-only/", admin_views.view, name="admin-read-only"),
-    path("admin/login/", lockout_status(admin.site.login)),  # 429 for a locked login
+    # The admin's login, answering 429 for a locked login.
+    path("admin/login/", lockout_status(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

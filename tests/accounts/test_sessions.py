@@ -225,3 +225,14 @@ def test_rows_of_ended_sessions_are_dropped_at_the_next_login(user):
     assert list(UserSession.objects.filter(user=user).values_list("session_key", flat=True)) == [
         current.session.session_key
     ]
+
+
+def test_log_out_everywhere_works_while_read_only(settings, user):
+    settings.READ_ONLY = True
+    caller, session = token_for(user), browser(user)
+
+    assert caller.post("/api/v1/auth/logout-everywhere/").status_code == 204
+    assert not signed_in(session)
+    again = browser(user)
+    assert again.post("/accounts/logout-everywhere/").status_code == 302
+    assert not signed_in(again)
