@@ -146,6 +146,12 @@ def session_remember(*, user, request) -> None:
         return
     if session.session_key is None:
         session.save()
+    # Rows of sessions that expired or were flushed go now, so the table holds live sessions.
+    store = _session_store()
+    others = UserSession.objects.filter(user=user).exclude(session_key=session.session_key)
+    gone = [key for key in others.values_list("session_key", flat=True) if not store().exists(key)]
+    if gone:
+        UserSession.objects.filter(session_key__in=gone).delete()
     UserSession.objects.update_or_create(session_key=session.session_key, defaults={"user": user})
 
 

@@ -1,6 +1,8 @@
 """The account pages: sign up, change the password, log out everywhere (login and logout are
 Django's views, with the lockout's message)."""
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -12,7 +14,24 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services
 from accounts.forms import SignupForm
 from config.api.throttling import SignupThrottle
+from config.auth_backends import login_retry_after
 from config.views import safe_next, throttled
+
+
+def lockout_status(view):
+    """A login page refused for the lock answers 429 with Retry-After, as the API does (the
+    form still says how long to wait)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        wait = login_retry_after(request)
+        if wait is not None and response.status_code == 200:
+            response.status_code = 429
+            response["Retry-After"] = str(wait)
+        return response
+
+    return wrapper
 
 
 @require_http_methods(["GET", "POST"])

@@ -32,6 +32,9 @@ ALWAYS_OPEN_VIEWS = frozenset(
         "login",
         "logout",
         "admin:login",
+        "admin-login",
+        "logout_everywhere",  # ending a lost device's sessions cannot wait for maintenance
+        "api:logout-everywhere",
         "admin:logout",
         "admin-read-only",
         "api:token",

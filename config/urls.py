@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import lockout_status
 from config import admin_views, health, metrics
 
 urlpatterns = [
     path("admin/read-only/", admin_views.view, name="admin-read-only"),
+    # The admin's login, answering 429 for a locked login.
+    path("admin/login/", lockout_status(admin.site.login), name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -1,5 +1,5 @@
-"""Throttles: every request per client (`anon`, `user`); scoped ones for `auth` per address
-and per username and for `sensitive` writes per user."""
+"""Throttles: every request per client (`anon`, `user`); token requests per address and per
+(username, address); one throttle per user action, shared with the pages (ActionThrottle)."""
 
 import hashlib
 
@@ -72,7 +72,8 @@ class AuthUsernameThrottle(SimpleRateThrottle):
 
 
 class SensitiveThrottle(SimpleRateThrottle):
-    """Purchases, download tokens and review posts: THROTTLE_SENSITIVE_RATE per user."""
+    """An administrator's MCP server check: THROTTLE_SENSITIVE_RATE per user (the actions users
+    take have their own ActionThrottle)."""
 
     scope = "sensitive"
 

@@ -2,6 +2,7 @@
 all ("log out everywhere") from the page, the API, and staff from the admin."""
 
 import pytest
+from django.contrib.sessions.models import Session
 from django.test import Client
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -211,3 +212,27 @@ def test_renaming_a_user_in_the_admin_to_a_case_twin_is_a_form_error(user):
     assert other.username == "someone"
     data.update(username="someone-else")
     assert staff.post(f"/admin/auth/user/{other.pk}/change/", data).status_code == 302
+
+
+def test_rows_of_ended_sessions_are_dropped_at_the_next_login(user):
+    old = browser(user)
+    old.cookies.pop("sessionid")  # the browser forgot it; the session itself expires:
+    Session.objects.all().delete()
+    assert UserSession.objects.filter(user=user).count() == 1
+
+    current = browser(user)
+
+    assert list(UserSession.objects.filter(user=user).values_list("session_key", flat=True)) == [
+        current.session.session_key
+    ]
+
+
+def test_log_out_everywhere_works_while_read_only(settings, user):
+    settings.READ_ONLY = True
+    caller, session = token_for(user), browser(user)
+
+    assert caller.post("/api/v1/auth/logout-everywhere/").status_code == 204
+    assert not signed_in(session)
+    again = browser(user)
+    assert again.post("/accounts/logout-everywhere/").status_code == 302
+    assert not signed_in(again)

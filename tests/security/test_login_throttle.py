@@ -65,8 +65,10 @@ def test_the_guessing_client_is_refused_even_the_right_password(url, clock):
 
     client, response = login(url, "victim", PASSWORD, "10.1.0.1")
 
-    assert response.status_code == 200
+    assert response.status_code == 429  # like the API
+    assert response["Retry-After"] == "60"
     assert "Too many attempts, try again in 60 seconds." in response.text
+    assert 'value="victim"' in response.text  # the form is shown again, filled in
     assert not logged_in(client)
 
 
