@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -126,8 +127,33 @@ def world(monkeypatch):
     user = StaffFactory(username="hostile")
     project = ListingFactory(owner=user, price=0)
     project_file = ProjectFileFactory(project=project, path="a.py")
-    # A loopback port nothing listens on: the address guard refuses it without waiting.
-    server = McpServerFactory(url="http://127.0.0.1:9/mcp")
+    # A loopback port nothing listens on: the address guard refuses it without waiting. Its
+    # approved tools give the chat's tool page a form of each kind (typed fields, a JSON box).
+    tools = [
+        {
+            "name": "shape",
+            "description": "Typed arguments and a JSON object.",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "n": {"type": "integer"},
+                    "s": {"type": "string"},
+                    "options": {"type": "object"},
+                },
+                "required": ["n"],
+            },
+        },
+        {"name": "raw", "description": "Arguments as one JSON object.", "input_schema": {}},
+    ]
+    server = McpServerFactory(
+        url="http://127.0.0.1:9/mcp",
+        credential_spec=[],
+        tools=tools,
+        approved_tools=tools,
+        tools_approved_at=timezone.now(),
+        last_check_ok=True,
+        last_check_status="ok",
+    )
     credential = CredentialFactory(owner=user, mcp_server=server)
     bought = PurchaseFactory(buyer=user)
     ReviewFactory(author=user, project=bought.project)
@@ -263,6 +289,8 @@ def _page_urls(world) -> list[str]:
                 urls.extend(reverse(name, kwargs=c) for c in choices)
 
     walk(web_urls.urlpatterns, None)
+    chat_tools = reverse("chat:tool_run", kwargs={"pk": world["project"].pk})
+    urls += [f"{chat_tools}?tool={world['server'].pk}/{name}" for name in ("shape", "raw")]
     return sorted(set(urls))
 
 
@@ -300,6 +328,9 @@ def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {target} {sorted(fields)} {value!r:.40}")
     assert forms_seen >= 10  # the pages were crawled and their forms found
+    assert {"args-n", "args-options", "args-arguments"} <= {
+        name for _, _, fields in seen_forms for name in fields
+    }  # the tool forms, their JSON boxes included
     assert not failures, f"{len(failures)} answers were 5xx:\n" + "\n".join(failures[:40])
 
 
