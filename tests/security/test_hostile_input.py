@@ -297,7 +297,7 @@ def _page_urls(world) -> list[str]:
 def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
     client = Client(raise_request_exception=False)
     client.force_login(world["user"])
-    failures, forms_seen, sent, seen_forms = [], 0, 0, set()
+    failures, forms_seen, sent, seen_forms, tool_form_statuses = [], 0, 0, set(), set()
     for url in _page_urls(world):
         for value in PAGE_QUERY_VALUES:
             response = _send(client, "get", f"{url}?q={value}&page={value}&next={value}")
@@ -310,7 +310,12 @@ def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
         parser = _Forms()
         parser.feed(page.content.decode())
         for method, action, fields in parser.forms:
-            target = urlsplit(action).path or url
+            # Where a browser sends it: to the action, else to this page; a GET form's fields
+            # replace the query, a POST keeps the address's query (the tool page's ?tool=…).
+            parts = urlsplit(action or url)
+            target = parts.path
+            if method != "get" and parts.query:
+                target = f"{target}?{parts.query}"
             form_key = (method, target, frozenset(fields))
             if target == reverse("logout") or not fields or form_key in seen_forms:
                 continue
@@ -325,12 +330,15 @@ def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
                 else:
                     response = _send(client, "post", target, data=encoded, content_type=FORM)
                 sent += 1
+                if any(name.startswith("args-") for name in fields):
+                    tool_form_statuses.add(response.status_code)
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {target} {sorted(fields)} {value!r:.40}")
     assert forms_seen >= 10  # the pages were crawled and their forms found
     assert {"args-n", "args-options", "args-arguments"} <= {
         name for _, _, fields in seen_forms for name in fields
     }  # the tool forms, their JSON boxes included
+    assert 200 in tool_form_statuses  # …and reached: shown again with the fields' errors
     assert not failures, f"{len(failures)} answers were 5xx:\n" + "\n".join(failures[:40])
 
 
