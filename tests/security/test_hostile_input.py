@@ -3,10 +3,12 @@ pages: the answer is never a 5xx.
 
 In-process (Django's test client) so that the whole sweep stays within seconds; each request
 runs in a savepoint that is rolled back, so every request meets the same data (a DELETE or a
-form that deletes does not hide the routes after it).
+form that deletes does not hide the routes after it). `make test` sends one value of each
+kind; `HOSTILE_FULL=1` sends every value below (several times longer).
 """
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
@@ -115,6 +117,32 @@ FORM_VALUES = [
     "[" * DEEP + "]" * DEEP,
     '{"a": ' * DEEP + "1" + "}" * DEEP,
 ]
+
+# `make test` sends each kind of value once (a few seconds a sweep); HOSTILE_FULL=1 sends all.
+if os.environ.get("HOSTILE_FULL") != "1":
+    URL_VALUES = ["%00", "%FF%FE", "%E2%80%AE", "C%3A%2Fx", "1e999999", "x" * 4000]
+    PAGE_QUERY_VALUES = ["%00", "%FF%FE%E2%80%AE", "1e999999"]
+    BODY_VALUES = [
+        "a\x00b",
+        "\ud800",
+        "a\u202eb",
+        "C:/x",
+        "x" * 100_000,
+        10**30,
+        None,
+        [],
+        {"a": {"b": {"c": {"\x00": "\ud800"}}}},
+    ]
+    FORM_VALUES = [
+        "a\x00b",
+        "\ud800",
+        "a\u202eb",
+        "C:/x",
+        "x" * 100_000,
+        "99999999999999999999999999",
+        "[" * DEEP + "]" * DEEP,
+        '{"a": ' * DEEP + "1" + "}" * DEEP,
+    ]
 
 
 @pytest.fixture
@@ -244,7 +272,7 @@ def test_no_hostile_value_makes_an_api_route_answer_5xx(world):
                 sent += 1
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {url[:120]} {str(body)[:80]}")
-    assert sent > 1000  # the schema was walked, not skipped
+    assert sent > 500  # the schema was walked, not skipped
     assert not failures, f"{len(failures)} answers were 5xx:\n" + "\n".join(failures[:40])
 
 
