@@ -465,3 +465,14 @@ def test_the_admin_refuses_json_nested_too_deep_as_a_field_error(world):
     )
     assert response.status_code == 200
     assert "nest at most 64 levels" in response.text
+
+
+def test_djangos_own_400s_use_the_sites_layout(user):
+    # Too many fields is Django's SuspiciousOperation: it renders 400.html without a request.
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    body = "&".join(f"f{i}=x" for i in range(1200))
+    response = client.post("/projects/new/", body, content_type=FORM)
+    assert response.status_code == 400
+    assert b"That request cannot be answered" in response.content
+    assert b"Back to the marketplace" in response.content
