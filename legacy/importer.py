@@ -54,6 +54,12 @@ from legacy.dump import (
 )
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
+from marketplace.limits import (
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX_LENGTH,
+    REVIEW_TITLE_MAX_LENGTH,
+)
 from marketplace.models import Download, Purchase, RevenueEvent, Review
 from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from marketplace.services import split_amount
@@ -65,6 +71,7 @@ from projects.models import (
     MAX_FILES_PER_PROJECT,
     MAX_PRICE,
     MAX_PROJECT_BYTES,
+    NAME_MAX_LENGTH,
     Project,
     ProjectFile,
 )
@@ -684,7 +691,9 @@ class LegacyImport:
             check = RowCheck(row)
             key = check.ref("id")
             owner = self._reference(check, "userId", dump.USERS, self.users)
-            title = check.text("name", required=True, max_length=200, min_length=1, strip=True)
+            title = check.text(
+                "name", required=True, max_length=NAME_MAX_LENGTH, min_length=1, strip=True
+            )
             description = check.text("description", max_length=MAX_DESCRIPTION)
             status = check.choice("status", PROJECT_STATUSES, "active")
             created = check.timestamp("createdAt", self.exported_at)
@@ -1074,10 +1083,17 @@ class LegacyImport:
             rating = check.row.get("rating")
             if rating is None:
                 check.fail("rating", "is required")
-            elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-                check.fail("rating", f"must be a whole number from 1 to 5, not {rating!r}")
-            title = check.text("title", max_length=120)
-            body = check.text("comment", max_length=5000)
+            elif (
+                isinstance(rating, bool)
+                or not isinstance(rating, int)
+                or not RATING_MIN <= rating <= RATING_MAX
+            ):
+                check.fail(
+                    "rating",
+                    f"must be a whole number from {RATING_MIN} to {RATING_MAX}, not {rating!r}",
+                )
+            title = check.text("title", max_length=REVIEW_TITLE_MAX_LENGTH)
+            body = check.text("comment", max_length=REVIEW_BODY_MAX_LENGTH)
             created = check.timestamp("createdAt", self.exported_at)
             updated = check.timestamp("updatedAt", created)
             if key is not None and not seen_ids.add(key):

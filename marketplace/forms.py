@@ -4,8 +4,21 @@ from django import forms
 
 from config.errors import Invalid
 from config.forms import MarkInvalidMixin
+from marketplace.limits import (
+    REVIEW_BODY_MAX_LENGTH,
+    REVIEW_TITLE_MAX_LENGTH,
+    SEARCH_MAX_LENGTH,
+    TAGS_TEXT_MAX_LENGTH,
+)
 from marketplace.selectors import LISTING_ORDERINGS, listing_filters_check
-from projects.models import MAX_PRICE, Project
+from projects.models import (
+    CURRENCY_LENGTH,
+    MAX_PRICE,
+    PRICE_DECIMAL_PLACES,
+    PRICE_MAX_DIGITS,
+    Project,
+)
+from projects.validation import MAX_TAG_LENGTH, MAX_TAGS
 
 ORDERING_LABELS = {
     "newest": "Newest",
@@ -21,24 +34,32 @@ class ListingFilterForm(forms.Form):
 
     q = forms.CharField(
         required=False,
-        max_length=200,
+        max_length=SEARCH_MAX_LENGTH,
         label="Search",
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search projects"}),
     )
     category = forms.ChoiceField(
         required=False, choices=[("", "All categories"), *Project.Category.choices]
     )
-    tag = forms.CharField(required=False, max_length=30)
+    tag = forms.CharField(required=False, max_length=MAX_TAG_LENGTH)
     seller = forms.CharField(required=False, max_length=150)
     min_price = forms.DecimalField(
-        required=False, min_value=Decimal(0), max_digits=10, decimal_places=2, label="Min price"
+        required=False,
+        min_value=Decimal(0),
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
+        label="Min price",
     )
     max_price = forms.DecimalField(
-        required=False, min_value=Decimal(0), max_digits=10, decimal_places=2, label="Max price"
+        required=False,
+        min_value=Decimal(0),
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
+        label="Max price",
     )
     currency = forms.CharField(
         required=False,
-        max_length=3,
+        max_length=CURRENCY_LENGTH,
         help_text="Such as USD or EUR; needed for a price range.",
     )
     free = forms.BooleanField(required=False, label="Free only")
@@ -77,18 +98,18 @@ class ListingForm(MarkInvalidMixin, forms.Form):
     price = forms.DecimalField(
         min_value=Decimal(0),
         max_value=MAX_PRICE,
-        max_digits=10,
-        decimal_places=2,
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
         help_text="0 makes the project free to download.",
     )
     currency = forms.CharField(
-        max_length=3, initial="USD", help_text="ISO 4217 code, such as USD or EUR."
+        max_length=CURRENCY_LENGTH, initial="USD", help_text="ISO 4217 code, such as USD or EUR."
     )
     category = forms.ChoiceField(choices=Project.Category.choices)
     tags = forms.CharField(
         required=False,
-        max_length=400,
-        help_text="Up to 10, separated by commas: lowercase letters, digits and hyphens.",
+        max_length=TAGS_TEXT_MAX_LENGTH,
+        help_text=f"Up to {MAX_TAGS}, separated by commas: lowercase letters, digits and hyphens.",
     )
 
     def clean_currency(self) -> str:
@@ -113,7 +134,10 @@ class ReviewForm(MarkInvalidMixin, forms.Form):
             (1, "★ Bad"),
         ],
     )
-    title = forms.CharField(required=False, max_length=120)
+    title = forms.CharField(required=False, max_length=REVIEW_TITLE_MAX_LENGTH)
     body = forms.CharField(
-        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4}), label="Review"
+        required=False,
+        max_length=REVIEW_BODY_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Review",
     )

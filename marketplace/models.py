@@ -5,6 +5,12 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 from django.db.models import F, Q
 
+from marketplace.limits import (
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX_LENGTH,
+    REVIEW_TITLE_MAX_LENGTH,
+)
 from projects.models import Project
 
 
@@ -62,10 +68,10 @@ class Review(models.Model):
     )
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reviews")
     rating = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(5)]
+        validators=[MinValueValidator(RATING_MIN), MaxValueValidator(RATING_MAX)]
     )
-    title = models.CharField(max_length=120, blank=True)
-    body = models.TextField(blank=True, validators=[MaxLengthValidator(5000)])
+    title = models.CharField(max_length=REVIEW_TITLE_MAX_LENGTH, blank=True)
+    body = models.TextField(blank=True, validators=[MaxLengthValidator(REVIEW_BODY_MAX_LENGTH)])
     # Set when the author's purchase is refunded: the review stays visible, marked, but no
     # longer counts in the rating and can no longer be edited (marketplace.services).
     # db_default too: the legacy import and the bench load write reviews in SQL.
@@ -83,7 +89,8 @@ class Review(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["author", "project"], name="review_one_per_author"),
             models.CheckConstraint(
-                condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_range"
+                condition=Q(rating__gte=RATING_MIN) & Q(rating__lte=RATING_MAX),
+                name="review_rating_range",
             ),
         ]
 

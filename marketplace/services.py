@@ -17,6 +17,12 @@ from django.utils import timezone
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from config.services import validate_model
 from marketplace import selectors
+from marketplace.limits import (
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX_LENGTH,
+    REVIEW_TITLE_MAX_LENGTH,
+)
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
 from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import MAX_PRICE, Project
@@ -317,18 +323,28 @@ def project_refresh_rating(*, project_id) -> None:
 def _review_fields(rating, title, body) -> dict:
     fields = {}
     if rating is not None:
-        if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-            raise Invalid("Rating must be a whole number from 1 to 5.", field="rating")
+        if (
+            isinstance(rating, bool)
+            or not isinstance(rating, int)
+            or not RATING_MIN <= rating <= RATING_MAX
+        ):
+            raise Invalid(
+                f"Rating must be a whole number from {RATING_MIN} to {RATING_MAX}.", field="rating"
+            )
         fields["rating"] = rating
     if title is not None:
-        if not isinstance(title, str) or len(title) > 120:
-            raise Invalid("A title may be at most 120 characters.", field="title")
+        if not isinstance(title, str) or len(title) > REVIEW_TITLE_MAX_LENGTH:
+            raise Invalid(
+                f"A title may be at most {REVIEW_TITLE_MAX_LENGTH} characters.", field="title"
+            )
         if "\x00" in title:
             raise Invalid("A title may not contain NUL characters.", field="title")
         fields["title"] = title.strip()
     if body is not None:
-        if not isinstance(body, str) or len(body) > 5000:
-            raise Invalid("A review may be at most 5,000 characters.", field="body")
+        if not isinstance(body, str) or len(body) > REVIEW_BODY_MAX_LENGTH:
+            raise Invalid(
+                f"A review may be at most {REVIEW_BODY_MAX_LENGTH:,} characters.", field="body"
+            )
         if "\x00" in body:
             raise Invalid("A review may not contain NUL characters.", field="body")
         fields["body"] = body.strip()

@@ -1,12 +1,12 @@
 from django import forms
 
 from config.forms import MarkInvalidMixin
-from projects.models import MAX_DESCRIPTION
+from projects.models import MAX_DESCRIPTION, NAME_MAX_LENGTH
 from projects.validation import MAX_PATH_LENGTH
 
 
 class ProjectForm(MarkInvalidMixin, forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=NAME_MAX_LENGTH)
     description = forms.CharField(
         required=False,
         max_length=MAX_DESCRIPTION,

@@ -9,10 +9,15 @@ from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 
+from marketplace.limits import RATING_MAX, RATING_MIN
 from projects.fields import TagsField
 from projects.validation import validate_currency, validate_tags
 
 MAX_PRICE = Decimal("100000")
+PRICE_MAX_DIGITS = 10
+PRICE_DECIMAL_PLACES = 2
+CURRENCY_LENGTH = 3
+NAME_MAX_LENGTH = 200
 MAX_DESCRIPTION = 10_000
 MAX_FILE_BYTES = 1024 * 1024
 MAX_FILES_PER_PROJECT = 1_000
@@ -38,7 +43,7 @@ class Project(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="projects"
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     description = models.TextField(blank=True, validators=[MaxLengthValidator(MAX_DESCRIPTION)])
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,12 +53,14 @@ class Project(models.Model):
     is_published = models.BooleanField(default=False)
     published_at = models.DateTimeField(null=True, blank=True)
     price = models.DecimalField(
-        max_digits=10,
-        decimal_places=2,
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
         default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(MAX_PRICE)],
     )
-    currency = models.CharField(max_length=3, default="USD", validators=[validate_currency])
+    currency = models.CharField(
+        max_length=CURRENCY_LENGTH, default="USD", validators=[validate_currency]
+    )
     category = models.CharField(max_length=50, choices=Category.choices, default=Category.OTHER)
     tags = TagsField(default=list, blank=True, validators=[validate_tags])
 
@@ -125,7 +132,7 @@ class Project(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(rating_avg__isnull=True)
-                | (Q(rating_avg__gte=1) & Q(rating_avg__lte=5)),
+                | (Q(rating_avg__gte=RATING_MIN) & Q(rating_avg__lte=RATING_MAX)),
                 name="project_rating_avg_range",
             ),
         ]

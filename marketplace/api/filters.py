@@ -6,8 +6,10 @@ from django_filters.utils import translate_validation
 from drf_spectacular.utils import extend_schema_field
 
 from marketplace import selectors
+from marketplace.limits import SEARCH_MAX_LENGTH
 from marketplace.models import Purchase, RevenueEvent
-from projects.models import Project
+from projects.models import CURRENCY_LENGTH, MAX_PRICE, Project
+from projects.validation import MAX_TAG_LENGTH
 
 
 @extend_schema_field({"type": "string", "enum": ["true", "false"]})
@@ -24,16 +26,17 @@ class ListingFilter(django_filters.FilterSet):
     """Validates the listing filters; the query itself is marketplace.selectors.listing_list."""
 
     category = django_filters.ChoiceFilter(choices=Project.Category.choices)
-    tag = django_filters.CharFilter(max_length=30)
-    min_price = django_filters.NumberFilter(min_value=0, max_value=100000)
-    max_price = django_filters.NumberFilter(min_value=0, max_value=100000)
+    tag = django_filters.CharFilter(max_length=MAX_TAG_LENGTH)
+    min_price = django_filters.NumberFilter(min_value=0, max_value=MAX_PRICE)
+    max_price = django_filters.NumberFilter(min_value=0, max_value=MAX_PRICE)
     # Price bounds need it; the price orders sort within it (selectors.LISTING_ORDERINGS).
     currency = django_filters.CharFilter(
-        max_length=3, validators=[RegexValidator(r"^[A-Za-z]{3}$", "A currency is 3 letters.")]
+        max_length=CURRENCY_LENGTH,
+        validators=[RegexValidator(r"^[A-Za-z]{3}$", "A currency is 3 letters.")],
     )
     free = TrueFalseFilter()
     seller = django_filters.CharFilter(max_length=150)
-    q = django_filters.CharFilter(max_length=200)
+    q = django_filters.CharFilter(max_length=SEARCH_MAX_LENGTH)
     ordering = django_filters.ChoiceFilter(
         choices=[(key, key) for key in selectors.LISTING_ORDERINGS], empty_label=None
     )

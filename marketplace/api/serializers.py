@@ -4,8 +4,20 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
+from marketplace.limits import (
+    RATING_MAX,
+    RATING_MIN,
+    REVIEW_BODY_MAX_LENGTH,
+    REVIEW_TITLE_MAX_LENGTH,
+)
 from marketplace.models import Download, Purchase, RevenueEvent, Review
-from projects.models import MAX_PRICE, Project
+from projects.models import (
+    CURRENCY_LENGTH,
+    MAX_PRICE,
+    PRICE_DECIMAL_PLACES,
+    PRICE_MAX_DIGITS,
+    Project,
+)
 from projects.validation import MAX_TAG_LENGTH, MAX_TAGS
 
 
@@ -84,9 +96,14 @@ def review_data(row: dict, zone: dt.tzinfo | None = None) -> dict:
 class ListingPublishSerializer(serializers.Serializer):
     project = serializers.UUIDField()
     price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=0, max_value=MAX_PRICE
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
+        min_value=0,
+        max_value=MAX_PRICE,
     )
-    currency = serializers.CharField(max_length=3, min_length=3, required=False)
+    currency = serializers.CharField(
+        max_length=CURRENCY_LENGTH, min_length=CURRENCY_LENGTH, required=False
+    )
     category = serializers.ChoiceField(choices=Project.Category.choices)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=MAX_TAG_LENGTH), max_length=MAX_TAGS, required=False
@@ -95,9 +112,15 @@ class ListingPublishSerializer(serializers.Serializer):
 
 class ListingUpdateSerializer(serializers.Serializer):
     price = serializers.DecimalField(
-        max_digits=10, decimal_places=2, min_value=0, max_value=MAX_PRICE, required=False
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_DECIMAL_PLACES,
+        min_value=0,
+        max_value=MAX_PRICE,
+        required=False,
     )
-    currency = serializers.CharField(max_length=3, min_length=3, required=False)
+    currency = serializers.CharField(
+        max_length=CURRENCY_LENGTH, min_length=CURRENCY_LENGTH, required=False
+    )
     category = serializers.ChoiceField(choices=Project.Category.choices, required=False)
     tags = serializers.ListField(
         child=serializers.CharField(max_length=MAX_TAG_LENGTH), max_length=MAX_TAGS, required=False
@@ -145,9 +168,13 @@ class ReviewSerializer(serializers.ModelSerializer):
 
 
 class ReviewWriteSerializer(serializers.Serializer):
-    rating = serializers.IntegerField(min_value=1, max_value=5)
-    title = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    body = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    rating = serializers.IntegerField(min_value=RATING_MIN, max_value=RATING_MAX)
+    title = serializers.CharField(
+        max_length=REVIEW_TITLE_MAX_LENGTH, required=False, allow_blank=True
+    )
+    body = serializers.CharField(
+        max_length=REVIEW_BODY_MAX_LENGTH, required=False, allow_blank=True
+    )
 
 
 class DownloadTokenSerializer(serializers.Serializer):

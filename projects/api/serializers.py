@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from projects.models import MAX_DESCRIPTION, Project, ProjectFile
+from projects.models import MAX_DESCRIPTION, NAME_MAX_LENGTH, Project, ProjectFile
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -31,7 +31,7 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
     description = serializers.CharField(
         max_length=MAX_DESCRIPTION, required=False, allow_blank=True, trim_whitespace=False
     )

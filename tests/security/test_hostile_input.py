@@ -3,10 +3,12 @@ pages: the answer is never a 5xx.
 
 In-process (Django's test client) so that the whole sweep stays within seconds; each request
 runs in a savepoint that is rolled back, so every request meets the same data (a DELETE or a
-form that deletes does not hide the routes after it).
+form that deletes does not hide the routes after it). `make test` sends one value of each
+kind; `HOSTILE_FULL=1` sends every value below (several times longer).
 """
 
 import json
+import os
 import re
 from html.parser import HTMLParser
 from urllib.parse import urlencode, urlsplit
@@ -16,6 +18,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -115,6 +118,32 @@ FORM_VALUES = [
     '{"a": ' * DEEP + "1" + "}" * DEEP,
 ]
 
+# `make test` sends each kind of value once (a few seconds a sweep); HOSTILE_FULL=1 sends all.
+if os.environ.get("HOSTILE_FULL") != "1":
+    URL_VALUES = ["%00", "%FF%FE", "%E2%80%AE", "C%3A%2Fx", "1e999999", "x" * 4000]
+    PAGE_QUERY_VALUES = ["%00", "%FF%FE%E2%80%AE", "1e999999"]
+    BODY_VALUES = [
+        "a\x00b",
+        "\ud800",
+        "a\u202eb",
+        "C:/x",
+        "x" * 100_000,
+        10**30,
+        None,
+        [],
+        {"a": {"b": {"c": {"\x00": "\ud800"}}}},
+    ]
+    FORM_VALUES = [
+        "a\x00b",
+        "\ud800",
+        "a\u202eb",
+        "C:/x",
+        "x" * 100_000,
+        "99999999999999999999999999",
+        "[" * DEEP + "]" * DEEP,
+        '{"a": ' * DEEP + "1" + "}" * DEEP,
+    ]
+
 
 @pytest.fixture
 def world(monkeypatch):
@@ -126,8 +155,33 @@ def world(monkeypatch):
     user = StaffFactory(username="hostile")
     project = ListingFactory(owner=user, price=0)
     project_file = ProjectFileFactory(project=project, path="a.py")
-    # A loopback port nothing listens on: the address guard refuses it without waiting.
-    server = McpServerFactory(url="http://127.0.0.1:9/mcp")
+    # A loopback port nothing listens on: the address guard refuses it without waiting. Its
+    # approved tools give the chat's tool page a form of each kind (typed fields, a JSON box).
+    tools = [
+        {
+            "name": "shape",
+            "description": "Typed arguments and a JSON object.",
+            "input_schema": {
+                "type": "object",
+                "properties": {
+                    "n": {"type": "integer"},
+                    "s": {"type": "string"},
+                    "options": {"type": "object"},
+                },
+                "required": ["n"],
+            },
+        },
+        {"name": "raw", "description": "Arguments as one JSON object.", "input_schema": {}},
+    ]
+    server = McpServerFactory(
+        url="http://127.0.0.1:9/mcp",
+        credential_spec=[],
+        tools=tools,
+        approved_tools=tools,
+        tools_approved_at=timezone.now(),
+        last_check_ok=True,
+        last_check_status="ok",
+    )
     credential = CredentialFactory(owner=user, mcp_server=server)
     bought = PurchaseFactory(buyer=user)
     ReviewFactory(author=user, project=bought.project)
@@ -218,7 +272,7 @@ def test_no_hostile_value_makes_an_api_route_answer_5xx(world):
                 sent += 1
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {url[:120]} {str(body)[:80]}")
-    assert sent > 1000  # the schema was walked, not skipped
+    assert sent > 500  # the schema was walked, not skipped
     assert not failures, f"{len(failures)} answers were 5xx:\n" + "\n".join(failures[:40])
 
 
@@ -264,13 +318,15 @@ def _page_urls(world) -> list[str]:
                 urls.extend(reverse(name, kwargs=c) for c in choices)
 
     walk(web_urls.urlpatterns, None)
+    chat_tools = reverse("chat:tool_run", kwargs={"pk": world["project"].pk})
+    urls += [f"{chat_tools}?tool={world['server'].pk}/{name}" for name in ("shape", "raw")]
     return sorted(set(urls))
 
 
 def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
     client = Client(raise_request_exception=False)
     client.force_login(world["user"])
-    failures, forms_seen, sent, seen_forms = [], 0, 0, set()
+    failures, forms_seen, sent, seen_forms, tool_form_statuses = [], 0, 0, set(), set()
     signing_out = {reverse("logout"), reverse("logout_everywhere")}
     for url in _page_urls(world):
         for value in PAGE_QUERY_VALUES:
@@ -284,7 +340,12 @@ def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
         parser = _Forms()
         parser.feed(page.content.decode())
         for method, action, fields in parser.forms:
-            target = urlsplit(action).path or url
+            # Where a browser sends it: to the action, else to this page; a GET form's fields
+            # replace the query, a POST keeps the address's query (the tool page's ?tool=…).
+            parts = urlsplit(action or url)
+            target = parts.path
+            if method != "get" and parts.query:
+                target = f"{target}?{parts.query}"
             form_key = (method, target, frozenset(fields))
             # Logging out (here or everywhere) would end the crawl's session.
             if target in signing_out or not fields or form_key in seen_forms:
@@ -300,9 +361,15 @@ def test_no_hostile_value_makes_a_page_or_its_forms_answer_5xx(world):
                 else:
                     response = _send(client, "post", target, data=encoded, content_type=FORM)
                 sent += 1
+                if any(name.startswith("args-") for name in fields):
+                    tool_form_statuses.add(response.status_code)
                 if response.status_code >= 500:
                     failures.append(f"{method.upper()} {target} {sorted(fields)} {value!r:.40}")
     assert forms_seen >= 10  # the pages were crawled and their forms found
+    assert {"args-n", "args-options", "args-arguments"} <= {
+        name for _, _, fields in seen_forms for name in fields
+    }  # the tool forms, their JSON boxes included
+    assert 200 in tool_form_statuses  # …and reached: shown again with the fields' errors
     assert not failures, f"{len(failures)} answers were 5xx:\n" + "\n".join(failures[:40])
 
 
@@ -401,3 +468,14 @@ def test_the_admin_refuses_json_nested_too_deep_as_a_field_error(world):
     )
     assert response.status_code == 200
     assert "nest at most 64 levels" in response.text
+
+
+def test_djangos_own_400s_use_the_sites_layout(user):
+    # Too many fields is Django's SuspiciousOperation: it renders 400.html without a request.
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    body = "&".join(f"f{i}=x" for i in range(1200))
+    response = client.post("/projects/new/", body, content_type=FORM)
+    assert response.status_code == 400
+    assert b"That request cannot be answered" in response.content
+    assert b"Back to the marketplace" in response.content
