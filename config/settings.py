@@ -233,8 +233,18 @@ TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
-MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
+# Connecting, negotiating and listing tools (the whole check; the part of a call before it).
+MCP_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("MCP_CONNECT_TIMEOUT_SECONDS", "10"))
+# How long a tool call waits for its answer, unless the server sets its own call timeout,
+# which may not exceed MCP_MAX_CALL_TIMEOUT_SECONDS.
+MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "30"))
+MCP_MAX_CALL_TIMEOUT_SECONDS = int(os.environ.get("MCP_MAX_CALL_TIMEOUT_SECONDS", "300"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
+# Binary content (images, audio, blobs) one result keeps; blocks beyond it keep a note.
+MCP_BINARY_MAX_BYTES = int(os.environ.get("MCP_BINARY_MAX_BYTES", str(512 * 1024)))
+# Whether a server's first tool list is approved by the check that finds it (the old way);
+# by default an administrator approves it like any later change.
+MCP_APPROVE_FIRST_TOOLS = env_bool("MCP_APPROVE_FIRST_TOOLS", False)
 # Tool calls waiting on MCP servers at once (mcp_servers/limits.py): per user and overall
 # (counted in the cache, across processes and nodes), and per process (keep it below the
 # worker's threads, GUNICORN_THREADS, so other requests always find a free thread).

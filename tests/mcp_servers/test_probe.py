@@ -168,7 +168,7 @@ def test_nothing_listening_is_down_and_keeps_the_last_known_tools(demo):
 
 
 def test_a_server_that_never_answers_times_out(settings, loopback_allowed):
-    settings.MCP_TIMEOUT_SECONDS = 0.5
+    settings.MCP_CONNECT_TIMEOUT_SECONDS = 0.5  # the check is bounded by the connect timeout
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = []
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
