@@ -205,13 +205,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template, never read the cookie
 # Only the app's own static files; inline <script>/<style> need nonce="{{ request.csp_nonce }}".
-# data: images are Pico's and Swagger UI's inline SVG icons. /api/docs/ adds inline styles.
+# data: images are Pico's and Swagger UI's inline SVG icons, and images MCP tools return.
+# /api/docs/ adds inline styles.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'", CSP_NONCE],
         "style-src": ["'self'", CSP_NONCE],
         "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "data:"],  # audio a tool returned, played in the chat
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],

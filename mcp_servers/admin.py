@@ -10,8 +10,8 @@ from config.errors import DomainError
 from config.forms import add_domain_error
 from config.hostile_input import JSONFormField
 from mcp_servers import selectors, services
-from mcp_servers.selectors import hint_labels
 from mcp_servers.models import McpServer
+from mcp_servers.selectors import hint_labels
 
 admin.site.site_header = "Atelier console"
 admin.site.site_title = "Atelier console"

@@ -12,10 +12,10 @@ class ToolAnnotationsSerializer(serializers.Serializer):
     """The server's hints about a tool, as the protocol names them; claims, not guarantees."""
 
     title = serializers.CharField(required=False)
-    readOnlyHint = serializers.BooleanField(required=False)  # noqa: N815 - the protocol's name
-    destructiveHint = serializers.BooleanField(required=False)  # noqa: N815
-    idempotentHint = serializers.BooleanField(required=False)  # noqa: N815
-    openWorldHint = serializers.BooleanField(required=False)  # noqa: N815
+    readOnlyHint = serializers.BooleanField(required=False)  # camelCase: the protocol names them so
+    destructiveHint = serializers.BooleanField(required=False)
+    idempotentHint = serializers.BooleanField(required=False)
+    openWorldHint = serializers.BooleanField(required=False)
 
 
 class ToolSerializer(serializers.Serializer):
