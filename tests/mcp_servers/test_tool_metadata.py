@@ -5,20 +5,9 @@ links, with a cap on binary data), the first approval, and each server's own cal
 import base64
 import hashlib
 import json
-from typing import Annotated
 
 import pytest
 from django.urls import reverse
-from mcp.server.mcpserver import Image, MCPServer
-from mcp_types import (
-    BlobResourceContents,
-    CallToolResult,
-    EmbeddedResource,
-    ResourceLink,
-    TextContent,
-    ToolAnnotations,
-)
-from pydantic import BaseModel
 
 from chat.models import ChatMessage
 from chat.tools import Toolbox
@@ -35,67 +24,9 @@ from mcp_servers.services import (
     mcp_tools_diff,
 )
 from tests.factories import McpServerFactory, ProjectFactory, UserFactory
-from tests.mcp_servers.servers import demo_server, free_port, running
+from tests.mcp_servers.servers import BLOB, PNG, demo_server, free_port, meta_server, running
 
 pytestmark = pytest.mark.django_db
-
-# A 1x1 PNG: what the image tool returns, byte for byte.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
-)
-BLOB = b"\x00\x01binary resource\xff"
-
-
-class Point(BaseModel):
-    x: int
-
-
-def meta_server() -> MCPServer:
-    server = MCPServer("meta", version="1.0.0")
-
-    @server.tool(
-        title="Erase a file",
-        annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True),
-    )
-    def erase(path: str) -> str:
-        """Erase one file."""
-        return f"erased {path}"
-
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
-    def look() -> str:
-        """Look, touch nothing."""
-        return "nothing changed"
-
-    @server.tool()
-    def picture() -> list:
-        """A caption and a tiny image."""
-        return ["a red dot", Image(data=PNG, format="png")]
-
-    @server.tool()
-    def attachments() -> CallToolResult:
-        """An embedded binary resource and two links, one of them not a web address."""
-        return CallToolResult(
-            content=[
-                EmbeddedResource(
-                    type="resource",
-                    resource=BlobResourceContents(
-                        uri="file:///reports/q3.bin",
-                        mime_type="application/octet-stream",
-                        blob=base64.b64encode(BLOB).decode(),
-                    ),
-                ),
-                ResourceLink(type="resource_link", uri="https://example.com/doc", name="Doc"),
-                ResourceLink(type="resource_link", uri="javascript:alert(1)", name="Trap"),
-                TextContent(type="text", text="three attachments"),
-            ]
-        )
-
-    @server.tool()
-    def off_schema() -> Annotated[CallToolResult, Point]:
-        """Structured content the server's lax model accepts but its JSON Schema does not."""
-        return CallToolResult(content=[], structured_content={"x": "3"})
-
-    return server
 
 
 @pytest.fixture(scope="module")
