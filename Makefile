@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint migrate clean bench
+.PHONY: setup run test lint migrate clean bench interop
 
 setup: $(STAMP)
 	@DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
@@ -21,8 +21,19 @@ run: setup
 	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py seed_demo
 	DEBUG=1 SECURE_SSL_REDIRECT=0 $(PY) manage.py runserver 127.0.0.1:8000
 
-test: setup
+test: setup interop
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The MCP reference server the interop test runs (tests/interop/package.json pins it), from
+# npm into the git-ignored tests/interop/node_modules. Without npm the test skips and says so;
+# .ci/run installs it and fails if it cannot.
+INTEROP_STAMP := tests/interop/node_modules/.package-lock.json
+interop: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the MCP interop test will be skipped"; fi
 
 # The benchmark (never part of `make test`): seeds BENCH_DATABASE_URL once per scale, then
 # loads the app and the raw-psycopg baseline with wrk (installed from Debian's packages when
@@ -42,4 +53,4 @@ lint: setup
 	$(PY) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts tests/interop/node_modules
