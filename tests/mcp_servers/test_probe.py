@@ -360,3 +360,15 @@ def test_check_mcp_servers_command_succeeds_when_all_answer(demo, capsys):
         "Alpha: ok, 6 tools, protocol 2026-07-28",
         "1 MCP servers checked.",
     ]
+
+
+def test_check_mcp_servers_command_says_when_a_first_list_awaits_approval(demo, capsys, settings):
+    settings.MCP_APPROVE_FIRST_TOOLS = False
+    McpServer.objects.all().delete()
+    open_server(demo.url, name="Alpha")
+
+    call_command("check_mcp_servers")
+
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Alpha: ok, 6 tools, protocol 2026-07-28, tools await their first approval"
+    )
