@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 
-.PHONY: setup run test lint migrate clean bench lock
+.PHONY: setup run test lint migrate clean bench lock interop
 
 setup: $(STAMP)
 	@DEBUG=1 $(PY) manage.py collectstatic --noinput -v0
@@ -42,8 +42,19 @@ run: setup
 	$(DEMO_ENV) $(PY) manage.py seed_demo --wait-for-tools 15 && \
 	$(DEMO_ENV) $(PY) manage.py runserver $(RUN_ADDRESS)
 
-test: setup
+test: setup interop
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The MCP reference server the interop test runs (tests/interop/package.json pins it), from
+# npm into the git-ignored tests/interop/node_modules. Without npm the test skips and says so;
+# .ci/run installs it and fails if it cannot.
+INTEROP_STAMP := tests/interop/node_modules/.package-lock.json
+interop: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the MCP interop test will be skipped"; fi
 
 # The benchmark (never part of `make test`): seeds BENCH_DATABASE_URL once per scale, then
 # loads the app and the raw-psycopg baseline with wrk (installed from Debian's packages when
@@ -63,4 +74,4 @@ lint: setup
 	$(PY) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
+	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts tests/interop/node_modules

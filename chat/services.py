@@ -30,8 +30,10 @@ def chat_message_create(
     role: str = ChatMessage.Role.USER,
     project: Project | None = None,
     metadata: dict | None = None,
+    metadata_limit: int = MAX_METADATA_BYTES,
 ) -> ChatMessage:
-    """Append a message to the owner's thread (create_chat_message)."""
+    """Append a message to the owner's thread (create_chat_message). `metadata_limit` is
+    raised only by the server's own writers (a tool result's images), never from a request."""
     if not isinstance(content, str) or not content.strip():
         raise Invalid("A message cannot be empty.", field="content")
     if "\x00" in content:
@@ -51,8 +53,8 @@ def chat_message_create(
         raise Invalid("Metadata must be plain JSON.", field="metadata") from exc
     if _has_nul(metadata):  # jsonb on PostgreSQL refuses NUL in strings
         raise Invalid("Metadata may not contain NUL characters.", field="metadata")
-    if len(encoded) > MAX_METADATA_BYTES:
-        raise Invalid("Metadata may be at most 16 KiB.", field="metadata")
+    if len(encoded) > metadata_limit:
+        raise Invalid(f"Metadata may be at most {metadata_limit // 1024} KiB.", field="metadata")
     if project is not None and project.owner_id != owner.pk:
         raise NotFound("Project not found.", field="project")
     return ChatMessage.objects.create(

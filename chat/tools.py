@@ -12,7 +12,11 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from config.errors import DomainError
 from mcp_servers.models import McpServer
-from mcp_servers.selectors import mcp_server_list_callable_for_user
+from mcp_servers.selectors import (
+    mcp_server_list_callable_for_user,
+    mcp_tool_is_destructive,
+    mcp_tool_not_callable_reason,
+)
 from mcp_servers.services import mcp_tool_call
 from projects import selectors as project_selectors
 from projects import services as project_services
@@ -108,11 +112,6 @@ def _mcp_tool_name(server: McpServer, tool_name: str, taken: set[str]) -> str:
     return name
 
 
-def _is_destructive(definition: dict) -> bool:
-    annotations = definition.get("annotations") or {}
-    return bool(annotations.get("destructiveHint"))
-
-
 class Toolbox:
     """The tools of one turn, looked up by the name the model uses."""
 
@@ -122,6 +121,8 @@ class Toolbox:
         self.tools: dict[str, Tool] = {tool.name: tool for tool in PROJECT_TOOLS}
         for server in mcp_server_list_callable_for_user(user=user):
             for definition in server.visible_tools:
+                if mcp_tool_not_callable_reason(definition):
+                    continue  # never offered to the model: every call would be refused
                 name = _mcp_tool_name(server, definition["name"], set(self.tools))
                 schema = definition.get("input_schema") or {}
                 if schema.get("type") != "object":
@@ -131,7 +132,7 @@ class Toolbox:
                     label=f"{definition['name']} on {server.name}",
                     description=definition.get("description") or definition["name"],
                     parameters=schema,
-                    destructive=_is_destructive(definition),
+                    destructive=mcp_tool_is_destructive(definition),
                     server=server,
                     mcp_name=definition["name"],
                 )

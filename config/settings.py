@@ -206,13 +206,15 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template, never read the cookie
 # Only the app's own static files; inline <script>/<style> need nonce="{{ request.csp_nonce }}".
-# data: images are Pico's and Swagger UI's inline SVG icons. /api/docs/ adds inline styles.
+# data: images are Pico's and Swagger UI's inline SVG icons, and images MCP tools return.
+# /api/docs/ adds inline styles.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'", CSP_NONCE],
         "style-src": ["'self'", CSP_NONCE],
         "img-src": ["'self'", "data:"],
+        "media-src": ["'self'", "data:"],  # audio a tool returned, played in the chat
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
@@ -234,8 +236,18 @@ TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
-MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "10"))
+# Connecting, negotiating and listing tools (the whole check; the part of a call before it).
+MCP_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("MCP_CONNECT_TIMEOUT_SECONDS", "10"))
+# How long a tool call waits for its answer, unless the server sets its own call timeout,
+# which may not exceed MCP_MAX_CALL_TIMEOUT_SECONDS.
+MCP_TIMEOUT_SECONDS = float(os.environ.get("MCP_TIMEOUT_SECONDS", "30"))
+MCP_MAX_CALL_TIMEOUT_SECONDS = int(os.environ.get("MCP_MAX_CALL_TIMEOUT_SECONDS", "300"))
 MCP_RESULT_MAX_CHARS = int(os.environ.get("MCP_RESULT_MAX_CHARS", "20000"))
+# Binary content (images, audio, blobs) one result keeps; blocks beyond it keep a note.
+MCP_BINARY_MAX_BYTES = int(os.environ.get("MCP_BINARY_MAX_BYTES", str(512 * 1024)))
+# Whether a server's first tool list is approved by the check that finds it (the old way);
+# by default an administrator approves it like any later change.
+MCP_APPROVE_FIRST_TOOLS = env_bool("MCP_APPROVE_FIRST_TOOLS", False)
 # Tool calls waiting on MCP servers at once (mcp_servers/limits.py): per user and overall
 # (counted in the cache, across processes and nodes), and per process (keep it below the
 # worker's threads, GUNICORN_THREADS, so other requests always find a free thread).

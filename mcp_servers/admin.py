@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db import models
+from django.utils.html import format_html, format_html_join
 
 from config import powers
 from config.errors import DomainError
@@ -10,6 +11,7 @@ from config.forms import add_domain_error
 from config.hostile_input import JSONFormField
 from mcp_servers import selectors, services
 from mcp_servers.models import McpServer
+from mcp_servers.selectors import hint_labels
 
 admin.site.site_header = "Atelier console"
 admin.site.site_title = "Atelier console"
@@ -132,6 +134,7 @@ class McpServerAdmin(admin.ModelAdmin):
         "last_check_status",
         "last_check_error",
         "server_info",
+        "tools_overview",
         "tools",
         "approved_tools",
         "tools_fingerprint",
@@ -142,7 +145,10 @@ class McpServerAdmin(admin.ModelAdmin):
     actions = ("activate", "deactivate", "soft_delete", "restore", "check_now", "approve_tools")
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "status", "deleted_at")}),
-        ("Connection", {"fields": ("transport", "url", "command", "args", "headers")}),
+        (
+            "Connection",
+            {"fields": ("transport", "url", "command", "args", "headers", "call_timeout_seconds")},
+        ),
         ("Credentials and access", {"fields": ("credential_spec", "allowed_groups")}),
         (
             "Health and tools",
@@ -154,6 +160,7 @@ class McpServerAdmin(admin.ModelAdmin):
                     "last_check_status",
                     "last_check_error",
                     "server_info",
+                    "tools_overview",
                     "tools",
                     "approved_tools",
                     "disabled_tools",
@@ -168,6 +175,29 @@ class McpServerAdmin(admin.ModelAdmin):
             {"classes": ("collapse",), "fields": ("created_by", "created_at", "updated_at")},
         ),
     )
+
+    @admin.display(description="tools and their hints")
+    def tools_overview(self, server: McpServer) -> str:
+        """Each tool with the hints its server gives, a destructive one marked, and why a tool
+        cannot be called; what an administrator reads before approving the list."""
+        rows = [
+            format_html(
+                "<li><strong>{}</strong>{}{} {}{}</li>",
+                tool.get("name", ""),
+                format_html(" ({})", tool["title"]) if tool.get("title") else "",
+                format_html(" <mark>{}</mark>", "destructive")
+                if selectors.mcp_tool_is_destructive(tool)
+                else "",
+                ", ".join(hint_labels(tool)),
+                format_html(" — not callable: {}", reason)
+                if (reason := selectors.mcp_tool_not_callable_reason(tool))
+                else "",
+            )
+            for tool in server.tools or []
+        ]
+        if not rows:
+            return "—"
+        return format_html("<ul>{}</ul>", format_html_join("", "{}", ((row,) for row in rows)))
 
     @admin.display(description="credential keys")
     def credential_keys_count(self, server: McpServer) -> int:

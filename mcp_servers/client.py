@@ -53,6 +53,7 @@ class McpClientError(Exception):
     PROTOCOL = "protocol"  # it answered, but not as an MCP server we can use
     TOOL_ERROR = "tool_error"  # the tool itself reported an error
     TOOL_CHANGED = "tool_changed"  # the tool no longer matches the approved list
+    OUTPUT_INVALID = "output_invalid"  # the result does not match the tool's output schema
 
     def __init__(self, kind: str, message: str):
         self.kind = kind
@@ -73,6 +74,7 @@ class CallResult:
     text: str
     structured_content: Any
     tool: dict | None = None  # the tool as the server lists it now
+    content: list[dict] = field(default_factory=list)  # each block, typed (content_blocks)
 
 
 @dataclass
@@ -268,7 +270,7 @@ async def _guard_url(url: str, attempt: _Attempt) -> None:
 
 
 def _http_client(
-    attempt: _Attempt, headers: dict[str, str] | None, timeout: float
+    attempt: _Attempt, headers: dict[str, str] | None, timeout: float, connect: float | None = None
 ) -> httpx2.AsyncClient:
     async def record(response: httpx2.Response) -> None:
         attempt.statuses.append(response.status_code)
@@ -282,7 +284,7 @@ def _http_client(
     pool._network_backend = GuardedNetworkBackend(attempt)
     return httpx2.AsyncClient(
         headers=headers or {},
-        timeout=httpx2.Timeout(timeout),
+        timeout=httpx2.Timeout(timeout, connect=connect or timeout),
         transport=transport,
         trust_env=False,  # no proxies from the environment: the guard checks the real peer
         follow_redirects=False,  # the SDK follows same-origin redirects itself, through the guard
@@ -295,22 +297,30 @@ def _http_client(
 
 @asynccontextmanager
 async def _session(
-    url: str, transport: str, headers: dict[str, str], timeout: float, attempt: _Attempt
+    url: str,
+    transport: str,
+    headers: dict[str, str],
+    timeout: float,
+    attempt: _Attempt,
+    read_budget: float | None = None,
 ):
     """An MCP client in automatic mode: `server/discover` first (2026-07-28), falling back to
-    the `initialize` handshake for earlier servers; `client.protocol_version` is the agreement."""
+    the `initialize` handshake for earlier servers; `client.protocol_version` is the agreement.
+
+    `timeout` bounds connecting and every request of the handshake and listing; `read_budget`
+    (the call timeout, when longer) is how long the transport waits for a tool's answer."""
     await _guard_url(url, attempt)
+    budget, connect = max(timeout, read_budget or 0), timeout
     if transport == "sse":
-        budget = timeout
 
         def factory(headers=None, timeout=None, auth=None):
-            return _http_client(attempt, headers, budget)
+            return _http_client(attempt, headers, budget, connect=connect)
 
         connection = sse_client(
             url,
             headers=headers,
             timeout=timeout,
-            sse_read_timeout=timeout,
+            sse_read_timeout=budget,
             httpx_client_factory=factory,
         )
         async with Client(
@@ -318,7 +328,7 @@ async def _session(
         ) as client:
             yield client
         return
-    async with _http_client(attempt, headers, timeout) as http:
+    async with _http_client(attempt, headers, budget, connect=timeout) as http:
         connection = streamable_http_client(url, http_client=http)
         async with Client(
             connection, mode="auto", read_timeout_seconds=timeout, cache=None
@@ -415,11 +425,26 @@ def redact_value(value: Any, secrets: Iterable[str]) -> Any:
 
 
 def _tool_dict(tool) -> dict:
-    return {
+    """A tool as stored: name, description, input schema, and the metadata an administrator
+    reviews when it is present (title, annotations, output schema, task support). Absent
+    metadata is left out, so a tool without any keeps the fingerprint it always had."""
+    data = {
         "name": tool.name,
         "description": tool.description or "",
         "input_schema": tool.input_schema or {},
     }
+    if tool.title:
+        data["title"] = tool.title
+    if tool.annotations is not None:
+        hints = tool.annotations.model_dump(by_alias=True, exclude_none=True)
+        if hints:
+            data["annotations"] = hints  # as the protocol spells them: destructiveHint, …
+    if tool.output_schema is not None:
+        data["output_schema"] = tool.output_schema
+    support = tool.execution.task_support if tool.execution is not None else None
+    if support and support != "forbidden":
+        data["task_support"] = support
+    return data
 
 
 async def _list_tools(client: Client) -> list[dict]:
@@ -434,16 +459,97 @@ async def _list_tools(client: Client) -> list[dict]:
     return tools[:MAX_TOOLS]
 
 
-def _content_text(result) -> str:
-    parts = []
-    for block in result.content or []:
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            parts.append(block.text)
-        elif kind == "resource" and hasattr(block.resource, "text"):
-            parts.append(block.resource.text)
+def _base64_size(data: str) -> int:
+    """Decoded bytes of a base64 string, without decoding it."""
+    data = data.strip()
+    return max(0, len(data) * 3 // 4 - data[-2:].count("="))
+
+
+def _human(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:,} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def content_blocks(result, secrets: Iterable[str], max_binary_bytes: int) -> list[dict]:
+    """Each content block of a result, typed as the protocol types it: text; image and audio
+    with mime_type and base64 data; resource with uri, mime_type and text or blob;
+    resource_link with uri, name (and title, description, mime_type when given).
+
+    Binary data (image, audio, blob) counts against one budget for the whole result: a block
+    that does not fit keeps its type, mime type and size, loses its data and says why in
+    `note`. Text is redacted like the rest of the result."""
+    budget = max_binary_bytes
+    blocks: list[dict] = []
+
+    def keep_binary(block: dict, key: str, data: str) -> dict:
+        nonlocal budget
+        size = _base64_size(data)
+        block["size"] = size
+        if size > budget:
+            block[key] = None
+            block["omitted"] = True
+            block["note"] = (
+                f"{_human(size)} of data not kept: a result keeps at most "
+                f"{_human(max_binary_bytes)} of binary content."
+            )
         else:
-            parts.append(f"[{kind or 'content'}]")
+            block[key] = data
+            budget -= size
+        return block
+
+    for item in result.content or []:
+        kind = getattr(item, "type", "")
+        if kind == "text":
+            blocks.append({"type": "text", "text": redact(item.text, secrets)})
+        elif kind in ("image", "audio"):
+            block = {"type": kind, "mime_type": item.mime_type}
+            blocks.append(keep_binary(block, "data", item.data or ""))
+        elif kind == "resource":
+            inner = item.resource
+            block = {
+                "type": "resource",
+                "uri": redact(str(inner.uri), secrets),
+                "mime_type": inner.mime_type,
+            }
+            if hasattr(inner, "text"):
+                block["text"] = redact(inner.text, secrets)
+            else:
+                block = keep_binary(block, "blob", getattr(inner, "blob", "") or "")
+            blocks.append(block)
+        elif kind == "resource_link":
+            block = {
+                "type": "resource_link",
+                "uri": redact(str(item.uri), secrets),
+                "name": redact(item.name, secrets),
+            }
+            for key in ("title", "description", "mime_type"):
+                value = getattr(item, key, None)
+                if value:
+                    block[key] = redact(value, secrets)
+            blocks.append(block)
+        else:
+            blocks.append({"type": kind or "unknown"})
+    return blocks
+
+
+def blocks_text(blocks: list[dict]) -> str:
+    """The result as text, for the model and the chat: text as it is, other blocks named."""
+    parts = []
+    for block in blocks:
+        kind = block["type"]
+        if kind == "text" or (kind == "resource" and block.get("text") is not None):
+            parts.append(block["text"])
+        elif kind in ("image", "audio"):
+            parts.append(f"[{kind} {block.get('mime_type') or ''}, {_human(block['size'])}]")
+        elif kind == "resource":
+            parts.append(f"[resource {block['uri']}, {_human(block.get('size') or 0)}]")
+        elif kind == "resource_link":
+            parts.append(f"[link {block['name']}: {block['uri']}]")
+        else:
+            parts.append(f"[{kind}]")
     return "\n".join(parts)
 
 
@@ -481,6 +587,15 @@ def probe(*, url: str, transport: str, headers: dict[str, str], timeout: float) 
         raise _describe(exc, attempt, secrets) from None
 
 
+def _is_output_mismatch(exc: BaseException) -> bool:
+    """The SDK's own check of structured content against the listed output schema failed."""
+    return any(
+        isinstance(leaf, RuntimeError)
+        and ("structured content" in str(leaf) or "Invalid schema for tool" in str(leaf))
+        for leaf in _leaves(exc)
+    )
+
+
 def call_tool(
     *,
     url: str,
@@ -489,25 +604,35 @@ def call_tool(
     timeout: float,
     tool: str,
     arguments: dict,
+    call_timeout: float | None = None,
     secrets: Iterable[str] = (),
     verify_tool=None,
+    max_binary_bytes: int = 0,
 ) -> CallResult:
-    """Call one tool. `verify_tool(current_definition_or_None)` runs before the call and may
-    raise McpClientError to stop it (the pinning check). Raises McpClientError."""
+    """Call one tool. `timeout` bounds connecting, the handshake and the listing;
+    `call_timeout` (default: `timeout`) the tool call itself. `verify_tool(current_definition
+    _or_None)` runs before the call and may raise McpClientError to stop it (the pinning
+    check). Raises McpClientError."""
     attempt = _Attempt()
     secrets = [*secrets, *_header_secrets(headers)]
+    call_timeout = call_timeout or timeout
 
     async def go() -> CallResult:
-        with anyio.fail_after(timeout):
-            async with _session(url, transport, headers, timeout, attempt) as client:
+        # The whole exchange ends at the latest when both budgets are spent; each request
+        # has its own bound inside it.
+        with anyio.fail_after(timeout + call_timeout):
+            async with _session(
+                url, transport, headers, timeout, attempt, read_budget=call_timeout
+            ) as client:
                 current = None
                 if verify_tool is not None:
                     # Redacted as the check stored it, so the fingerprints compare alike.
                     listed = redact_value(await _list_tools(client), secrets)
                     current = next((t for t in listed if t["name"] == tool), None)
                     verify_tool(current)
-                result = await client.call_tool(tool, arguments)
-                text = redact(_content_text(result), secrets)
+                result = await client.call_tool(tool, arguments, read_timeout_seconds=call_timeout)
+                blocks = content_blocks(result, secrets, max_binary_bytes)
+                text = blocks_text(blocks)
                 if result.is_error:
                     raise McpClientError(
                         McpClientError.TOOL_ERROR,
@@ -518,11 +643,17 @@ def call_tool(
                     text=text,
                     structured_content=redact_value(result.structured_content, secrets),
                     tool=current,
+                    content=blocks,
                 )
 
     try:
         return _run(go)
     except Exception as exc:
+        if _is_output_mismatch(exc):
+            raise McpClientError(
+                McpClientError.OUTPUT_INVALID,
+                "The tool's structured result does not match its output schema.",
+            ) from None
         raise _describe(exc, attempt, secrets) from None
 
 

@@ -46,13 +46,16 @@ _local_running = 0
 
 
 def retry_after() -> int:
-    """Seconds after which a slot is free again at the latest: one call's timeout."""
+    """Seconds after which a slot is likely free again: one call's default timeout."""
     return max(1, math.ceil(float(settings.MCP_TIMEOUT_SECONDS)))
 
 
 def _lease_seconds() -> int:
-    # A call, plus the check a changed tool triggers, plus slack for the work around them.
-    return 2 * retry_after() + 30
+    # The longest call a server may ask for (connect and list, then the call), plus the check
+    # a changed tool triggers, plus slack for the work around them.
+    connect = math.ceil(float(settings.MCP_CONNECT_TIMEOUT_SECONDS))
+    longest = max(retry_after(), int(settings.MCP_MAX_CALL_TIMEOUT_SECONDS))
+    return 2 * connect + longest + 30
 
 
 def _take(prefix: str, count: int, token: str, lease: int) -> str | None:

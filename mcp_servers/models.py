@@ -4,7 +4,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator, URLValidator
+from django.core.validators import MaxLengthValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -85,6 +85,11 @@ class McpServer(models.Model):
         default=list, blank=True, validators=[validate_credential_spec]
     )
     headers = models.JSONField(default=dict, blank=True, validators=[validate_headers])
+    # A tool call's wait for its answer; empty means MCP_TIMEOUT_SECONDS. Never more than
+    # MCP_MAX_CALL_TIMEOUT_SECONDS (checked in clean, and again when used).
+    call_timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)]
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -179,6 +184,11 @@ class McpServer(models.Model):
             errors["url"] = "A URL is required for HTTP and SSE servers."
         if self.transport == self.Transport.STDIO and not self.command:
             errors["command"] = "A command is required for stdio servers."
+        longest = settings.MCP_MAX_CALL_TIMEOUT_SECONDS
+        if self.call_timeout_seconds is not None and self.call_timeout_seconds > longest:
+            errors["call_timeout_seconds"] = (
+                f"A call may wait at most {longest} seconds (MCP_MAX_CALL_TIMEOUT_SECONDS)."
+            )
         if isinstance(self.headers, dict) and isinstance(self.credential_spec, list):
             known = self.credential_keys
             for header, template in self.headers.items():
@@ -202,6 +212,13 @@ class McpServer(models.Model):
             if isinstance(entry, dict) and entry.get("key") == key:
                 return entry
         return None
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds a tool call of this server waits for its answer."""
+        if self.call_timeout_seconds:
+            return float(min(self.call_timeout_seconds, settings.MCP_MAX_CALL_TIMEOUT_SECONDS))
+        return float(settings.MCP_TIMEOUT_SECONDS)
 
     @property
     def visible_tools(self) -> list[dict]:

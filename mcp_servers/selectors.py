@@ -56,3 +56,42 @@ def mcp_server_list_callable_for_user(*, user: AbstractBaseUser) -> list[McpServ
         .order_by("name")
     )
     return [server for server in servers if server.visible_tools]
+
+
+TASK_REQUIRED_REASON = (
+    "This tool only runs as a background task (MCP task augmentation), which Atelier does not "
+    "support yet; it cannot be called here."
+)
+
+
+def mcp_tool_not_callable_reason(tool: dict) -> str:
+    """Why a listed tool cannot be called from Atelier, or empty: the one rule the API, the
+    chat's tool picker, the assistant and the call itself apply."""
+    if tool.get("task_support") == "required":
+        return TASK_REQUIRED_REASON
+    return ""
+
+
+def mcp_tool_is_destructive(tool: dict) -> bool:
+    """Whether the server says the tool may destroy or overwrite data (annotations
+    .destructiveHint). The protocol's default for a tool that is not read-only is true, but a
+    hint is only a server's claim: only an explicit true marks a tool here."""
+    return bool((tool.get("annotations") or {}).get("destructiveHint"))
+
+
+HINT_LABELS = (
+    ("readOnlyHint", "read-only"),
+    ("destructiveHint", "destructive"),
+    ("idempotentHint", "idempotent"),
+    ("openWorldHint", "open world"),
+)
+
+
+def hint_labels(tool: dict) -> list[str]:
+    """The hints a server gives for a tool, in words: "read-only", "not destructive", …"""
+    annotations = tool.get("annotations") or {}
+    labels = []
+    for key, label in HINT_LABELS:
+        if key in annotations:
+            labels.append(label if annotations[key] else f"not {label}")
+    return labels

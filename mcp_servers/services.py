@@ -16,7 +16,7 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource, Unresolvable
 
 from chat import services as chat_services
-from chat.models import MAX_CONTENT_LENGTH, ChatMessage
+from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage
 from config import security_signals
 from config.errors import Conflict, DomainError, Invalid, NotFound
 from config.services import validate_model
@@ -41,6 +41,7 @@ EDITABLE_FIELDS = (
     "credential_spec",
     "headers",
     "disabled_tools",
+    "call_timeout_seconds",
 )
 
 
@@ -168,21 +169,33 @@ class McpToolFailed(DomainError):
     default_code = "mcp_tool_failed"
 
 
-def _timeout() -> float:
-    return float(settings.MCP_TIMEOUT_SECONDS)
+def _connect_timeout() -> float:
+    return float(settings.MCP_CONNECT_TIMEOUT_SECONDS)
 
 
 def _canonical(value) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Tool metadata an administrator reviews besides name, description and input schema.
+REVIEWED_METADATA = ("title", "annotations", "output_schema", "task_support")
+
+
 def mcp_tool_fingerprint(tool: dict) -> str:
-    """sha256 of one tool's name, description and input schema, in canonical JSON."""
+    """sha256 of one tool's name, description, input schema and, when present, its title,
+    annotations, output schema and task support, in canonical JSON.
+
+    Metadata a tool does not have is left out of the material, so a tool without any keeps
+    the fingerprint it was approved with before metadata was kept; one that has some (a
+    destructiveHint, an output schema) changes its fingerprint, and its server awaits review."""
     material = {
         "name": tool.get("name", ""),
         "description": tool.get("description") or "",
         "input_schema": tool.get("input_schema") or {},
     }
+    for key in REVIEWED_METADATA:
+        if tool.get(key) not in (None, "", {}):
+            material[key] = tool[key]
     return hashlib.sha256(_canonical(material).encode("utf-8")).hexdigest()
 
 
@@ -213,11 +226,15 @@ def _pin(server: McpServer, tools: list[dict]) -> None:
 
 
 def _record_tools(server: McpServer, tools: list[dict]) -> None:
-    """Store what the server offers now; the first list found is pinned, a different one later
-    marks the server for review and keeps the pinned fingerprint."""
+    """Store what the server offers now. A list that differs from the approved one (the first
+    list differs from none) marks the server for review and keeps the pinned fingerprint; with
+    MCP_APPROVE_FIRST_TOOLS the first list found is pinned at once instead."""
     server.tools = tools
     if not server.tools_fingerprint:
-        _pin(server, tools)
+        if settings.MCP_APPROVE_FIRST_TOOLS:
+            _pin(server, tools)
+        else:
+            server.tools_changed = True  # awaiting the first approval
     else:
         was_changed = server.tools_changed
         server.tools_changed = mcp_tools_fingerprint(tools) != server.tools_fingerprint
@@ -305,7 +322,7 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
         return _record_check(server, outcome)
     try:
         result = mcp_client.probe(
-            url=server.url, transport=server.transport, headers=headers, timeout=_timeout()
+            url=server.url, transport=server.transport, headers=headers, timeout=_connect_timeout()
         )
     except mcp_client.McpClientError as exc:
         status = {
@@ -409,44 +426,75 @@ def mcp_schema_remote_reference(schema) -> str | None:
 def _tools_problem(tools: list[dict]) -> str:
     """Why a tool list cannot be recorded, or empty."""
     for tool in tools:
-        target = mcp_schema_remote_reference(tool.get("input_schema"))
-        if target is not None:
-            return (
-                f"Refused: the input schema of tool {str(tool.get('name'))[:100]} refers to "
-                f"{target[:200]} outside itself; a tool schema may only use references inside "
-                "itself (#…), which are never fetched."
-            )
+        for key, label in (("input_schema", "input"), ("output_schema", "output")):
+            target = mcp_schema_remote_reference(tool.get(key))
+            if target is not None:
+                return (
+                    f"Refused: the {label} schema of tool {str(tool.get('name'))[:100]} refers "
+                    f"to {target[:200]} outside itself; a tool schema may only use references "
+                    "inside itself (#…), which are never fetched."
+                )
     return ""
 
 
-def _validate_arguments(tool: dict, arguments) -> None:
-    if not isinstance(arguments, dict):
-        raise Invalid("Arguments must be a JSON object.", field="arguments")
-    schema = tool.get("input_schema") or {"type": "object"}
+def _schema_error(tool: dict, key: str, label: str, value, *, when: str):
+    """The best error of `value` against the tool's schema `key`, or None. References resolve
+    only inside the schema (LOCAL_REFERENCES_ONLY); a schema that cannot be applied is the
+    server's fault, a 502 naming it."""
+    schema = tool.get(key) or {"type": "object"}
     validator_class = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
     )
     try:
         validator_class.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        raise McpServerUnavailable("The tool's input schema is not valid JSON Schema.") from exc
+        raise McpServerUnavailable(f"The tool's {label} schema is not valid JSON Schema.") from exc
     validator = validator_class(schema, registry=LOCAL_REFERENCES_ONLY)
     try:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        return jsonschema.exceptions.best_match(validator.iter_errors(value))
     except Unresolvable as exc:
         raise McpServerUnavailable(
-            "The tool's input schema refers to something outside itself, which is never "
-            "fetched; no call was made."
+            f"The tool's {label} schema refers to something outside itself, which is never "
+            f"fetched; {when}."
         ) from exc
     except Exception as exc:  # a bad pattern, a reference loop: the server's fault, not a 500
-        logger.info("MCP tool %s: input schema unusable: %s", tool.get("name"), type(exc).__name__)
-        raise McpServerUnavailable(
-            "The tool's input schema cannot be applied; no call was made."
-        ) from exc
+        logger.info(
+            "MCP tool %s: %s schema unusable: %s", tool.get("name"), label, type(exc).__name__
+        )
+        raise McpServerUnavailable(f"The tool's {label} schema cannot be applied; {when}.") from exc
+
+
+def _validate_arguments(tool: dict, arguments) -> None:
+    if not isinstance(arguments, dict):
+        raise Invalid("Arguments must be a JSON object.", field="arguments")
+    error = _schema_error(tool, "input_schema", "input", arguments, when="no call was made")
     if error is not None:
         where = "/".join(str(part) for part in error.absolute_path)
         message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
         raise Invalid(f"{where}: {message}" if where else message, field="arguments")
+
+
+def _validate_output(tool: dict, structured) -> None:
+    """A tool with an output schema must return structured content that matches it (checked
+    against the approved definition, which the call verified is what the server lists)."""
+    if tool.get("output_schema") is None:
+        return
+    if structured is None:
+        raise McpToolFailed(
+            "The tool declares an output schema but returned no structured result.",
+            code="mcp_output_invalid",
+        )
+    error = _schema_error(
+        tool, "output_schema", "output", structured, when="its result was not used"
+    )
+    if error is not None:
+        where = "/".join(str(part) for part in error.absolute_path)
+        message = error.message[:300]
+        raise McpToolFailed(
+            "The tool's structured result does not match its output schema: "
+            + (f"{where}: {message}" if where else message),
+            code="mcp_output_invalid",
+        )
 
 
 def _call_values(*, user: AbstractBaseUser, server: McpServer) -> dict[str, str]:
@@ -521,6 +569,7 @@ def _append_to_chat(
     text: str,
     is_error: bool,
     truncated: bool = False,
+    content: list[dict] | None = None,
 ) -> list[ChatMessage]:
     call = chat_services.chat_message_create(
         owner=user,
@@ -535,21 +584,49 @@ def _append_to_chat(
         role=ChatMessage.Role.TOOL,
         content=_chat_text(text),
         metadata=_call_metadata(
-            server, tool, arguments, phase="result", is_error=is_error, truncated=truncated
+            server,
+            tool,
+            arguments,
+            phase="result",
+            is_error=is_error,
+            truncated=truncated,
+            # The text is the message itself; the other blocks are shown beside it.
+            **({"content": _chat_blocks(content)} if content else {}),
         ),
+        metadata_limit=_chat_metadata_limit(),
     )
     return [call, result]
 
 
-def _truncate(text: str, structured):
+def _chat_blocks(content: list[dict]) -> list[dict]:
+    return [block for block in content if block["type"] != "text"]
+
+
+def _chat_metadata_limit() -> int:
+    # Binary data is base64 (4 bytes for 3); resource text may double as JSON escapes it.
+    return MAX_METADATA_BYTES + 2 * settings.MCP_BINARY_MAX_BYTES + 2 * MAX_CONTENT_LENGTH
+
+
+def _cut_text(text: str) -> tuple[str, bool]:
     limit = settings.MCP_RESULT_MAX_CHARS
-    truncated = False
     if len(text) > limit:
-        text = f"{text[:limit]}\n… [truncated: {limit:,} of {len(text):,} characters shown]"
-        truncated = True
-    if structured is not None and len(_canonical(structured)) > limit:
+        return f"{text[:limit]}\n… [truncated: {limit:,} of {len(text):,} characters shown]", True
+    return text, False
+
+
+def _truncate(text: str, structured, content: list[dict]):
+    """The result within MCP_RESULT_MAX_CHARS: the text, each text in a block, and structured
+    content (dropped when longer). Binary blocks were capped by the client."""
+    text, truncated = _cut_text(text)
+    if structured is not None and len(_canonical(structured)) > settings.MCP_RESULT_MAX_CHARS:
         structured, truncated = None, True
-    return text, structured, truncated
+    blocks = []
+    for block in content:
+        if isinstance(block.get("text"), str):
+            cut, was_cut = _cut_text(block["text"])
+            block, truncated = {**block, "text": cut}, truncated or was_cut
+        blocks.append(block)
+    return text, structured, blocks, truncated
 
 
 def _hand_back_database_connection() -> None:
@@ -573,7 +650,7 @@ def _raise_call_failure(
     logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
     if exc.kind == exc.TOOL_CHANGED:
         raise Conflict(exc.message, code="tools_changed")
-    if exc.kind == exc.TOOL_ERROR:
+    if exc.kind in (exc.TOOL_ERROR, exc.OUTPUT_INVALID):
         if project is not None:
             _append_to_chat(
                 user=user,
@@ -584,7 +661,8 @@ def _raise_call_failure(
                 text=exc.message,
                 is_error=True,
             )
-        raise McpToolFailed(exc.message)
+        code = "mcp_output_invalid" if exc.kind == exc.OUTPUT_INVALID else None
+        raise McpToolFailed(exc.message, code=code)
     if exc.kind == exc.TIMEOUT:
         raise McpServerTimeout(exc.message)
     if exc.kind == exc.REFUSED:
@@ -614,6 +692,12 @@ def mcp_tool_call(
         raise Invalid("This MCP server is not active.", code="server_inactive")
     if server.transport == McpServer.Transport.STDIO:
         raise Invalid("stdio servers are catalogued but never run by the web application.")
+    if server.tools_changed and not server.tools_fingerprint:
+        raise Conflict(
+            "The tools of this server await an administrator's first approval; no call is "
+            "made before it.",
+            code="tools_changed",
+        )
     if server.tools_changed:
         raise Conflict(
             "The tools of this server changed since they were approved; an administrator must "
@@ -623,6 +707,9 @@ def mcp_tool_call(
     definition = next((t for t in server.visible_tools if t.get("name") == tool), None)
     if definition is None:
         raise NotFound("Tool not found.")
+    reason = selectors.mcp_tool_not_callable_reason(definition)
+    if reason:
+        raise Invalid(reason, code="tool_not_callable")
     _validate_arguments(definition, arguments)
     pinned = mcp_tool_fingerprint(definition)
 
@@ -644,11 +731,13 @@ def mcp_tool_call(
                 url=server.url,
                 transport=server.transport,
                 headers=headers,
-                timeout=_timeout(),
+                timeout=_connect_timeout(),
+                call_timeout=server.call_timeout,
                 tool=tool,
                 arguments=arguments,
                 secrets=values.values(),
                 verify_tool=verify,
+                max_binary_bytes=settings.MCP_BINARY_MAX_BYTES,
             )
         except mcp_client.McpClientError as exc:
             failure = exc
@@ -656,11 +745,20 @@ def mcp_tool_call(
             failure = None
         if failure is not None and failure.kind == failure.TOOL_CHANGED:
             mcp_server_check(server=server)  # records the new list for the admin's review
+    if failure is None:
+        try:
+            _validate_output(definition, result.structured_content)
+        except McpToolFailed as exc:  # noted in the chat like a tool's own error
+            failure = mcp_client.McpClientError(
+                mcp_client.McpClientError.OUTPUT_INVALID, exc.message
+            )
     if failure is not None:
         _raise_call_failure(
             failure, user=user, server=server, tool=tool, arguments=arguments, project=project
         )
-    text, structured, truncated = _truncate(result.text, result.structured_content)
+    text, structured, content, truncated = _truncate(
+        result.text, result.structured_content, result.content
+    )
     messages = []
     if project is not None:
         messages = _append_to_chat(
@@ -672,6 +770,7 @@ def mcp_tool_call(
             text=text,
             is_error=False,
             truncated=truncated,
+            content=content,
         )
     logger.info("MCP call %s/%s by user %s ok", server.pk, tool, user.pk)
     return {
@@ -680,6 +779,7 @@ def mcp_tool_call(
         "protocol_version": result.protocol_version,
         "text": text,
         "structured_content": structured,
+        "content": content,
         "truncated": truncated,
         "chat_message_ids": [message.pk for message in messages],
     }

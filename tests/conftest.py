@@ -89,3 +89,11 @@ def _fresh_cache():
 
     cache.clear()
     window_leases.left.clear()
+
+
+@pytest.fixture(autouse=True)
+def _first_tool_list_approved(settings):
+    """Most tests check a server and then call its tools: they run with the operators' opt-in
+    that approves the first list found. Tests of the default (an administrator approves the
+    first list) set MCP_APPROVE_FIRST_TOOLS = False themselves."""
+    settings.MCP_APPROVE_FIRST_TOOLS = True

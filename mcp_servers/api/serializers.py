@@ -4,13 +4,47 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from mcp_servers.models import McpServer
+from mcp_servers.selectors import mcp_tool_is_destructive, mcp_tool_not_callable_reason
 from mcp_servers.services import mcp_tools_diff
+
+
+class ToolAnnotationsSerializer(serializers.Serializer):
+    """The server's hints about a tool, as the protocol names them; claims, not guarantees."""
+
+    title = serializers.CharField(required=False)
+    readOnlyHint = serializers.BooleanField(required=False)  # camelCase: the protocol names them so
+    destructiveHint = serializers.BooleanField(required=False)
+    idempotentHint = serializers.BooleanField(required=False)
+    openWorldHint = serializers.BooleanField(required=False)
 
 
 class ToolSerializer(serializers.Serializer):
     name = serializers.CharField()
+    title = serializers.CharField(required=False, help_text="The tool's display name, if given.")
     description = serializers.CharField(allow_blank=True, required=False)
     input_schema = serializers.JSONField(required=False)
+    output_schema = serializers.JSONField(
+        required=False, help_text="The JSON Schema its structured results are checked against."
+    )
+    annotations = ToolAnnotationsSerializer(required=False)
+    task_support = serializers.ChoiceField(
+        choices=["optional", "required"],
+        required=False,
+        help_text="Whether the tool runs as an MCP task; absent when it never does.",
+    )
+    destructive = serializers.SerializerMethodField()
+    callable = serializers.SerializerMethodField()
+    not_callable_reason = serializers.SerializerMethodField()
+
+    def get_destructive(self, tool: dict) -> bool:
+        """The server marks the tool as one that may destroy or overwrite data."""
+        return mcp_tool_is_destructive(tool)
+
+    def get_callable(self, tool: dict) -> bool:
+        return not mcp_tool_not_callable_reason(tool)
+
+    def get_not_callable_reason(self, tool: dict) -> str:
+        return mcp_tool_not_callable_reason(tool)
 
 
 class ToolsDiffSerializer(serializers.Serializer):
@@ -84,6 +118,7 @@ class McpServerSerializer(serializers.ModelSerializer):
             "last_check_status",
             "last_check_error",
             "server_info",
+            "call_timeout_seconds",
             "tools",
             "tools_changed",
             "created_at",
@@ -154,6 +189,13 @@ class McpServerWriteSerializer(serializers.Serializer):
     allowed_groups = serializers.PrimaryKeyRelatedField(
         many=True, queryset=Group.objects.all(), required=False
     )
+    call_timeout_seconds = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="How long a tool call waits for its answer; null for MCP_TIMEOUT_SECONDS. "
+        "At most MCP_MAX_CALL_TIMEOUT_SECONDS.",
+    )
 
     def validate_url(self, value):
         if value and not value.lower().startswith(("http://", "https://")):
@@ -174,6 +216,39 @@ class ToolCallSerializer(serializers.Serializer):
     )
 
 
+class ContentBlockSerializer(serializers.Serializer):
+    """One block of a tool's result, typed as MCP types it."""
+
+    type = serializers.ChoiceField(
+        choices=["text", "image", "audio", "resource", "resource_link", "unknown"]
+    )
+    text = serializers.CharField(
+        required=False, allow_blank=True, help_text="text; resource with text contents"
+    )
+    mime_type = serializers.CharField(required=False, allow_null=True)
+    data = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="image, audio: base64; null when omitted above MCP_BINARY_MAX_BYTES",
+    )
+    blob = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text="resource with binary contents: base64; null when omitted",
+    )
+    uri = serializers.CharField(required=False, help_text="resource, resource_link")
+    name = serializers.CharField(required=False, help_text="resource_link")
+    title = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+    size = serializers.IntegerField(required=False, help_text="Decoded bytes of binary data.")
+    omitted = serializers.BooleanField(required=False)
+    note = serializers.CharField(required=False, help_text="Why the data was not kept.")
+
+    def to_representation(self, instance: dict) -> dict:
+        # A block carries only the fields of its type: no `data: null` on a text block.
+        return {key: value for key, value in instance.items() if key in self.fields}
+
+
 class ToolCallResultSerializer(serializers.Serializer):
     server = serializers.UUIDField()
     tool = serializers.CharField()
@@ -182,6 +257,9 @@ class ToolCallResultSerializer(serializers.Serializer):
         allow_blank=True, help_text="The result's text, truncated above MCP_RESULT_MAX_CHARS."
     )
     structured_content = StructuredContentField(allow_null=True)
+    content = ContentBlockSerializer(
+        many=True, help_text="Every content block of the result, in order, typed."
+    )
     truncated = serializers.BooleanField()
     chat_message_ids = serializers.ListField(
         child=serializers.IntegerField(),

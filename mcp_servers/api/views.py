@@ -89,7 +89,8 @@ STATUS = OpenApiParameter(
         description=(
             "Fills the server's header templates from your own credentials (shared keys from "
             "the administrator's value), checks the arguments against the tool's input schema, "
-            "calls the tool with a timeout (MCP_TIMEOUT_SECONDS) and returns its result. With "
+            "calls the tool with the server's call timeout (MCP_TIMEOUT_SECONDS unless set) and "
+            "returns its result, each content block typed (`content`). With "
             "`project`, the call and its result are appended to that project's chat as two "
             "messages of role `tool`, the call in their `metadata.mcp_call`."
         ),

@@ -3,15 +3,26 @@
 Each runs under uvicorn in a thread on a free port; `running()` starts one and always stops it.
 """
 
+import base64
 import contextlib
 import hashlib
 import socket
 import threading
 import time
+from typing import Annotated
 
 import anyio
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    EmbeddedResource,
+    ResourceLink,
+    TextContent,
+    ToolAnnotations,
+)
+from pydantic import BaseModel
 
 
 def free_port() -> int:
@@ -59,6 +70,68 @@ def demo_server(name: str = "demo") -> MCPServer:
     def big(size: int) -> str:
         """A text of `size` characters."""
         return "x" * size
+
+    return server
+
+
+# A 1x1 PNG: what the image tool returns, byte for byte.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+BLOB = b"\x00\x01binary resource\xff"
+
+
+class Point(BaseModel):
+    x: int
+
+
+def meta_server() -> MCPServer:
+    """Tools with metadata (title, hints, output schemas) and results of every content type:
+    erase (destructive), look (read-only), picture (an image), attachments (a blob resource
+    and links), off_schema (structured content off its declared schema)."""
+    server = MCPServer("meta", version="1.0.0")
+
+    @server.tool(
+        title="Erase a file",
+        annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=True),
+    )
+    def erase(path: str) -> str:
+        """Erase one file."""
+        return f"erased {path}"
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    def look() -> str:
+        """Look, touch nothing."""
+        return "nothing changed"
+
+    @server.tool()
+    def picture() -> list:
+        """A caption and a tiny image."""
+        return ["a red dot", Image(data=PNG, format="png")]
+
+    @server.tool()
+    def attachments() -> CallToolResult:
+        """An embedded binary resource and two links, one of them not a web address."""
+        return CallToolResult(
+            content=[
+                EmbeddedResource(
+                    type="resource",
+                    resource=BlobResourceContents(
+                        uri="file:///reports/q3.bin",
+                        mime_type="application/octet-stream",
+                        blob=base64.b64encode(BLOB).decode(),
+                    ),
+                ),
+                ResourceLink(type="resource_link", uri="https://example.com/doc", name="Doc"),
+                ResourceLink(type="resource_link", uri="javascript:alert(1)", name="Trap"),
+                TextContent(type="text", text="three attachments"),
+            ]
+        )
+
+    @server.tool()
+    def off_schema() -> Annotated[CallToolResult, Point]:
+        """Structured content the server's lax model accepts but its JSON Schema does not."""
+        return CallToolResult(content=[], structured_content={"x": "3"})
 
     return server
 

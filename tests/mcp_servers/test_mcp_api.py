@@ -146,6 +146,7 @@ def test_a_user_calls_a_tool_with_their_own_key(checked, auth_client, user):
         "protocol_version": "2026-07-28",
         "text": digest(f"Bearer {SECRET}"),
         "structured_content": {"result": digest(f"Bearer {SECRET}")},
+        "content": [{"type": "text", "text": digest(f"Bearer {SECRET}")}],
         "truncated": False,
         "chat_message_ids": [],
     }

@@ -168,7 +168,7 @@ def test_nothing_listening_is_down_and_keeps_the_last_known_tools(demo):
 
 
 def test_a_server_that_never_answers_times_out(settings, loopback_allowed):
-    settings.MCP_TIMEOUT_SECONDS = 0.5
+    settings.MCP_CONNECT_TIMEOUT_SECONDS = 0.5  # the check is bounded by the connect timeout
     listener = socket.create_server(("127.0.0.1", 0))
     accepted = []
     thread = threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True)
@@ -360,3 +360,15 @@ def test_check_mcp_servers_command_succeeds_when_all_answer(demo, capsys):
         "Alpha: ok, 6 tools, protocol 2026-07-28",
         "1 MCP servers checked.",
     ]
+
+
+def test_check_mcp_servers_command_says_when_a_first_list_awaits_approval(demo, capsys, settings):
+    settings.MCP_APPROVE_FIRST_TOOLS = False
+    McpServer.objects.all().delete()
+    open_server(demo.url, name="Alpha")
+
+    call_command("check_mcp_servers")
+
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "Alpha: ok, 6 tools, protocol 2026-07-28, tools await their first approval"
+    )

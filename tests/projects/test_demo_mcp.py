@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 def test_seed_demo_registers_the_running_demo_server_with_approved_tools(settings):
     settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.MCP_APPROVE_FIRST_TOOLS = False  # as `make run` runs: seed_demo approves them
     with running(build_demo_server()) as live:
         settings.DEMO_MCP_PORT = live.port
         out = StringIO()

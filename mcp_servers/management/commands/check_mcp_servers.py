@@ -19,7 +19,9 @@ class Command(BaseCommand):
             if server.last_check_ok:
                 protocol = server.server_info.get("protocol_version", "?")
                 line = f"{server.name}: ok, {len(server.tools)} tools, protocol {protocol}"
-                if server.tools_changed:
+                if server.tools_changed and not server.tools_fingerprint:
+                    line += ", tools await their first approval"
+                elif server.tools_changed:
                     line += ", tools changed: review needed"
                 self.stdout.write(line)
             elif server.last_check_status == McpServer.CheckStatus.NOT_RUN:

@@ -27,7 +27,11 @@ from marketplace.services import (
 )
 from mcp_servers import demo
 from mcp_servers.models import McpServer
-from mcp_servers.services import mcp_server_check, mcp_server_create
+from mcp_servers.services import (
+    mcp_server_approve_tools,
+    mcp_server_check,
+    mcp_server_create,
+)
 from projects.models import Project, ProjectFile
 from projects.services import project_create, project_file_put
 
@@ -278,6 +282,8 @@ class Command(BaseCommand):
                 time.sleep(0.2)
         server = mcp_server_check(server=server)
         if server.last_check_ok:
+            # The demo's own harmless tools: approved here as an administrator would.
+            server = mcp_server_approve_tools(server=server)
             names = ", ".join(tool["name"] for tool in server.tools)
             self.changes.append(f"tools of {server.name} approved: {names}")
         else:
