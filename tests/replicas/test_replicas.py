@@ -8,10 +8,10 @@ the old name was read on the replica, one that shows the new name on the primary
 in the app can produce the old name (no cache holds listing rows).
 """
 
-import contextlib
 import http.cookiejar
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -24,6 +24,7 @@ import pytest
 
 from bench.fault_db_restart import free_port, server_env
 from tests.replicas.cluster import PrimaryAndStandby, why_not_runnable
+from tests.replicas.seed import BUYER
 
 pytestmark = [
     pytest.mark.replica,
@@ -31,14 +32,13 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
-BUYER, BUYER_PASSWORD = "carol", "carol-demo-password"
 
 
-def manage(database_url: str, *args: str) -> None:
+def seed(database_url: str) -> None:
     env = server_env(database_url)
     env["DEBUG"] = "1"
-    subprocess.run(  # noqa: S603 - our own manage.py
-        [sys.executable, "manage.py", *args],
+    subprocess.run(
+        [sys.executable, "tests/replicas/seed.py"],
         cwd=ROOT,
         env=env,
         check=True,
@@ -47,84 +47,98 @@ def manage(database_url: str, *args: str) -> None:
     )
 
 
-@contextlib.contextmanager
-def app_server(clusters: PrimaryAndStandby, tmp: Path, **settings: str):
+class AppServer:
     """gunicorn with one worker, the primary as default and the standby as replica1."""
-    port = free_port()
-    env = server_env(clusters.primary.url())
-    env.update(
-        # DEBUG only for plain-http cookies (the session cookie is Secure otherwise).
-        DEBUG="1",
-        DATABASE_REPLICA_URLS=clusters.standby.url(),
-        GUNICORN_BIND=f"127.0.0.1:{port}",
-        GUNICORN_WORKERS="1",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp),
-        **settings,
-    )
-    tmp.mkdir()
-    log = (tmp / "server.log").open("w")
-    server = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "-c",
-            "deploy/gunicorn.conf.py",
-            "config.wsgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
+
+    def __init__(self, clusters: PrimaryAndStandby, tmp: Path, **settings: str) -> None:
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = tmp / "server.log"
+        env = server_env(clusters.primary.url())
+        env.update(
+            # DEBUG only for plain-http cookies (the session cookie is Secure otherwise).
+            DEBUG="1",
+            DATABASE_REPLICA_URLS=clusters.standby.url(),
+            GUNICORN_BIND=f"127.0.0.1:{port}",
+            GUNICORN_WORKERS="1",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp),
+            **settings,
+        )
+        with self.log_path.open("w") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own venv's gunicorn
+                [
+                    str(Path(sys.executable).with_name("gunicorn")),
+                    "-c",
+                    "deploy/gunicorn.conf.py",
+                    "config.wsgi:application",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
         while True:
             try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=5).close()  # noqa: S310
-                break
+                urllib.request.urlopen(f"{self.base}/healthz", timeout=5).close()  # noqa: S310
+                return
             except OSError:
-                assert server.poll() is None, (tmp / "server.log").read_text()
+                assert self.process.poll() is None, self.log_path.read_text()
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @pytest.fixture(scope="module")
-def clusters():
+def nodes(tmp_path_factory):
+    """The clusters and two app nodes on them, started side by side to save time: `lenient`
+    reads from the replica however far behind it is, `strict` skips it beyond a second."""
     clusters = PrimaryAndStandby()
+    servers = []
     try:
         clusters.start()
-        manage(clusters.primary.url(), "migrate", "--noinput")
-        manage(clusters.primary.url(), "seed_demo", "--force")
+        lenient = AppServer(
+            clusters,
+            tmp_path_factory.mktemp("lenient"),
+            REPLICA_MAX_LAG_SECONDS="3600",
+            REPLICA_STICKY_SECONDS="30",
+        )
+        servers.append(lenient)
+        strict = AppServer(clusters, tmp_path_factory.mktemp("strict"), REPLICA_MAX_LAG_SECONDS="1")
+        servers.append(strict)
+        seed(clusters.primary.url())
         clusters.add_standby()
-        yield clusters
+        for server in servers:
+            server.wait_ready()
+        yield clusters, lenient.base, strict.base
     finally:
+        for server in servers:
+            server.stop()
         clusters.remove()
 
 
 @pytest.fixture(scope="module")
-def lenient(clusters, tmp_path_factory):
-    """A node that keeps reading from a replica however far behind it is."""
-    with app_server(
-        clusters,
-        tmp_path_factory.mktemp("lenient") / "node",
-        REPLICA_MAX_LAG_SECONDS="3600",
-        REPLICA_STICKY_SECONDS="30",
-    ) as base:
-        yield base
+def clusters(nodes):
+    return nodes[0]
 
 
 @pytest.fixture(scope="module")
-def strict(clusters, tmp_path_factory):
-    """A node that skips a replica more than a second behind."""
-    with app_server(
-        clusters, tmp_path_factory.mktemp("strict") / "node", REPLICA_MAX_LAG_SECONDS="1"
-    ) as base:
-        yield base
+def lenient(nodes):
+    return nodes[1]
+
+
+@pytest.fixture(scope="module")
+def strict(nodes):
+    return nodes[2]
 
 
 @pytest.fixture
@@ -141,7 +155,7 @@ def listing(clusters):
                 WHERE b.project_id = p.id AND u.username = %(buyer)s)
             ORDER BY p.name LIMIT 1
             """,
-            {"buyer": BUYER},
+            {"buyer": BUYER[0]},
         ).fetchone()
     clusters.wait_for_replay()
     with clusters.standby.connect() as conn:
@@ -177,7 +191,7 @@ class Client:
         _, page = self.get(path)
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - our own loopback
             self.base + path, data=body, headers={"Referer": self.base + path}
         )
         with self.opener.open(request, timeout=15) as response:
@@ -225,35 +239,39 @@ def test_anonymous_reads_land_on_the_replica(lenient, listing):
     assert eventually(lambda: api_name(lenient, pk) == replica_name)
     status, page = Client(lenient).get(f"/listings/{pk}/")
     assert status == 200
-    assert replica_name in page and primary_name not in page
+    assert replica_name in page
+    assert primary_name not in page
     status, page = Client(lenient).get("/?q=" + urllib.parse.quote(replica_name.split()[0]))
-    assert status == 200 and primary_name not in page
+    assert status == 200
+    assert primary_name not in page
     assert metric(lenient, "atelier_db_reads_total", database="replica1") > 0
 
 
 def test_a_buyer_reads_their_purchase_at_once(lenient, listing):
     pk, replica_name, _ = listing
     buyer = Client(lenient)
-    buyer.post_form("/accounts/login/", {"username": BUYER, "password": BUYER_PASSWORD})
+    buyer.post_form("/accounts/login/", {"username": BUYER[0], "password": BUYER[1]})
     assert eventually(lambda: api_name(lenient, pk) == replica_name)  # replica in use
 
     status, page = buyer.post_form(f"/listings/{pk}/buy/", {})
 
     # Redirected to the listing: it shows the purchase, which only the primary has so far.
     assert status == 200
-    assert "Download zip" in page and "You bought this" in page
+    assert "Download zip" in page
+    assert "You bought this" in page
     status, page = buyer.get("/purchases/")
     assert status == 200
     # The same session without the read-your-writes mark reads the replica, where the
     # purchase is not yet: what the buyer would have seen without it.
     _, page = buyer.without("atelier_primary").get(f"/listings/{pk}/")
-    assert "You bought this" not in page and "Buy</a>" in page
+    assert "You bought this" not in page
+    assert "Buy</a>" in page
     _, page = buyer.get(f"/listings/{pk}/")
     assert "You bought this" in page
 
 
 def test_a_replica_that_lags_is_skipped(strict, listing):
-    pk, replica_name, primary_name = listing
+    pk, _replica_name, primary_name = listing
 
     # Paused replay and a newer write on the primary: more than a second behind soon.
     assert eventually(lambda: api_name(strict, pk) == primary_name)
@@ -285,7 +303,8 @@ def test_a_stopped_replica_is_skipped_and_used_again_when_back(clusters, lenient
         for _ in range(5):
             assert api_name(lenient, str(pk)) == name
             status, page = Client(lenient).get(f"/listings/{pk}/")
-            assert status == 200 and name in page
+            assert status == 200
+            assert name in page
         assert metric(lenient, "atelier_replica_fallbacks_total") > fallbacks_before
         assert eventually(
             lambda: metric(lenient, "atelier_replica_healthy", database="replica1") == 0
