@@ -12,8 +12,8 @@ Read-your-writes: a request that may write (any unsafe method) marks its client 
 keyed by a hash of their Authorization header — and a marked client reads from the primary.
 Both hold on any node (the cookie is signed with SECRET_KEY; the cache is Redis in production).
 
-Health: each process checks each replica at most once a second (one request thread does it,
-the others use the last answer) over a connection of its own. A replica that does not answer,
+Health: each process checks each replica at most once a second, on a thread of its own (requests
+use the last answer meanwhile), over a connection of its own. A replica that does not answer,
 or whose replay lags more than `REPLICA_MAX_LAG_SECONDS`, is skipped until a check finds it
 well again; a replica that fails during a request is skipped at once and the request is served
 again from the primary.
@@ -115,14 +115,25 @@ class ReplicaHealth:
         self._connections: dict[str, psycopg.Connection] = {}
 
     def healthy(self) -> tuple[str, ...]:
+        """The replicas found well by the last check; starts the next one when it is due.
+
+        The check runs on a thread of its own, so no request waits for a replica that does not
+        answer (up to the 2 s connect timeout); requests meanwhile use the last answer.
+        """
         if time.monotonic() >= self._next_check and self._lock.acquire(blocking=False):
-            try:
-                if time.monotonic() >= self._next_check:
-                    self._check_all()
-                    self._next_check = time.monotonic() + CHECK_INTERVAL_SECONDS
-            finally:
-                self._lock.release()
+            threading.Thread(
+                target=self._check_and_release, name="atelier-replica-check", daemon=True
+            ).start()
         return self._healthy
+
+    def _check_and_release(self) -> None:
+        try:
+            self._check_all()
+        except Exception:  # a check must never stop the next one
+            logger.exception("the replica check failed")
+        finally:
+            self._next_check = time.monotonic() + CHECK_INTERVAL_SECONDS
+            self._lock.release()
 
     def check_now(self) -> tuple[str, ...]:
         with self._lock:

@@ -87,3 +87,48 @@ def test_without_replicas_a_marked_view_reads_the_primary():
 
     assert view(RequestFactory().get("/")) == "ok"
     assert seen == [None]
+
+
+@pytest.fixture
+def one_replica(settings, monkeypatch):
+    settings.DATABASE_REPLICA_ALIASES = ["replica1"]
+    settings.REPLICA_MAX_LAG_SECONDS = 5
+    health = replicas.ReplicaHealth()
+    yield health, monkeypatch
+    for conn in health._connections.values():
+        conn.close()  # else the test database could not be dropped at the end
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_replica_that_answers_is_healthy_and_one_that_does_not_is_skipped(one_replica):
+    from django.db import connection
+
+    from bench.fault_db_restart import free_port
+
+    health, monkeypatch = one_replica
+    params = connection.settings_dict
+    answering = (
+        f"host={params['HOST'] or '127.0.0.1'} port={params['PORT'] or 5432} "
+        f"user={params['USER']} dbname={params['NAME']} connect_timeout=2"
+    )
+    monkeypatch.setattr(replicas, "_conninfo", lambda alias: answering)
+    assert health.check_now() == ("replica1",)  # not in recovery: no lag
+
+    monkeypatch.setattr(
+        replicas, "_conninfo", lambda alias: f"host=127.0.0.1 port={free_port()} connect_timeout=2"
+    )
+    health._connections.pop("replica1").close()
+    assert health.check_now() == ()
+
+
+def test_replicas_are_checked_at_most_once_a_second_off_the_request(one_replica):
+    health, monkeypatch = one_replica
+    checks = []
+    monkeypatch.setattr(health, "_check_all", lambda: checks.append(1))
+
+    for _ in range(50):
+        health.healthy()
+    health._lock.acquire(timeout=5)  # the check thread has finished
+    health._lock.release()
+    assert checks == [1]
