@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import psycopg
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Value
 
 MAX_SHAPES = 256
@@ -34,6 +34,7 @@ class CompiledValues:
     def __init__(self, queryset, placeholders: dict):
         compiler = queryset.query.get_compiler(queryset.db)
         self.alias = queryset.db
+        self.model = queryset.model
         query = queryset.query
         self.names = (
             list(query.selected)
@@ -64,7 +65,9 @@ class CompiledValues:
     def rows(self, **values) -> list[dict]:
         if self.sql is None:
             return []
-        connection = connections[self.alias]
+        # Routed on each run, not where it was compiled: this request may read from a replica
+        # (config/replicas.py), the next one from the primary. The SQL is the same on both.
+        connection = connections[router.db_for_read(self.model)]
         params = self.params
         if values:
             params = list(params)

@@ -14,10 +14,11 @@ from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.http import JsonResponse
 from django.utils.functional import SimpleLazyObject, empty
-from prometheus_client import REGISTRY, Counter, Histogram
+from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from config import security_signals
+from config.metrics import register_scrape_time_collector
 from config.request_log import view_label
 
 REQUESTS = Counter(
@@ -66,7 +67,7 @@ class PoolCollector:
             yield CounterMetricFamily(name, help_text, value=stats.get(key, 0))
 
 
-REGISTRY.register(PoolCollector())
+register_scrape_time_collector(PoolCollector())
 
 
 class BodySizeLimitMiddleware:

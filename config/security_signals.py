@@ -12,10 +12,11 @@ from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db import DatabaseError
 from django.dispatch import receiver
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from config.cache import incr_in_window
+from config.metrics import register_scrape_time_collector
 
 logger = logging.getLogger(__name__)
 
@@ -136,4 +137,4 @@ class ToolReviewCollector:
         yield GaugeMetricFamily(self.NAME, self.HELP, value=waiting)
 
 
-REGISTRY.register(ToolReviewCollector())
+register_scrape_time_collector(ToolReviewCollector())

@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "config.middleware.AuthenticationMiddleware",
     "config.hostile_input.HostileInputMiddleware",
     "config.readonly.ReadOnlyMiddleware",
+    "config.replicas.ReadYourWritesMiddleware",
     "config.middleware.LazyMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -145,6 +146,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+# Read replicas (config/replicas.py, docs/scaling.md): PostgreSQL hot standbys of the primary,
+# aliases replica1, replica2, … read by the marketplace's public pages.
+DATABASE_REPLICA_ALIASES = []
+for _number, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
+    if not IS_POSTGRES:
+        raise ImproperlyConfigured("DATABASE_REPLICA_URLS needs a PostgreSQL DATABASE_URL.")
+    _replica = dj_database_url.parse(_url)
+    _replica["OPTIONS"] = {
+        **DATABASES["default"].get("OPTIONS", {}),
+        # A replica that does not answer is given up soon; the primary serves instead.
+        "connect_timeout": 2,
+    }
+    if "pool" in _replica["OPTIONS"]:
+        _replica["OPTIONS"]["pool"] = {**_replica["OPTIONS"]["pool"], "timeout": 1}
+    _replica["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    _replica["TEST"] = {"MIRROR": "default"}  # tests never create a database for it
+    DATABASES[f"replica{_number}"] = _replica
+    DATABASE_REPLICA_ALIASES.append(f"replica{_number}")
+if DATABASE_REPLICA_ALIASES:
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+# A replica further behind than this is skipped until it catches up.
+REPLICA_MAX_LAG_SECONDS = float(os.environ.get("REPLICA_MAX_LAG_SECONDS", "5"))
+# After a write, the writer reads from the primary this long (keep it above the lag limit + 1 s).
+REPLICA_STICKY_SECONDS = int(os.environ.get("REPLICA_STICKY_SECONDS", "10"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
@@ -35,6 +36,7 @@ from config.api.pagination import WindowFirst
 from config.compiled import Constant, compiled_values
 from config.errors import Invalid, NotFound
 from config.json_sql import JsonObject, Text, UtcMoment
+from config.replicas import current_read_alias
 from marketplace.models import (
     CacheGeneration,
     Download,
@@ -300,6 +302,10 @@ def _cached(names: tuple[str, ...], key: str, compute: Callable, timeout: int):
     if isinstance(entry, tuple) and entry[:-1] == generations:
         return entry[-1]
     value = compute()
+    if current_read_alias() is not None:
+        # Read on a replica, possibly from before the write that moved the generation: kept
+        # no longer than a replica may lag, so it cannot outlive the staleness replicas allow.
+        timeout = min(timeout, settings.REPLICA_MAX_LAG_SECONDS)
     try:
         cache.set(key, (*generations, value), timeout=timeout)
     except Exception:

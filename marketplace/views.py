@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from config.api.throttling import DownloadThrottle, PurchaseThrottle, ReviewThrottle
 from config.errors import DomainError, Forbidden, Invalid, NotFound
 from config.forms import add_domain_error
+from config.replicas import reads_may_be_stale
 from config.views import domain_errors, throttled
 from marketplace import selectors, services
 from marketplace.downloads import project_zip_response
@@ -43,6 +44,7 @@ def _review_block_reason(user, project: Project) -> str | None:
     return None
 
 
+@reads_may_be_stale
 def home(request):
     form = ListingFilterForm(request.GET or None)
     filters = form.filters() if request.GET else {}
@@ -64,6 +66,7 @@ def home(request):
     return render(request, "marketplace/listing_list.html", context)
 
 
+@reads_may_be_stale
 @domain_errors
 def listing_detail(request, pk):
     project = selectors.listing_get(pk=pk)

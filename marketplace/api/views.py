@@ -28,6 +28,7 @@ from config.api.throttling import (
 from config.api.viewsets import OwnerScopedListView, OwnerScopedViewSet
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
+from config.replicas import StaleReadsMixin
 from marketplace import selectors, services
 from marketplace.api.filters import (
     ListingFilter,
@@ -87,6 +88,7 @@ ACTION_THROTTLES = {
     destroy=extend_schema(parameters=[LISTING_ID], responses={204: None}),
 )
 class ListingViewSet(
+    StaleReadsMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -95,6 +97,9 @@ class ListingViewSet(
     viewsets.GenericViewSet,
 ):
     """Published projects: anyone browses; owners publish, update and unpublish theirs."""
+
+    # Browsing may read from a replica a moment behind (config/replicas.py).
+    stale_read_actions = frozenset({"list", "retrieve", "reviews"})
 
     serializer_class = ListingSerializer
     filterset_class = ListingFilter
