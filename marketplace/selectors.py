@@ -793,7 +793,10 @@ def stats_tallies_agree() -> bool:
 
 def stats_figures_from_rows() -> dict:
     """The same totals from every row (SQLite, and the tallies' tests)."""
-    figures = Review.objects.aggregate(count=Count("id"), rating_sum=Sum("rating"))
+    # Reviews of refunded purchases do not count, as in the listings' own ratings.
+    figures = Review.objects.filter(purchase_refunded=False).aggregate(
+        count=Count("id"), rating_sum=Sum("rating")
+    )
     revenue = list(
         RevenueEvent.objects.values("currency")
         .annotate(gross=Sum("gross"), fee=Sum("platform_fee"), net=Sum("seller_net"))

@@ -46,7 +46,15 @@ CONTRIBUTIONS = {
     ),
     Purchase: ("''", {"completed_purchases": "(r.status = 'completed')::int"}),
     Download: ("''", {"downloads": "1"}),
-    Review: ("''", {"reviews": "1", "rating_sum": "r.rating"}),
+    # A review counts while its author keeps the purchase (Review.purchase_refunded): the
+    # stats' review count and average are the listing ratings' own reviews.
+    Review: (
+        "''",
+        {
+            "reviews": "(NOT r.purchase_refunded)::int",
+            "rating_sum": "CASE WHEN r.purchase_refunded THEN 0 ELSE r.rating END",
+        },
+    ),
 }
 
 

@@ -243,8 +243,15 @@ class StatsSerializer(serializers.Serializer):
     published_projects = serializers.IntegerField()
     completed_purchases = serializers.IntegerField()
     downloads = serializers.IntegerField()
-    reviews = serializers.IntegerField()
-    average_rating = serializers.DecimalField(max_digits=3, decimal_places=2, allow_null=True)
+    reviews = serializers.IntegerField(
+        help_text="Reviews that count in the ratings: those of refunded purchases are left out."
+    )
+    average_rating = serializers.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The average of the reviews counted in `reviews`.",
+    )
     revenue = MoneyRowSerializer(many=True)
     top_projects = TopProjectSerializer(many=True)
     revenue_by_day = DayRevenueSerializer(many=True)

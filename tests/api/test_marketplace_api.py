@@ -534,12 +534,17 @@ def test_a_refunded_buyers_review_is_marked_out_of_the_rating_and_read_only(
     purchase, _ = purchase_create(buyer=auth_client.user, project_id=listing.pk)
     url = f"/api/v1/marketplace/listings/{listing.pk}/reviews/"
     assert auth_client.post(url, {"rating": 1}).status_code == 201
+    stats = admin_client_api.get("/api/v1/marketplace/stats/").json()
+    assert (stats["reviews"], stats["average_rating"]) == (1, "1.00")
 
     refunded = admin_client_api.post(f"/api/v1/marketplace/purchases/{purchase.pk}/refund/")
 
     assert refunded.status_code == 200
     listed = api_client.get(f"/api/v1/marketplace/listings/{listing.pk}/").json()
     assert (listed["review_count"], listed["rating_avg"]) == (1, None)
+    # The admin stats leave it out too: count and average.
+    stats = admin_client_api.get("/api/v1/marketplace/stats/").json()
+    assert (stats["reviews"], stats["average_rating"]) == (0, None)
     [review] = api_client.get(url).json()["results"]
     assert review["purchase_refunded"] is True
     assert auth_client.get(url + "mine/").json()["purchase_refunded"] is True

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from marketplace.admin import revenue_chart
 from marketplace.models import Purchase, RevenueEvent, Review
-from marketplace.services import purchase_create, review_create
+from marketplace.services import purchase_create, purchase_refund, review_create
 from tests.factories import (
     DownloadFactory,
     DownloadTokenFactory,
@@ -56,6 +56,19 @@ def test_stats_page_has_a_chart_and_a_total_per_currency(admin_client):
     assert "Total 5.00 USD" in text
     assert "17.50" not in text  # never EUR and USD added together
     assert "12.50 EUR</td>" in text
+
+
+def test_stats_page_counts_the_reviews_that_count(admin_client):
+    listing = ListingFactory(price=Decimal("20.00"))
+    kept, gone = (purchase_create(buyer=UserFactory(), project_id=listing.pk)[0] for _ in "ab")
+    review_create(author=kept.buyer, project=listing, rating=4)
+    review_create(author=gone.buyer, project=listing, rating=1)
+    purchase_refund(purchase=gone)
+
+    text = admin_client.get("/admin/marketplace/revenueevent/stats/").text
+
+    assert 'Reviews counted<strong id="stat-reviews">1</strong>' in text
+    assert '<strong id="stat-rating">4.0</strong>' in text
 
 
 def test_stats_page_empty(admin_client):

@@ -87,6 +87,15 @@ def test_marketplace_stats_figures(market):
     assert by_day[59] == {"date": today, "currency": "USD", "gross": Decimal("41.00")}
 
 
+def test_a_refunded_review_leaves_the_stats_count_and_average(market):
+    """On every database: the same reviews as the listings' ratings (bob's 5 goes)."""
+    bought = market["bob"].purchases.get(project=market["agent"])
+    purchase_refund(purchase=bought)
+
+    stats = marketplace_stats()
+    assert (stats["reviews"], stats["average_rating"]) == (2, Decimal("3.00"))
+
+
 def test_marketplace_stats_of_an_empty_marketplace():
     stats = marketplace_stats()
     assert stats["published_projects"] == stats["completed_purchases"] == 0

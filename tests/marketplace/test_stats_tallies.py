@@ -1,13 +1,17 @@
 """The stats' tallies: PostgreSQL triggers keep them equal to what the rows say, whoever writes."""
 
 import ast
+import copy
 import importlib
+import json
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import F
 
 from marketplace import tallies
@@ -84,7 +88,7 @@ def test_tallies_follow_the_services(market):
 
     figures = stats_figures_from_tallies()
     assert figures["completed_purchases"] == 4
-    assert figures["rating"] == (2, 10)
+    assert figures["rating"] == (1, 5)  # the refunded buyer's 5 no longer counts
     assert_tallies_match_rows()
 
 
@@ -160,21 +164,140 @@ def test_the_command_checks_and_recomputes_the_tallies(market):
     assert "agree with the rows" in out.getvalue()
 
 
-def test_tallies_follow_the_legacy_import_and_its_bulk_copy():
-    """The import writes with COPY into tables it emptied of indexes; the triggers still run."""
-    from tests.legacy.conftest import SAMPLE_PATH
+def test_tallies_follow_the_legacy_import_and_its_bulk_copy(tmp_path):
+    """The import writes with COPY into tables it emptied of indexes; the triggers still run,
+    and the reviews it marks refunded (a statement after the copy) leave the stats."""
+    from tests.legacy.conftest import _SAMPLE, INVOICE
 
-    call_command("import_legacy_store", str(SAMPLE_PATH), stdout=StringIO(), stderr=StringIO())
+    dump = copy.deepcopy(_SAMPLE)
+    dump["marketplacePurchases"].append(
+        {
+            "id": "pur-2",
+            "userId": "user-1",
+            "projectId": INVOICE,
+            "amount": "19.99",
+            "currency": "USD",
+            "status": "refunded",
+            "createdAt": "2026-03-11T14:00:00Z",
+        }
+    )
+    dump["marketplaceReviews"].append(
+        {
+            "id": "rev-2",
+            "userId": "user-1",
+            "projectId": INVOICE,
+            "rating": 1,
+            "title": "Refunded",
+            "comment": "",
+            "createdAt": "2026-03-12T11:00:00Z",
+        }
+    )
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps(dump))
+
+    call_command("import_legacy_store", str(path), stdout=StringIO(), stderr=StringIO())
     figures = stats_figures_from_tallies()
     assert figures["completed_purchases"] > 0
-    assert figures["rating"][0] > 0
+    counted = Review.objects.filter(purchase_refunded=False)
+    assert 0 < counted.count() < Review.objects.count()
+    assert figures["rating"] == (counted.count(), sum(counted.values_list("rating", flat=True)))
     assert_tallies_match_rows()
 
 
-def test_the_tally_migration_carries_its_own_sql():
+def stats_reviews() -> tuple:
+    stats = marketplace_stats()
+    return stats["reviews"], stats["average_rating"]
+
+
+def test_a_refund_takes_the_review_out_of_the_stats_and_buying_again_brings_it_back(market):
+    """Ratings 5, 2 and 4 on one listing; the first buyer's purchase is refunded."""
+    assert stats_reviews() == (3, Decimal("3.67"))
+
+    purchase_refund(purchase=market["purchases"][0])
+    # The count and the average move together, with the listing's own rating.
+    assert stats_reviews() == (2, Decimal("3.00"))
+    market["agent"].refresh_from_db()
+    assert market["agent"].rating_avg == Decimal("3.00")
+    assert_tallies_match_rows()
+
+    purchase_create(buyer=market["purchases"][0].buyer, project_id=market["agent"].pk)
+    assert stats_reviews() == (3, Decimal("3.67"))
+    assert_tallies_match_rows()
+
+    # Deleting a refunded review takes nothing more away.
+    purchase_refund(purchase=market["purchases"][1])
+    review_delete(review=market["reviews"][1])
+    assert stats_reviews() == (2, Decimal("4.50"))
+    assert_tallies_match_rows()
+
+
+def test_bulk_writes_to_the_refund_mark_keep_the_tallies_in_step(market):
+    """Writes that bypass the services: a bulk mark, bulk inserts of marked reviews, a bulk
+    delete and a change of rating on a marked review."""
+    Review.objects.filter(rating__gte=4).update(purchase_refunded=True)
+    assert stats_figures_from_tallies()["rating"] == (1, 2)
+    ReviewFactory.create_batch(3, project=market["shop"], rating=1, purchase_refunded=True)
+    Review.objects.bulk_create(
+        [
+            Review(author=UserFactory(), project=market["shop"], rating=5, purchase_refunded=flag)
+            for flag in (True, False)
+        ]
+    )
+    Review.objects.filter(purchase_refunded=True).update(rating=3)
+    assert stats_figures_from_tallies()["rating"] == (2, 7)
+    assert_tallies_match_rows()
+
+    Review.objects.filter(purchase_refunded=True).update(purchase_refunded=False)
+    assert stats_figures_from_tallies()["rating"][0] == 8
+    Review.objects.filter(project=market["shop"]).delete()
+    assert_tallies_match_rows()
+
+
+def installed_function(name: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = %s", [name])
+        (source,) = cursor.fetchone()
+    return source
+
+
+def test_the_migrations_install_the_triggers_the_module_describes():
+    """A change to marketplace.tallies needs a migration that installs it."""
+    for statement in tallies.install_sql():
+        if statement.startswith("CREATE OR REPLACE FUNCTION"):
+            name = statement.split()[4].removesuffix("()")
+            body = statement.split("AS $$", 1)[1].removesuffix("$$")
+            assert installed_function(name) == body, name
+
+
+def test_the_refunded_reviews_migration_reverses(market):
+    """Backwards the review trigger counts every review again, recounted from the rows;
+    forwards again it leaves refunded ones out. (DDL is transactional: the test's rollback
+    restores the function.)"""
+    migration = importlib.import_module(
+        "marketplace.migrations.0008_stats_tallies_leave_refunded_reviews_out"
+    )
+    purchase_refund(purchase=market["purchases"][0])
+    assert stats_figures_from_tallies()["rating"] == (2, 6)
+
+    with connection.schema_editor() as editor:
+        migration.count_every_review(apps, editor)
+    assert stats_figures_from_tallies()["rating"] == (3, 11)
+    Review.objects.filter(pk=market["reviews"][1].pk).update(purchase_refunded=True)
+    assert stats_figures_from_tallies()["rating"] == (3, 11)
+
+    with connection.schema_editor() as editor:
+        migration.leave_refunded_reviews_out(apps, editor)
+    assert stats_figures_from_tallies()["rating"] == (1, 4)
+    assert_tallies_match_rows()
+
+
+@pytest.mark.parametrize(
+    "name", ["0002_stats_tallies", "0008_stats_tallies_leave_refunded_reviews_out"]
+)
+def test_the_tally_migrations_carry_their_own_sql(name):
     """An old migration must do what it did when written: it imports nothing of the project
     (the live marketplace.tallies may change later), only Django."""
-    migration = importlib.import_module("marketplace.migrations.0002_stats_tallies")
+    migration = importlib.import_module(f"marketplace.migrations.{name}")
     tree = ast.parse(Path(migration.__file__).read_text())
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
