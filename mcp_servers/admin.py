@@ -71,11 +71,32 @@ class McpServerAdminForm(forms.ModelForm):
     class Meta:
         model = McpServer
         formfield_callback = _formfield
-        fields = (*services.EDITABLE_FIELDS, "allowed_groups")
+        # The secret is the write-only field declared below, never the model's (which would
+        # render the stored value).
+        fields = (
+            *(name for name in services.EDITABLE_FIELDS if name != "oauth_client_secret"),
+            "allowed_groups",
+        )
+
+    # Write-only: the stored secret is never rendered back; left empty, it is kept.
+    oauth_client_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        label="OAuth client secret",
+        help_text="Only with a pre-registered client id. Left empty, the stored one is kept.",
+    )
+    clear_oauth_client_secret = forms.BooleanField(
+        required=False, label="Remove the stored OAuth client secret"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields[
+            "oauth_client_id"
+        ].help_text = "Optional pre-registered client; empty: Atelier registers itself (RFC 7591)."
         self.fields["slug"].required = False
+        self.fields["authentication"].required = False  # left out: as it was (keys when new)
         self.fields["slug"].help_text = "Left empty, it is made from the name."
         self.fields["credential_spec"].help_text = SPEC_HELP
         self.fields["headers"].help_text = HEADERS_HELP
@@ -87,6 +108,13 @@ class McpServerAdminForm(forms.ModelForm):
             ("disabled_tools", 2),
         ):
             self.fields[name].widget.attrs.update({"rows": rows, "cols": 90})
+
+    def clean_authentication(self) -> str:
+        return (
+            self.cleaned_data.get("authentication")
+            or self.instance.authentication
+            or McpServer.Authentication.KEYS
+        )
 
     def clean_name(self) -> str:
         # A friendly early answer; the conditional unique constraint still decides races.
@@ -144,6 +172,18 @@ class McpServerAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "description", "status", "deleted_at")}),
         ("Connection", {"fields": ("transport", "url", "command", "args", "headers")}),
         ("Credentials and access", {"fields": ("credential_spec", "allowed_groups")}),
+        (
+            "Authentication",
+            {
+                "fields": (
+                    "authentication",
+                    "oauth_client_id",
+                    "oauth_client_secret",
+                    "clear_oauth_client_secret",
+                    "oauth_scopes",
+                )
+            },
+        ),
         (
             "Health and tools",
             {
@@ -222,7 +262,15 @@ class McpServerAdmin(admin.ModelAdmin):
         return WithServiceError
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.EDITABLE_FIELDS
+            if name != "oauth_client_secret"
+        }
+        if form.cleaned_data.get("clear_oauth_client_secret"):
+            fields["oauth_client_secret"] = ""
+        elif form.cleaned_data.get("oauth_client_secret"):
+            fields["oauth_client_secret"] = form.cleaned_data["oauth_client_secret"]
         groups = list(form.cleaned_data.get("allowed_groups") or [])
         if change:
             server = services.mcp_server_update(server=obj, allowed_groups=groups, **fields)
@@ -290,7 +338,7 @@ class McpServerAdmin(admin.ModelAdmin):
     )
     def check_now(self, request, queryset):
         for server in queryset:
-            checked = services.mcp_server_check(server=server)
+            checked = services.mcp_server_check(server=server, user=request.user)
             level = messages.SUCCESS if checked.last_check_ok else messages.WARNING
             detail = checked.last_check_error or f"{len(checked.tools or [])} tool(s)"
             self.message_user(
