@@ -21,6 +21,7 @@ import httpcore2
 import httpx2
 from django.conf import settings
 from mcp import Client
+from mcp.client.auth.utils import extract_scope_from_www_auth
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -56,9 +57,10 @@ class McpClientError(Exception):
     TOOL_ERROR = "tool_error"  # the tool itself reported an error
     TOOL_CHANGED = "tool_changed"  # the tool no longer matches the approved list
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, *, scope: str | None = None):
         self.kind = kind
         self.message = message
+        self.scope = scope  # for INSUFFICIENT_SCOPE: the scopes the server's challenge named
         super().__init__(message)
 
 
@@ -359,9 +361,11 @@ def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> 
         return McpClientError(McpClientError.REFUSED, f"Refused: {attempt.refusal}")
     auth_status = next((s for s in attempt.statuses if s in (401, 403)), None)
     if auth_status == 403 and "insufficient_scope" in attempt.bearer_challenge:
+        challenge = httpx2.Response(403, headers={"www-authenticate": attempt.bearer_challenge})
         return McpClientError(
             McpClientError.INSUFFICIENT_SCOPE,
             "The server asks for more permissions (insufficient_scope): connect again.",
+            scope=extract_scope_from_www_auth(challenge),
         )
     if auth_status == 401 and attempt.bearer_challenge:
         return McpClientError(

@@ -295,6 +295,9 @@ class OAuthConnection(models.Model):
     refresh_token = EncryptedTextField(blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     scopes = models.CharField(max_length=1000, blank=True)
+    # After insufficient_scope: what the next sign-in adds to its request (step-up); "*" when
+    # the server named nothing, i.e. every scope its metadata lists.
+    step_up_scopes = models.CharField(max_length=1000, blank=True)
     # Who the server says signed in, when it tells (shown as "Connected as …").
     account = models.CharField(max_length=200, blank=True)
     # Where the tokens came from, so a refresh or revocation needs no new discovery.

@@ -31,6 +31,7 @@ from mcp.client.auth.utils import (
     handle_protected_resource_response,
     handle_registration_response,
     handle_token_response_scopes,
+    union_scopes,
     validate_metadata_issuer,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata
@@ -276,6 +277,13 @@ def oauth_start(
     server = _oauth_server(server)
     discovery = _run(_discover, server.url)
     scopes = server.oauth_scopes.strip() or discovery.scopes
+    pending = (
+        OAuthConnection.objects.filter(user=user, mcp_server=server)
+        .values_list("step_up_scopes", flat=True)
+        .first()
+    )
+    if pending:  # step-up after insufficient_scope: what was asked for, plus what is missing
+        scopes = union_scopes(scopes, discovery.scopes if pending == "*" else pending)
     if server.oauth_client_id:
         client_id = server.oauth_client_id
     else:
@@ -417,6 +425,7 @@ def oauth_callback(
                 "revocation_endpoint": flow.revocation_endpoint,
                 "resource": flow.resource,
                 "refreshed_at": None,
+                "step_up_scopes": "",
             },
         )
         _event(user, server, OAuthEvent.Action.CONNECTED)
@@ -501,15 +510,23 @@ def _refresh(connection: OAuthConnection, server: McpServer) -> bool:
     return True
 
 
-def oauth_mark_needs_sign_in(*, user: AbstractBaseUser, server: McpServer, detail: str) -> None:
-    """The server refused the token (401 or insufficient_scope): the user must sign in again."""
+def oauth_mark_needs_sign_in(
+    *, user: AbstractBaseUser, server: McpServer, detail: str, step_up: str | None = None
+) -> None:
+    """The server refused the token (401 or insufficient_scope): the user must sign in again.
+    With `step_up` (the scopes an insufficient_scope challenge named, or "*"), the next sign-in
+    asks for those on top of what was granted."""
     with transaction.atomic():
         connection = (
             OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
         )
         if connection is not None and connection.status == OAuthConnection.Status.CONNECTED:
             connection.status = OAuthConnection.Status.NEEDS_SIGN_IN
-            connection.save(update_fields=["status"])
+            if step_up:
+                connection.step_up_scopes = (
+                    "*" if step_up == "*" else union_scopes(connection.scopes, step_up) or ""
+                )[:1000]
+            connection.save(update_fields=["status", "step_up_scopes"])
             _event(user, server, OAuthEvent.Action.REFRESH_FAILED, detail)
 
 

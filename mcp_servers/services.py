@@ -593,7 +593,12 @@ def _raise_call_failure(
         exc.INSUFFICIENT_SCOPE,
     ):
         # The server refused the token: sign in again (with the scopes it now asks for).
-        oauth_services.oauth_mark_needs_sign_in(user=user, server=server, detail=exc.kind)
+        oauth_services.oauth_mark_needs_sign_in(
+            user=user,
+            server=server,
+            detail=exc.kind,
+            step_up=(exc.scope or "*") if exc.kind == exc.INSUFFICIENT_SCOPE else None,
+        )
         raise oauth_services.NeedsSignIn(
             server,
             f"{server.name} refused your sign-in"

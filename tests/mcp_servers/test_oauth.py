@@ -324,3 +324,74 @@ def test_rotation_re_encrypts_tokens_and_they_still_work(browser, user, as_live,
     assert "\n0 OAuth secrets" not in out.getvalue()  # the token pair and the client secret
     settings.FERNET_KEYS = [key_b]
     assert OAuthConnection.objects.get(user=user).access_token == access
+
+
+@pytest.fixture(scope="module")
+def demanding():
+    """A server whose tools need the scopes `tools` and `write`."""
+    live, provider = running_oauth(scopes=("tools", "write"))
+    with live as server:
+        yield server, provider
+
+
+def test_insufficient_scope_steps_up_on_the_next_sign_in(browser, user, demanding, settings):
+    settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
+    live, _ = demanding
+    # The admin asks for less than the server needs.
+    server = McpServerFactory(
+        authentication=McpServer.Authentication.OAUTH,
+        url=live.url,
+        credential_spec=[],
+        oauth_scopes="tools",
+        tools=[{"name": "add", "description": "Add two integers.", "input_schema": {}}],
+    )
+    assert parse_qs(urlsplit(sign_in_url(browser, server)).query)["scope"] == ["tools"]
+    connect(browser, server)
+    with pytest.raises(oauth_services.NeedsSignIn, match="more permissions"):
+        services.mcp_tool_call(user=user, server=server, tool="add", arguments={"a": 1, "b": 2})
+    row = OAuthConnection.objects.get(user=user, mcp_server=server)
+    assert (row.status, row.step_up_scopes) == ("needs_sign_in", "*")
+    # The next sign-in asks for what the server's metadata names as well.
+    url = sign_in_url(browser, server)
+    assert parse_qs(urlsplit(url).query)["scope"] == ["tools write"]
+    browser.get(authorize(url))
+    row.refresh_from_db()
+    assert (row.status, row.step_up_scopes, row.scopes) == ("connected", "", "tools write")
+    checked = services.mcp_server_check(server=server, user=user)
+    assert checked.last_check_status == "ok", checked.last_check_error
+    result = services.mcp_tool_call(
+        user=user, server=checked, tool="add", arguments={"a": 1, "b": 2}
+    )
+    assert result["text"] == "3"
+
+
+def test_the_api_takes_a_client_secret_and_never_returns_it(admin_client_api):
+    response = admin_client_api.post(
+        "/api/v1/mcp-servers/",
+        {
+            "name": "Hosted",
+            "transport": "streamable_http",
+            "url": "https://hosted.example.com/mcp",
+            "authentication": "oauth",
+            "oauth_client_id": "atelier",
+            "oauth_client_secret": "api-client-secret-0000001",
+            "oauth_scopes": "read",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["authentication"] == "oauth"
+    assert body["oauth_client_secret_set"] is True
+    assert "api-client-secret-0000001" not in response.content.decode()
+    server = McpServer.objects.get(pk=body["id"])
+    assert server.oauth_client_secret == "api-client-secret-0000001"
+    detail = admin_client_api.get(f"/api/v1/mcp-servers/{server.pk}/").content.decode()
+    assert "api-client-secret-0000001" not in detail
+
+
+def test_start_on_a_server_without_oauth_is_a_clear_400(auth_client):
+    server = McpServerFactory()
+    response = auth_client.post(f"/api/v1/mcp-servers/{server.pk}/oauth/start/")
+    assert response.status_code == 400
+    assert response.json()["code"] == "not_oauth"
