@@ -395,3 +395,15 @@ def test_start_on_a_server_without_oauth_is_a_clear_400(auth_client):
     response = auth_client.post(f"/api/v1/mcp-servers/{server.pk}/oauth/start/")
     assert response.status_code == 400
     assert response.json()["code"] == "not_oauth"
+
+
+def test_a_token_the_server_no_longer_accepts_means_sign_in_again(
+    browser, user, oauth_server, as_live
+):
+    _, provider = as_live
+    connect(browser, oauth_server)
+    server = services.mcp_server_check(server=oauth_server, user=user)
+    provider.access.clear()  # the server forgot every access token (revoked elsewhere)
+    with pytest.raises(oauth_services.NeedsSignIn, match="refused your sign-in"):
+        services.mcp_tool_call(user=user, server=server, tool="whoami", arguments={})
+    assert OAuthConnection.objects.get(user=user).status == "needs_sign_in"
