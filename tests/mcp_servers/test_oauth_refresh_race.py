@@ -40,7 +40,7 @@ def test_simultaneous_callers_share_one_refresh(settings, client):
             try:
                 barrier.wait()
                 got.append(oauth_services.oauth_access_token(user=user, server=server))
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:  # reported below
                 failures.append(exc)
             finally:
                 db.close()
