@@ -407,3 +407,17 @@ def test_a_token_the_server_no_longer_accepts_means_sign_in_again(
     with pytest.raises(oauth_services.NeedsSignIn, match="refused your sign-in"):
         services.mcp_tool_call(user=user, server=server, tool="whoami", arguments={})
     assert OAuthConnection.objects.get(user=user).status == "needs_sign_in"
+
+
+def test_the_chat_tool_picker_offers_connect_until_connected(browser, user, oauth_server, as_live):
+    from tests.factories import ProjectFactory
+
+    project = ProjectFactory(owner=user)
+    McpServer.objects.filter(pk=oauth_server.pk).update(
+        tools=[{"name": "add", "description": "", "input_schema": {}}]
+    )
+    page = browser.get(f"/projects/{project.pk}/chat/").content.decode()
+    assert f"Connect {oauth_server.name}" in page
+    connect(browser, oauth_server)
+    page = browser.get(f"/projects/{project.pk}/chat/").content.decode()
+    assert f"Connect {oauth_server.name}" not in page
