@@ -1,10 +1,11 @@
 """My credentials: per active MCP server, the keys it asks for; only masked hints are shown."""
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -144,7 +145,10 @@ def oauth_connect(request, server_id):
     except DomainError as exc:
         messages.error(request, f"{server.name}: {exc.message}")
         return redirect("credentials:list")
-    return HttpResponseRedirect(url)
+    host = urlsplit(url).hostname or ""
+    return render(
+        request, "credentials/oauth_continue.html", {"server": server, "url": url, "host": host}
+    )
 
 
 @login_required

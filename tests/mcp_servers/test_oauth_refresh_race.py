@@ -28,7 +28,7 @@ def test_simultaneous_callers_share_one_refresh(settings, client):
         )
         client.force_login(user)
         start = client.post(f"/credentials/oauth/{server.pk}/connect/")
-        client.get(authorize(start["Location"]))
+        client.get(authorize(start.context["url"]))
         OAuthConnection.objects.filter(user=user).update(
             expires_at=timezone.now() + timedelta(seconds=5)
         )
