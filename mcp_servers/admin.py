@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.db import models
 
 from config import powers
+from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from config.forms import add_domain_error
 from config.hostile_input import JSONFormField
 from mcp_servers import selectors, services
-from mcp_servers.models import McpServer
+from mcp_servers.models import McpServer, OAuthConnection, OAuthEvent
 
 admin.site.site_header = "Atelier console"
 admin.site.site_title = "Atelier console"
@@ -356,3 +357,40 @@ class McpServerAdmin(admin.ModelAdmin):
             lambda s: services.mcp_server_approve_tools(server=s, actor=request.user),
             "had their tools approved",
         )
+
+
+@admin.register(OAuthConnection)
+class OAuthConnectionAdmin(ReadOnlyAdmin):
+    """Who is connected to which OAuth server; the tokens are never listed, shown or decrypted."""
+
+    list_display = ("user", "mcp_server", "status", "expires_at", "scopes", "refreshed_at")
+    list_filter = ("status", "mcp_server")
+    search_fields = ("user__username", "mcp_server__name")
+    list_select_related = ("user", "mcp_server")
+    fields = (
+        "user",
+        "mcp_server",
+        "status",
+        "scopes",
+        "expires_at",
+        "connected_at",
+        "refreshed_at",
+        "issuer",
+        "client_id",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("access_token", "refresh_token")
+
+
+@admin.register(OAuthEvent)
+class OAuthEventAdmin(ReadOnlyAdmin):
+    """The OAuth audit: connected, refreshed, refresh failed, disconnected."""
+
+    list_display = ("at", "action", "user", "mcp_server", "detail")
+    list_filter = ("action", "mcp_server")
+    search_fields = ("user__username", "mcp_server__name")
+    list_select_related = ("user", "mcp_server")
+    fields = ("at", "action", "user", "mcp_server", "detail")
+    readonly_fields = fields

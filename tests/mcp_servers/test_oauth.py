@@ -280,7 +280,7 @@ def test_disconnect_revokes_and_deletes(auth_client, browser, user, oauth_server
 
 
 def test_no_token_in_any_response_page_log_line_or_the_database(
-    auth_client, browser, user, oauth_server, as_live, caplog
+    auth_client, browser, user, oauth_server, as_live, caplog, admin_client
 ):
     _, provider = as_live
     caplog.set_level(logging.DEBUG)
@@ -292,6 +292,14 @@ def test_no_token_in_any_response_page_log_line_or_the_database(
     bodies.append(auth_client.get(f"/api/v1/mcp-servers/{server.pk}/oauth/").content.decode())
     bodies.append(auth_client.get(f"/api/v1/mcp-servers/{server.pk}/").content.decode())
     row = OAuthConnection.objects.get(user=user)
+    for page in (
+        "/admin/mcp_servers/oauthconnection/",
+        f"/admin/mcp_servers/oauthconnection/{row.pk}/change/",
+        "/admin/mcp_servers/oauthevent/",
+    ):
+        response = admin_client.get(page)
+        assert response.status_code == 200
+        bodies.append(response.content.decode())
     secrets = {row.access_token, row.refresh_token, *tokens(provider)}
     with connection.cursor() as cursor:
         dump = []
