@@ -15,7 +15,7 @@ from config.errors import Conflict, DomainError, NotFound
 from config.forms import add_domain_error
 from config.views import domain_errors, throttled
 from mcp_servers.models import McpServer
-from mcp_servers.selectors import mcp_server_list_callable_for_user
+from mcp_servers.selectors import mcp_server_list_callable_for_user, mcp_servers_needing_sign_in
 from mcp_servers.services import mcp_tool_call
 from projects.selectors import project_get_for_user
 
@@ -111,6 +111,7 @@ def thread(request, pk):
     if request.htmx and request.method == "POST":
         return render(request, "chat/_form.html", {"project": project, "form": form})
     context = _live_context(request, project, _recent(request.user, project), 0)
+    tool_servers = mcp_server_list_callable_for_user(user=request.user)
     return render(
         request,
         "chat/thread.html",
@@ -118,7 +119,8 @@ def thread(request, pk):
             **context,
             "form": form,
             "has_models": "model" in form.fields,
-            "tool_servers": mcp_server_list_callable_for_user(user=request.user),
+            "tool_servers": tool_servers,
+            "sign_in_servers": mcp_servers_needing_sign_in(user=request.user, servers=tool_servers),
         },
     )
 

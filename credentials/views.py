@@ -1,11 +1,13 @@
 """My credentials: per active MCP server, the keys it asks for; only masked hints are shown."""
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from config.errors import DomainError
@@ -14,6 +16,7 @@ from config.views import domain_errors
 from credentials import selectors, services
 from credentials.forms import CredentialForm
 from credentials.models import Credential
+from mcp_servers import oauth_services
 from mcp_servers.models import McpServer
 from mcp_servers.selectors import mcp_server_list_for_user
 
@@ -46,6 +49,12 @@ def _page(request, *, bound: tuple[str, str, CredentialForm] | None = None, stat
     }
     servers = []
     for server in _servers(request.user):
+        if server.authentication == McpServer.Authentication.OAUTH:
+            server.oauth_state = oauth_services.oauth_connection_state(
+                user=request.user, server=server
+            )
+            servers.append((server, []))
+            continue
         slots = []
         for entry in _user_keys(server.credential_spec):
             slot = KeySlot(entry=entry, credential=saved.get((server.pk, entry["key"])))
@@ -109,4 +118,62 @@ def credential_delete(request, server_id, key):
         credential=credential, actor=request.user, ip=request.META.get("REMOTE_ADDR") or None
     )
     messages.success(request, f"{key} for {server.name} deleted.")
+    return redirect("credentials:list")
+
+
+def _oauth_server(user, server_id) -> McpServer:
+    server = mcp_server_list_for_user(user=user).filter(pk=server_id).first()
+    if server is None or server.authentication != McpServer.Authentication.OAUTH:
+        raise Http404("This MCP server does not use OAuth sign-in.")
+    return server
+
+
+@login_required
+@require_http_methods(["POST"])
+def oauth_connect(request, server_id):
+    """Send the user to the server's sign-in page; the flow is bound to this session."""
+    server = _oauth_server(request.user, server_id)
+    if not request.session.session_key:
+        request.session.save()
+    try:
+        url = oauth_services.oauth_start(
+            user=request.user,
+            server=server,
+            redirect_uri=oauth_services.oauth_redirect_uri(request),
+            session_key=request.session.session_key,
+        )
+    except DomainError as exc:
+        messages.error(request, f"{server.name}: {exc.message}")
+        return redirect("credentials:list")
+    host = urlsplit(url).hostname or ""
+    return render(
+        request, "credentials/oauth_continue.html", {"server": server, "url": url, "host": host}
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def oauth_callback(request):
+    try:
+        connection = oauth_services.oauth_callback(
+            user=request.user,
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code"),
+            error=request.GET.get("error"),
+            iss=request.GET.get("iss"),
+            session_key=request.session.session_key,
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        return redirect("credentials:list")
+    messages.success(request, f"Connected to {connection.mcp_server.name}.")
+    return redirect(f"{reverse('credentials:list')}#oauth-{connection.mcp_server_id}")
+
+
+@login_required
+@require_http_methods(["POST"])
+def oauth_disconnect(request, server_id):
+    server = _oauth_server(request.user, server_id)
+    if oauth_services.oauth_disconnect(user=request.user, server=server):
+        messages.success(request, f"Disconnected from {server.name}.")
     return redirect("credentials:list")

@@ -6,11 +6,12 @@ from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from config import powers
+from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from config.forms import add_domain_error
 from config.hostile_input import JSONFormField
 from mcp_servers import selectors, services
-from mcp_servers.models import McpServer
+from mcp_servers.models import McpServer, OAuthConnection, OAuthEvent
 from mcp_servers.selectors import hint_labels
 
 admin.site.site_header = "Atelier console"
@@ -73,11 +74,32 @@ class McpServerAdminForm(forms.ModelForm):
     class Meta:
         model = McpServer
         formfield_callback = _formfield
-        fields = (*services.EDITABLE_FIELDS, "allowed_groups")
+        # The secret is the write-only field declared below, never the model's (which would
+        # render the stored value).
+        fields = (
+            *(name for name in services.EDITABLE_FIELDS if name != "oauth_client_secret"),
+            "allowed_groups",
+        )
+
+    # Write-only: the stored secret is never rendered back; left empty, it is kept.
+    oauth_client_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        label="OAuth client secret",
+        help_text="Only with a pre-registered client id. Left empty, the stored one is kept.",
+    )
+    clear_oauth_client_secret = forms.BooleanField(
+        required=False, label="Remove the stored OAuth client secret"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields[
+            "oauth_client_id"
+        ].help_text = "Optional pre-registered client; empty: Atelier registers itself (RFC 7591)."
         self.fields["slug"].required = False
+        self.fields["authentication"].required = False  # left out: as it was (keys when new)
         self.fields["slug"].help_text = "Left empty, it is made from the name."
         self.fields["credential_spec"].help_text = SPEC_HELP
         self.fields["headers"].help_text = HEADERS_HELP
@@ -89,6 +111,13 @@ class McpServerAdminForm(forms.ModelForm):
             ("disabled_tools", 2),
         ):
             self.fields[name].widget.attrs.update({"rows": rows, "cols": 90})
+
+    def clean_authentication(self) -> str:
+        return (
+            self.cleaned_data.get("authentication")
+            or self.instance.authentication
+            or McpServer.Authentication.KEYS
+        )
 
     def clean_name(self) -> str:
         # A friendly early answer; the conditional unique constraint still decides races.
@@ -150,6 +179,18 @@ class McpServerAdmin(admin.ModelAdmin):
             {"fields": ("transport", "url", "command", "args", "headers", "call_timeout_seconds")},
         ),
         ("Credentials and access", {"fields": ("credential_spec", "allowed_groups")}),
+        (
+            "Authentication",
+            {
+                "fields": (
+                    "authentication",
+                    "oauth_client_id",
+                    "oauth_client_secret",
+                    "clear_oauth_client_secret",
+                    "oauth_scopes",
+                )
+            },
+        ),
         (
             "Health and tools",
             {
@@ -252,7 +293,15 @@ class McpServerAdmin(admin.ModelAdmin):
         return WithServiceError
 
     def save_model(self, request, obj, form, change):
-        fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS}
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.EDITABLE_FIELDS
+            if name != "oauth_client_secret"
+        }
+        if form.cleaned_data.get("clear_oauth_client_secret"):
+            fields["oauth_client_secret"] = ""
+        elif form.cleaned_data.get("oauth_client_secret"):
+            fields["oauth_client_secret"] = form.cleaned_data["oauth_client_secret"]
         groups = list(form.cleaned_data.get("allowed_groups") or [])
         if change:
             server = services.mcp_server_update(server=obj, allowed_groups=groups, **fields)
@@ -320,7 +369,7 @@ class McpServerAdmin(admin.ModelAdmin):
     )
     def check_now(self, request, queryset):
         for server in queryset:
-            checked = services.mcp_server_check(server=server)
+            checked = services.mcp_server_check(server=server, user=request.user)
             level = messages.SUCCESS if checked.last_check_ok else messages.WARNING
             detail = checked.last_check_error or f"{len(checked.tools or [])} tool(s)"
             self.message_user(
@@ -338,3 +387,40 @@ class McpServerAdmin(admin.ModelAdmin):
             lambda s: services.mcp_server_approve_tools(server=s, actor=request.user),
             "had their tools approved",
         )
+
+
+@admin.register(OAuthConnection)
+class OAuthConnectionAdmin(ReadOnlyAdmin):
+    """Who is connected to which OAuth server; the tokens are never listed, shown or decrypted."""
+
+    list_display = ("user", "mcp_server", "status", "expires_at", "scopes", "refreshed_at")
+    list_filter = ("status", "mcp_server")
+    search_fields = ("user__username", "mcp_server__name")
+    list_select_related = ("user", "mcp_server")
+    fields = (
+        "user",
+        "mcp_server",
+        "status",
+        "scopes",
+        "expires_at",
+        "connected_at",
+        "refreshed_at",
+        "issuer",
+        "client_id",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("access_token", "refresh_token")
+
+
+@admin.register(OAuthEvent)
+class OAuthEventAdmin(ReadOnlyAdmin):
+    """The OAuth audit: connected, refreshed, refresh failed, disconnected."""
+
+    list_display = ("at", "action", "user", "mcp_server", "detail")
+    list_filter = ("action", "mcp_server")
+    search_fields = ("user__username", "mcp_server__name")
+    list_select_related = ("user", "mcp_server")
+    fields = ("at", "action", "user", "mcp_server", "detail")
+    readonly_fields = fields

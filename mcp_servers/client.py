@@ -21,6 +21,7 @@ import httpcore2
 import httpx2
 from django.conf import settings
 from mcp import Client
+from mcp.client.auth.utils import extract_scope_from_www_auth
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
@@ -48,6 +49,8 @@ class McpClientError(Exception):
 
     REFUSED = "refused"  # the address guard said no
     NEEDS_CREDENTIALS = "needs_credentials"  # the server answered 401/403
+    NEEDS_OAUTH = "needs_oauth"  # a 401 with a Bearer challenge: the server wants OAuth sign-in
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # a 403 asking for more scopes (step-up)
     DOWN = "down"  # nothing answered, or it answered with an HTTP error
     TIMEOUT = "timeout"
     PROTOCOL = "protocol"  # it answered, but not as an MCP server we can use
@@ -55,9 +58,10 @@ class McpClientError(Exception):
     TOOL_CHANGED = "tool_changed"  # the tool no longer matches the approved list
     OUTPUT_INVALID = "output_invalid"  # the result does not match the tool's output schema
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, *, scope: str | None = None):
         self.kind = kind
         self.message = message
+        self.scope = scope  # for INSUFFICIENT_SCOPE: the scopes the server's challenge named
         super().__init__(message)
 
 
@@ -83,6 +87,7 @@ class _Attempt:
 
     statuses: list[int] = field(default_factory=list)
     refusal: str = ""
+    bearer_challenge: str = ""  # the WWW-Authenticate of a 401/403 Bearer challenge
 
 
 # --- Address guard ------------------------------------------------------------------------------
@@ -274,6 +279,9 @@ def _http_client(
 ) -> httpx2.AsyncClient:
     async def record(response: httpx2.Response) -> None:
         attempt.statuses.append(response.status_code)
+        challenge = response.headers.get("www-authenticate", "")
+        if response.status_code in (401, 403) and challenge.lower().startswith("bearer"):
+            attempt.bearer_challenge = challenge[:1000]
 
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
     # httpx2's transport takes no network backend; hand its connection pool the guarded one,
@@ -290,6 +298,17 @@ def _http_client(
         follow_redirects=False,  # the SDK follows same-origin redirects itself, through the guard
         event_hooks={"response": [record]},
     )
+
+
+def guarded_http_client(timeout: float) -> httpx2.AsyncClient:
+    """An HTTP client behind the address guard that follows no redirect (the OAuth flow's
+    metadata, registration, token and revocation requests)."""
+    return _http_client(_Attempt(), None, timeout)
+
+
+async def guard_url(url: str) -> None:
+    """Refuse `url` before any request if its form or its addresses are not acceptable."""
+    await _guard_url(url, _Attempt())
 
 
 # --- Talking MCP -------------------------------------------------------------------------------
@@ -351,6 +370,18 @@ def _describe(exc: BaseException, attempt: _Attempt, secrets: Iterable[str]) -> 
     if attempt.refusal:
         return McpClientError(McpClientError.REFUSED, f"Refused: {attempt.refusal}")
     auth_status = next((s for s in attempt.statuses if s in (401, 403)), None)
+    if auth_status == 403 and "insufficient_scope" in attempt.bearer_challenge:
+        challenge = httpx2.Response(403, headers={"www-authenticate": attempt.bearer_challenge})
+        return McpClientError(
+            McpClientError.INSUFFICIENT_SCOPE,
+            "The server asks for more permissions (insufficient_scope): connect again.",
+            scope=extract_scope_from_www_auth(challenge),
+        )
+    if auth_status == 401 and attempt.bearer_challenge:
+        return McpClientError(
+            McpClientError.NEEDS_OAUTH,
+            "Needs sign-in: the server answered HTTP 401 and asks for OAuth.",
+        )
     if auth_status:
         return McpClientError(
             McpClientError.NEEDS_CREDENTIALS,

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from fernet_fields import EncryptedTextField
 
 CREDENTIAL_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 HEADER_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -90,6 +91,23 @@ class McpServer(models.Model):
     call_timeout_seconds = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)]
     )
+
+    class Authentication(models.TextChoices):
+        NONE = "none", "None"
+        KEYS = "keys", "Keys (credential spec and header templates)"
+        OAUTH = "oauth", "OAuth (each user signs in)"
+
+    authentication = models.CharField(
+        max_length=10, choices=Authentication.choices, default=Authentication.KEYS
+    )
+    # Optional pre-registered OAuth client; without one Atelier registers itself (RFC 7591).
+    oauth_client_id = models.CharField(max_length=500, blank=True)
+    # Fernet-encrypted like a credential; never shown back.
+    # NULL when there is none, so loading a server decrypts nothing unless it has one.
+    oauth_client_secret = EncryptedTextField(null=True, blank=True, default=None)
+    oauth_scopes = models.CharField(
+        max_length=1000, blank=True, help_text="Space-separated; empty: what the server names."
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     deleted_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -105,6 +123,7 @@ class McpServer(models.Model):
     class CheckStatus(models.TextChoices):
         OK = "ok"
         NEEDS_CREDENTIALS = "needs_credentials"
+        NEEDS_OAUTH = "needs_oauth"
         DOWN = "down"
         REFUSED = "refused"
         NOT_RUN = "not_run"
@@ -153,12 +172,17 @@ class McpServer(models.Model):
                         "",
                         "ok",
                         "needs_credentials",
+                        "needs_oauth",
                         "down",
                         "refused",
                         "not_run",
                     ]
                 ),
                 name="mcp_server_last_check_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(authentication__in=["none", "keys", "oauth"]),
+                name="mcp_server_authentication_valid",
             ),
             models.CheckConstraint(
                 condition=Q(transport="stdio") | (Q(url__isnull=False) & ~Q(url="")),
@@ -189,6 +213,9 @@ class McpServer(models.Model):
             errors["call_timeout_seconds"] = (
                 f"A call may wait at most {longest} seconds (MCP_MAX_CALL_TIMEOUT_SECONDS)."
             )
+        oauth = self.authentication == self.Authentication.OAUTH
+        if oauth and self.transport == self.Transport.STDIO:
+            errors["authentication"] = "OAuth needs an HTTP or SSE server."
         if isinstance(self.headers, dict) and isinstance(self.credential_spec, list):
             known = self.credential_keys
             for header, template in self.headers.items():
@@ -224,3 +251,125 @@ class McpServer(models.Model):
     def visible_tools(self) -> list[dict]:
         disabled = set(self.disabled_tools or [])
         return [tool for tool in self.tools or [] if tool.get("name") not in disabled]
+
+
+class OAuthClient(models.Model):
+    """What Atelier registered itself as (RFC 7591) at one authorization server for one MCP
+    server. Used when the admin configured no client id; replaced when the issuer changes."""
+
+    mcp_server = models.OneToOneField(
+        McpServer, on_delete=models.CASCADE, related_name="oauth_client"
+    )
+    issuer = models.CharField(max_length=500)
+    redirect_uri = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=500)
+    client_secret = EncryptedTextField(blank=True, default="")
+    token_endpoint_auth_method = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.client_id} at {self.issuer}"
+
+
+class OAuthFlow(models.Model):
+    """One sign-in under way: its `state` (stored as a sha256 only), bound to the user, their
+    session and the server; single use and short-lived. The PKCE verifier is encrypted."""
+
+    state_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_hash = models.CharField(max_length=64)
+    mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="+")
+    code_verifier = EncryptedTextField()
+    redirect_uri = models.CharField(max_length=500)
+    client_id = models.CharField(max_length=500)
+    issuer = models.CharField(max_length=500)
+    token_endpoint = models.CharField(max_length=500)
+    revocation_endpoint = models.CharField(max_length=500, blank=True)
+    resource = models.CharField(max_length=500)
+    scopes = models.CharField(max_length=1000, blank=True)
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"sign-in to {self.mcp_server_id} by {self.user_id}"
+
+
+class OAuthConnection(models.Model):
+    """A user's OAuth tokens for one MCP server, encrypted like credentials; never shown."""
+
+    class Status(models.TextChoices):
+        CONNECTED = "connected"
+        NEEDS_SIGN_IN = "needs_sign_in"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oauth_connections"
+    )
+    mcp_server = models.ForeignKey(
+        McpServer, on_delete=models.CASCADE, related_name="oauth_connections"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.CharField(max_length=1000, blank=True)
+    # After insufficient_scope: what the next sign-in adds to its request (step-up); "*" when
+    # the server named nothing, i.e. every scope its metadata lists.
+    step_up_scopes = models.CharField(max_length=1000, blank=True)
+    # Who the server says signed in, when it tells (shown as "Connected as …").
+    account = models.CharField(max_length=200, blank=True)
+    # Where the tokens came from, so a refresh or revocation needs no new discovery.
+    client_id = models.CharField(max_length=500)
+    issuer = models.CharField(max_length=500)
+    token_endpoint = models.CharField(max_length=500)
+    revocation_endpoint = models.CharField(max_length=500, blank=True)
+    resource = models.CharField(max_length=500)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "mcp_server"], name="oauth_connection_unique_per_user"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["connected", "needs_sign_in"]),
+                name="oauth_connection_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.mcp_server_id} ({self.status})"
+
+
+class OAuthEvent(models.Model):
+    """Append-only audit of a user's OAuth connections. Never holds a token."""
+
+    class Action(models.TextChoices):
+        CONNECTED = "connected"
+        REFRESHED = "refreshed"
+        REFRESH_FAILED = "refresh_failed"
+        DISCONNECTED = "disconnected"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    mcp_server = models.ForeignKey(
+        McpServer, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    action__in=["connected", "refreshed", "refresh_failed", "disconnected"]
+                ),
+                name="oauth_event_action_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} at {self.at:%Y-%m-%d %H:%M}"

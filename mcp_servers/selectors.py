@@ -6,7 +6,7 @@ from django.db.models import Q, QuerySet
 
 from config import powers
 from config.errors import NotFound
-from mcp_servers.models import McpServer
+from mcp_servers.models import McpServer, OAuthConnection
 
 
 def user_curates_mcp_servers(user: AbstractBaseUser | None) -> bool:
@@ -95,3 +95,19 @@ def hint_labels(tool: dict) -> list[str]:
         if key in annotations:
             labels.append(label if annotations[key] else f"not {label}")
     return labels
+
+
+def mcp_servers_needing_sign_in(*, user: AbstractBaseUser, servers) -> list[McpServer]:
+    """Those of `servers` that use OAuth and that `user` has not connected (or must connect
+    again): `needs sign-in` for them, which is not `down`."""
+    oauth = [s for s in servers if s.authentication == McpServer.Authentication.OAUTH]
+    if not oauth:
+        return []
+    connected = set(
+        OAuthConnection.objects.filter(
+            user=user,
+            mcp_server__in=oauth,
+            status=OAuthConnection.Status.CONNECTED,
+        ).values_list("mcp_server_id", flat=True)
+    )
+    return [server for server in oauth if server.pk not in connected]

@@ -23,7 +23,7 @@ from config.services import validate_model
 from credentials import services as credential_services
 from credentials.models import Credential
 from mcp_servers import client as mcp_client
-from mcp_servers import limits, selectors
+from mcp_servers import limits, oauth_services, selectors
 from mcp_servers.models import HEADER_PLACEHOLDER_RE, McpServer
 from projects import selectors as project_selectors
 from projects.models import Project
@@ -42,6 +42,10 @@ EDITABLE_FIELDS = (
     "headers",
     "disabled_tools",
     "call_timeout_seconds",
+    "authentication",
+    "oauth_client_id",
+    "oauth_client_secret",
+    "oauth_scopes",
 )
 
 
@@ -63,6 +67,7 @@ def _save(server: McpServer) -> McpServer:
         )
     if server.transport == McpServer.Transport.STDIO:
         server.url = server.url or None
+    server.oauth_client_secret = server.oauth_client_secret or None
     validate_model(server)
     try:
         with transaction.atomic():
@@ -295,11 +300,13 @@ def _shared_values(server: McpServer, keys: list[str]) -> dict[str, str]:
     }
 
 
-def mcp_server_check(*, server: McpServer) -> McpServer:
+def mcp_server_check(*, server: McpServer, user: AbstractBaseUser | None = None) -> McpServer:
     """Probe the server now and record what it says (check_mcp_server).
 
     stdio servers are never run. The probe carries shared keys only, never a user's secret, so
     a server that wants per-user keys may answer "needs credentials", which is not "down".
+    An OAuth server is probed with the checking administrator's own connection when they have
+    one (so its tools can be listed and pinned); without one it answers "needs_oauth".
     """
     server = McpServer.objects.get(pk=server.pk)
     now = timezone.now()
@@ -312,7 +319,15 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
         )
         return _record_check(server, outcome)
     try:
-        headers = _fill_headers(server, _shared_values(server, _header_keys(server)))
+        if server.authentication == McpServer.Authentication.OAUTH:
+            headers = _fill_headers(server, {})
+            if user is not None and user.is_authenticated:
+                token = oauth_services.oauth_access_token(user=user, server=server)
+                headers["Authorization"] = f"Bearer {token}"
+        else:
+            headers = _fill_headers(server, _shared_values(server, _header_keys(server)))
+    except oauth_services.NeedsSignIn:
+        headers = _fill_headers(server, {})
     except DomainError as exc:  # a shared value that cannot be read or sent
         outcome.update(
             last_check_ok=False,
@@ -328,6 +343,8 @@ def mcp_server_check(*, server: McpServer) -> McpServer:
         status = {
             exc.REFUSED: McpServer.CheckStatus.REFUSED,
             exc.NEEDS_CREDENTIALS: McpServer.CheckStatus.NEEDS_CREDENTIALS,
+            exc.NEEDS_OAUTH: McpServer.CheckStatus.NEEDS_OAUTH,
+            exc.INSUFFICIENT_SCOPE: McpServer.CheckStatus.NEEDS_OAUTH,
         }.get(exc.kind, McpServer.CheckStatus.DOWN)
         outcome.update(last_check_ok=False, last_check_status=status, last_check_error=exc.message)
         logger.info("MCP server %s check failed: %s", server.pk, exc.message)
@@ -648,6 +665,23 @@ def _raise_call_failure(
 ) -> None:
     """The domain error for a failed call; a tool's own error is noted in the chat first."""
     logger.info("MCP call %s/%s by user %s failed: %s", server.pk, tool, user.pk, exc.kind)
+    if server.authentication == McpServer.Authentication.OAUTH and exc.kind in (
+        exc.NEEDS_OAUTH,
+        exc.INSUFFICIENT_SCOPE,
+    ):
+        # The server refused the token: sign in again (with the scopes it now asks for).
+        oauth_services.oauth_mark_needs_sign_in(
+            user=user,
+            server=server,
+            detail=exc.kind,
+            step_up=(exc.scope or "*") if exc.kind == exc.INSUFFICIENT_SCOPE else None,
+        )
+        raise oauth_services.NeedsSignIn(
+            server,
+            f"{server.name} refused your sign-in"
+            + (" and asks for more permissions" if exc.kind == exc.INSUFFICIENT_SCOPE else "")
+            + ".",
+        )
     if exc.kind == exc.TOOL_CHANGED:
         raise Conflict(exc.message, code="tools_changed")
     if exc.kind in (exc.TOOL_ERROR, exc.OUTPUT_INVALID):
@@ -722,9 +756,15 @@ def mcp_tool_call(
 
     # At the cap the user hears "busy" before any credential is decrypted.
     with limits.call_slot(user_id=user.pk):
-        values = _call_values(user=user, server=server)
-        security_signals.credentials_used(user=user, count=len(values))
-        headers = _fill_headers(server, values)
+        if server.authentication == McpServer.Authentication.OAUTH:
+            # Refreshed first if it is about to expire; NeedsSignIn when not connected.
+            token = oauth_services.oauth_access_token(user=user, server=server)
+            values = {"oauth access token": token}
+            headers = {**_fill_headers(server, {}), "Authorization": f"Bearer {token}"}
+        else:
+            values = _call_values(user=user, server=server)
+            security_signals.credentials_used(user=user, count=len(values))
+            headers = _fill_headers(server, values)
         _hand_back_database_connection()
         try:
             result = mcp_client.call_tool(
@@ -744,7 +784,7 @@ def mcp_tool_call(
         else:
             failure = None
         if failure is not None and failure.kind == failure.TOOL_CHANGED:
-            mcp_server_check(server=server)  # records the new list for the admin's review
+            mcp_server_check(server=server, user=user)  # records the new list for review
     if failure is None:
         try:
             _validate_output(definition, result.structured_content)

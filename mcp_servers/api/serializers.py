@@ -112,6 +112,7 @@ class McpServerSerializer(serializers.ModelSerializer):
             "command",
             "args",
             "credential_spec",
+            "authentication",
             "status",
             "last_checked_at",
             "last_check_ok",
@@ -142,6 +143,9 @@ class McpServerAdminSerializer(McpServerSerializer):
             "headers",
             "disabled_tools",
             "allowed_groups",
+            "oauth_client_id",
+            "oauth_scopes",
+            "oauth_client_secret_set",
             "tools_fingerprint",
             "tools_approved_at",
             "approved_tools",
@@ -151,6 +155,12 @@ class McpServerAdminSerializer(McpServerSerializer):
 
     approved_tools = ToolSerializer(many=True, read_only=True)
     tools_diff = serializers.SerializerMethodField()
+    oauth_client_secret_set = serializers.SerializerMethodField(
+        help_text="Whether a client secret is stored; the secret itself is never returned."
+    )
+
+    def get_oauth_client_secret_set(self, server: McpServer) -> bool:
+        return bool(server.oauth_client_secret)
 
     def get_tools(self, server: McpServer) -> list[dict]:
         return ToolSerializer(server.tools or [], many=True).data
@@ -196,6 +206,14 @@ class McpServerWriteSerializer(serializers.Serializer):
         help_text="How long a tool call waits for its answer; null for MCP_TIMEOUT_SECONDS. "
         "At most MCP_MAX_CALL_TIMEOUT_SECONDS.",
     )
+    authentication = serializers.ChoiceField(
+        choices=McpServer.Authentication.choices, required=False
+    )
+    oauth_client_id = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    oauth_client_secret = serializers.CharField(
+        max_length=4096, required=False, allow_blank=True, write_only=True
+    )
+    oauth_scopes = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
     def validate_url(self, value):
         if value and not value.lower().startswith(("http://", "https://")):
@@ -265,3 +283,22 @@ class ToolCallResultSerializer(serializers.Serializer):
         child=serializers.IntegerField(),
         help_text="The two `tool` messages written to the project's chat, if one was given.",
     )
+
+
+class OAuthStartResultSerializer(serializers.Serializer):
+    authorization_url = serializers.URLField(
+        help_text="Open it in the browser: the server's sign-in page, which comes back to "
+        "Atelier's callback page (as the same user) within 10 minutes."
+    )
+
+
+class OAuthConnectionSerializer(serializers.Serializer):
+    """Your connection to an OAuth server: never a token."""
+
+    status = serializers.ChoiceField(choices=["not_connected", "connected", "needs_sign_in"])
+    connected = serializers.BooleanField()
+    account = serializers.CharField(required=False, allow_blank=True)
+    scopes = serializers.ListField(child=serializers.CharField(), required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    connected_at = serializers.DateTimeField(required=False)
+    refreshed_at = serializers.DateTimeField(required=False, allow_null=True)

@@ -15,11 +15,13 @@ from config.api.permissions import AdminPower
 from config.api.schema import error
 from config.api.throttling import McpCallThrottle, SensitiveThrottle
 from config.api.viewsets import OwnerScopedViewSet
-from mcp_servers import selectors, services
+from mcp_servers import oauth_services, selectors, services
 from mcp_servers.api.serializers import (
     McpServerAdminSerializer,
     McpServerSerializer,
     McpServerWriteSerializer,
+    OAuthConnectionSerializer,
+    OAuthStartResultSerializer,
     ToolCallResultSerializer,
     ToolCallSerializer,
 )
@@ -144,7 +146,7 @@ class McpServerViewSet(
     get_selector = selectors.mcp_server_get_for_user
 
     def get_permissions(self):
-        if self.action in ("list", "retrieve", "call_tool"):
+        if self.action in ("list", "retrieve", "call_tool", "oauth", "oauth_start"):
             return [IsAuthenticated()]
         if self.action == "approve_tools":
             return [AdminPower(powers.APPROVE_MCP_TOOLS)]
@@ -154,7 +156,9 @@ class McpServerViewSet(
     def get_throttles(self):
         throttles = super().get_throttles()
         if self.action == "call_tool":
-            throttles.append(McpCallThrottle())  # shared with the chat page's tool runs
+            throttles.append(McpCallThrottle())
+        elif self.action == "oauth_start":
+            throttles.append(SensitiveThrottle())  # shared with the chat page's tool runs
         elif self.action == "check":
             throttles.append(SensitiveThrottle())
         return throttles
@@ -194,7 +198,7 @@ class McpServerViewSet(
 
     @action(detail=True, methods=["post"])
     def check(self, request, pk=None):
-        server = services.mcp_server_check(server=self.get_object())
+        server = services.mcp_server_check(server=self.get_object(), user=request.user)
         return Response(McpServerAdminSerializer(server).data)
 
     @action(detail=True, methods=["post"], url_path="approve-tools")
@@ -221,3 +225,58 @@ class McpServerViewSet(
             project=project,
         )
         return Response(ToolCallResultSerializer(result).data)
+
+    @extend_schema(
+        summary="Start signing in to an OAuth server",
+        description=(
+            "Discovers the server's authorization server (RFC 9728, RFC 8414), registers "
+            "Atelier there if no client is configured, and returns the sign-in URL (PKCE S256, "
+            "a single-use `state` valid 10 minutes, the `resource`). Open it in a browser "
+            "logged in to Atelier as the same user; the server sends the browser back to "
+            "Atelier's callback page, which stores the tokens."
+        ),
+        parameters=[SERVER_ID],
+        request=None,
+        responses={
+            200: OAuthStartResultSerializer,
+            400: OpenApiResponse(description="Not an OAuth server, or not active"),
+            404: OpenApiResponse(description="No such server for you"),
+            502: OpenApiResponse(
+                description="The server's sign-in cannot be used (refused address, metadata)"
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="oauth/start")
+    def oauth_start(self, request, pk=None):
+        server = self.get_object()
+        session = getattr(request, "session", None)
+        url = oauth_services.oauth_start(
+            user=request.user,
+            server=server,
+            redirect_uri=oauth_services.oauth_redirect_uri(request),
+            # A browser session binds the flow to itself; an API token binds it to the user.
+            session_key=session.session_key if session is not None else None,
+        )
+        return Response({"authorization_url": url})
+
+    @extend_schema(
+        methods=["GET"],
+        summary="Your connection to an OAuth server (never a token)",
+        parameters=[SERVER_ID],
+        responses={200: OAuthConnectionSerializer},
+    )
+    @extend_schema(
+        methods=["DELETE"],
+        summary="Disconnect: revoke the tokens where the server offers it, then delete them",
+        parameters=[SERVER_ID],
+        request=None,
+        responses={204: None},
+    )
+    @action(detail=True, methods=["get", "delete"], url_path="oauth")
+    def oauth(self, request, pk=None):
+        server = self.get_object()
+        if request.method == "DELETE":
+            oauth_services.oauth_disconnect(user=request.user, server=server)
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        state = oauth_services.oauth_connection_state(user=request.user, server=server)
+        return Response(OAuthConnectionSerializer(state).data)

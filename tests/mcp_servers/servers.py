@@ -222,10 +222,11 @@ class LiveServer:
         transport: str = "streamable_http",
         require: str | None = None,
         handshake_only: bool = False,
+        port: int | None = None,
     ):
         self.mcp = mcp
         self.transport = transport
-        self.port = free_port()
+        self.port = port or free_port()
         if app is None:
             app = mcp.sse_app() if transport == "sse" else mcp.streamable_http_app()
         if handshake_only:

@@ -226,3 +226,45 @@ def test_approve_before_check_is_an_error_message(admin_client):
     assert "Check the server before approving its tools." in response.text
     server.refresh_from_db()
     assert server.tools_approved_at is None
+
+
+def test_an_oauth_client_secret_is_write_only(admin_client):
+    form = _form(
+        authentication="oauth",
+        credential_spec="[]",
+        headers="{}",
+        oauth_client_id="atelier-client",
+        oauth_client_secret="pre-registered-secret-123456",
+        oauth_scopes="repo read:org",
+    )
+    response = admin_client.post(URL + "add/", form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    server = McpServer.objects.get(name="Search")
+    assert server.authentication == "oauth"
+    assert server.oauth_client_secret == "pre-registered-secret-123456"
+    page = admin_client.get(f"{URL}{server.pk}/change/").text
+    assert "pre-registered-secret-123456" not in page
+    # Saving again without typing it keeps it; the box clears it.
+    form.pop("oauth_client_secret")
+    admin_client.post(f"{URL}{server.pk}/change/", form)
+    server.refresh_from_db()
+    assert server.oauth_client_secret == "pre-registered-secret-123456"
+    admin_client.post(f"{URL}{server.pk}/change/", {**form, "clear_oauth_client_secret": "on"})
+    server.refresh_from_db()
+    assert server.oauth_client_secret is None
+
+
+def test_oauth_needs_an_http_server(admin_client):
+    response = admin_client.post(
+        URL + "add/",
+        _form(
+            authentication="oauth",
+            transport="stdio",
+            url="",
+            command="run-it",
+            credential_spec="[]",
+            headers="{}",
+        ),
+    )
+    assert response.status_code == 200
+    assert not McpServer.objects.filter(name="Search").exists()

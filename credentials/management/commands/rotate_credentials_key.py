@@ -1,4 +1,5 @@
-"""Re-encrypt every credential with the first of FERNET_KEYS.
+"""Re-encrypt every credential (and the assistant models' API keys, the OAuth tokens and
+client secrets) with the first of FERNET_KEYS.
 
 Rotation: put the new key first (FERNET_KEYS=new,old) on every process, run this command, check
 that `--dry-run` reports 0, then drop the old key. Batches commit one by one, so the command can
@@ -11,6 +12,7 @@ from tqdm import tqdm
 from chat.services import language_model_keys_rotate
 from credentials.models import Credential
 from credentials.services import credential_rotate_batch
+from mcp_servers.oauth_services import oauth_connections_rotate
 
 
 class _Unbuffered:
@@ -65,6 +67,7 @@ class Command(BaseCommand):
                 unreadable += batch.unreadable
                 bar.update(batch.seen)
         models_rotated, models_unreadable = language_model_keys_rotate(dry_run=dry_run)
+        oauth_rotated, oauth_unreadable = oauth_connections_rotate(dry_run=dry_run)
         seen = rotated + current + unreadable
         verb = "would be re-encrypted" if dry_run else "re-encrypted"
         self.stdout.write(
@@ -73,6 +76,10 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"{models_rotated} assistant model API keys {verb}; {models_unreadable} unreadable."
+        )
+        self.stdout.write(
+            f"{oauth_rotated} OAuth secrets (tokens, client secrets) {verb}; "
+            f"{oauth_unreadable} unreadable."
         )
         if unreadable:
             self.stderr.write(

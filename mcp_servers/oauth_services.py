@@ -1,0 +1,636 @@
+"""OAuth sign-in to MCP servers (the MCP authorization spec): discovery, registration, the
+authorization code flow with PKCE, refresh and revocation. The protocol pieces are the `mcp`
+SDK's (`mcp.client.auth`); this module decides what to store and talks through the address
+guard. No token is ever returned, logged or shown: they live encrypted in OAuthConnection.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+import anyio
+import httpx2
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from mcp.client.auth import OAuthFlowError, OAuthRegistrationError, OAuthTokenError, PKCEParameters
+from mcp.client.auth.oauth2 import OAuthContext, check_registration_usable
+from mcp.client.auth.utils import (
+    build_oauth_authorization_server_metadata_discovery_urls,
+    build_protected_resource_metadata_discovery_urls,
+    create_client_registration_request,
+    create_oauth_metadata_request,
+    extract_resource_metadata_from_www_auth,
+    extract_scope_from_www_auth,
+    get_client_metadata_scopes,
+    handle_auth_metadata_response,
+    handle_protected_resource_response,
+    handle_registration_response,
+    handle_token_response_scopes,
+    union_scopes,
+    validate_metadata_issuer,
+)
+from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata
+from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
+from pydantic import ValidationError
+
+from config.errors import DomainError, Invalid
+from config.logging import register_secret
+from mcp_servers import client as mcp_client
+from mcp_servers.models import McpServer, OAuthClient, OAuthConnection, OAuthEvent, OAuthFlow
+
+logger = logging.getLogger(__name__)
+
+FLOW_SECONDS = 600  # how long a started sign-in may take
+REFRESH_MARGIN = timedelta(seconds=60)  # refresh this long before the access token expires
+HTTP_TIMEOUT = 10.0
+MAX_TOKEN_LENGTH = 8192
+
+
+class OAuthUnavailable(DomainError):
+    """The authorization server could not be used (refused address, bad metadata, an error)."""
+
+    status_code = 502
+    default_message = "The server's sign-in could not be used."
+    default_code = "oauth_unavailable"
+
+
+class NeedsSignIn(DomainError):
+    """The user has no usable connection to an OAuth server; `connect_url` says where to go."""
+
+    status_code = 409  # not 401: Atelier's own sign-in is fine, the server's is missing
+    default_code = "needs_sign_in"
+
+    def __init__(self, server: McpServer, message: str | None = None):
+        self.connect_url = f"{reverse('credentials:list')}#oauth-{server.pk}"
+        super().__init__(
+            (message or f"{server.name} needs you to sign in.")
+            + f" Connect it at {self.connect_url}; no call was made."
+        )
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _event(user, server, action: str, detail: str = "") -> None:
+    OAuthEvent.objects.create(user=user, mcp_server=server, action=action, detail=detail[:300])
+
+
+# --- The network side: every URL through the address guard, no redirects --------------------
+
+
+def _check_oauth_url(url: str) -> None:
+    """Only https, except for hosts an operator opened with MCP_ALLOWED_HOSTS."""
+    host, port = mcp_client.check_url(url)
+    if urlsplit(url).scheme != "https" and not mcp_client.host_is_allowed(host, port):
+        raise mcp_client.McpClientError(
+            mcp_client.McpClientError.REFUSED, f"Refused: {host} must be reached over https."
+        )
+
+
+async def _send(http: httpx2.AsyncClient, request: httpx2.Request) -> httpx2.Response:
+    url = str(request.url)
+    await mcp_client.guard_url(url)
+    _check_oauth_url(url)
+    response = await http.send(request)
+    await response.aread()
+    if 300 <= response.status_code < 400:
+        # Redirects are never followed: another host could be anything.
+        logger.info("OAuth request to %s answered a redirect; refused", request.url.host)
+    return response
+
+
+def _run(coroutine_function, *args):
+    try:
+        return anyio.run(coroutine_function, *args)
+    except mcp_client.McpClientError as exc:
+        raise OAuthUnavailable(exc.message) from None
+    except (OAuthFlowError, OAuthRegistrationError, OAuthTokenError) as exc:
+        logger.info("OAuth protocol error: %s", type(exc).__name__)
+        raise OAuthUnavailable(
+            f"The server's sign-in answered in a way Atelier cannot use ({type(exc).__name__})."
+        ) from None
+    except (httpx2.HTTPError, OSError, ValidationError, ValueError) as exc:
+        raise OAuthUnavailable(
+            f"The server's sign-in could not be reached ({type(exc).__name__})."
+        ) from None
+
+
+@dataclass
+class Discovery:
+    resource: str
+    issuer: str
+    metadata: OAuthMetadata
+    scopes: str | None
+
+
+async def _discover(server_url: str) -> Discovery:
+    """RFC 9728 then RFC 8414 / OpenID discovery, starting from the server's own 401."""
+    async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+        # An unauthenticated MCP request: a protected server answers 401 naming its metadata.
+        probe = httpx2.Request(
+            "POST",
+            server_url,
+            json={"jsonrpc": "2.0", "id": 0, "method": "ping"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        first = await _send(http, probe)
+        challenged = first.status_code == 401
+        challenge_scope = extract_scope_from_www_auth(first) if challenged else None
+        hinted = extract_resource_metadata_from_www_auth(first) if challenged else None
+        prm = None
+        for url in build_protected_resource_metadata_discovery_urls(hinted, server_url):
+            prm = await handle_protected_resource_response(
+                await _send(http, create_oauth_metadata_request(url))
+            )
+            if prm is not None:
+                break
+        if prm is None or not prm.authorization_servers:
+            raise OAuthFlowError("no protected resource metadata")
+        resource = resource_url_from_server_url(server_url)
+        if prm.resource and check_resource_allowed(
+            requested_resource=resource, configured_resource=str(prm.resource)
+        ):
+            resource = str(prm.resource)
+        elif prm.resource:
+            raise OAuthFlowError("protected resource metadata names another resource")
+        issuer = str(prm.authorization_servers[0])
+        metadata = None
+        for url in build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url):
+            ok, found = await handle_auth_metadata_response(
+                await _send(http, create_oauth_metadata_request(url))
+            )
+            if found is not None:
+                validate_metadata_issuer(found, issuer)
+                metadata = found
+                break
+            if not ok:
+                break
+        if metadata is None:
+            raise OAuthFlowError("no authorization server metadata")
+        if "S256" not in (metadata.code_challenge_methods_supported or ["S256"]):
+            raise OAuthFlowError("the authorization server does not offer PKCE S256")
+        scopes = get_client_metadata_scopes(
+            challenge_scope, prm, metadata, ["authorization_code", "refresh_token"]
+        )
+        return Discovery(resource=resource, issuer=issuer, metadata=metadata, scopes=scopes)
+
+
+def _client_metadata(redirect_uri: str, scopes: str | None) -> OAuthClientMetadata:
+    return OAuthClientMetadata(
+        client_name="Atelier",
+        redirect_uris=[redirect_uri],
+        scope=scopes,
+        token_endpoint_auth_method="client_secret_post",  # noqa: S106  # nosec B106 - a method name
+        grant_types=["authorization_code", "refresh_token"],
+        application_type="web",
+    )
+
+
+async def _register(discovery: Discovery, redirect_uri: str, server_url: str):
+    async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+        request = create_client_registration_request(
+            discovery.metadata,
+            _client_metadata(redirect_uri, discovery.scopes),
+            f"{urlsplit(discovery.issuer).scheme}://{urlsplit(discovery.issuer).netloc}",
+        )
+        info = await handle_registration_response(await _send(http, request))
+        check_registration_usable(info)
+        return info
+
+
+def _client_info(server: McpServer, flow_or_connection) -> OAuthClientInformationFull:
+    """The client credentials to present at the token endpoint."""
+    if server.oauth_client_id:
+        secret = server.oauth_client_secret or None  # stored as NULL when there is none
+        return OAuthClientInformationFull(
+            client_id=server.oauth_client_id,
+            client_secret=secret,
+            token_endpoint_auth_method="client_secret_post" if secret else "none",
+        )
+    registered = OAuthClient.objects.filter(mcp_server=server).first()
+    if registered is None or registered.client_id != flow_or_connection.client_id:
+        raise OAuthUnavailable("The registration this sign-in used is gone; connect again.")
+    return OAuthClientInformationFull(
+        client_id=registered.client_id,
+        client_secret=registered.client_secret or None,
+        token_endpoint_auth_method=registered.token_endpoint_auth_method or None,
+    )
+
+
+def _token_request(
+    server: McpServer, client: OAuthClientInformationFull, endpoint: str, data: dict
+) -> httpx2.Request:
+    context = OAuthContext(
+        server_url=server.url,
+        client_metadata=_client_metadata("https://unused.invalid/", None),
+        storage=None,
+        redirect_handler=None,
+        callback_handler=None,
+        client_info=client,
+    )
+    data = {**data, "client_id": client.client_id}
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    data, headers = context.prepare_token_auth(data, headers)
+    return httpx2.Request("POST", endpoint, data=data, headers=headers)
+
+
+async def _post_token(request: httpx2.Request):
+    async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+        response = await _send(http, request)
+        if response.status_code not in (200, 201):
+            raise OAuthTokenError(f"token endpoint answered HTTP {response.status_code}")
+        return await handle_token_response_scopes(response)
+
+
+def _expires_at(expires_in) -> timezone.datetime | None:
+    return timezone.now() + timedelta(seconds=int(expires_in)) if expires_in else None
+
+
+# --- The flow ---------------------------------------------------------------------------------
+
+
+def oauth_redirect_uri(request) -> str:
+    """The callback every sign-in comes back to: a page of Atelier."""
+    return request.build_absolute_uri(reverse("credentials:oauth-callback"))
+
+
+def _oauth_server(server: McpServer) -> McpServer:
+    if server.authentication != McpServer.Authentication.OAUTH:
+        raise Invalid("This MCP server does not use OAuth sign-in.", code="not_oauth")
+    if server.status != McpServer.Status.ACTIVE:
+        raise Invalid("This MCP server is not active.", code="server_inactive")
+    return server
+
+
+def oauth_start(
+    *, user: AbstractBaseUser, server: McpServer, redirect_uri: str, session_key: str | None
+) -> str:
+    """Discover, register if needed, and record a single-use flow. Returns the URL of the
+    server's sign-in page to send the user to. `session_key` binds the flow to the browser
+    session that started it (empty for an API token: the callback then needs the same user)."""
+    server = _oauth_server(server)
+    discovery = _run(_discover, server.url)
+    scopes = server.oauth_scopes.strip() or discovery.scopes
+    pending = (
+        OAuthConnection.objects.filter(user=user, mcp_server=server)
+        .values_list("step_up_scopes", flat=True)
+        .first()
+    )
+    if pending:  # step-up after insufficient_scope: what was asked for, plus what is missing
+        scopes = union_scopes(scopes, discovery.scopes if pending == "*" else pending)
+    if server.oauth_client_id:
+        client_id = server.oauth_client_id
+    else:
+        registered = OAuthClient.objects.filter(mcp_server=server).first()
+        if (
+            registered is None
+            or registered.issuer != discovery.issuer
+            or registered.redirect_uri != redirect_uri
+        ):
+            info = _run(_register, discovery, redirect_uri, server.url)
+            with transaction.atomic():
+                OAuthClient.objects.update_or_create(
+                    mcp_server=server,
+                    defaults={
+                        "issuer": discovery.issuer,
+                        "redirect_uri": redirect_uri,
+                        "client_id": info.client_id,
+                        "client_secret": info.client_secret or "",
+                        "token_endpoint_auth_method": info.token_endpoint_auth_method or "",
+                    },
+                )
+            client_id = info.client_id
+        else:
+            client_id = registered.client_id
+    pkce = PKCEParameters.generate()
+    state = secrets.token_urlsafe(32)
+    OAuthFlow.objects.filter(expires_at__lt=timezone.now()).delete()
+    OAuthFlow.objects.create(
+        state_hash=_digest(state),
+        user=user,
+        session_hash=_digest(session_key) if session_key else "",
+        mcp_server=server,
+        code_verifier=pkce.code_verifier,
+        redirect_uri=redirect_uri,
+        client_id=client_id,
+        issuer=discovery.issuer,
+        token_endpoint=str(discovery.metadata.token_endpoint),
+        revocation_endpoint=str(discovery.metadata.revocation_endpoint or ""),
+        resource=discovery.resource,
+        scopes=scopes or "",
+        expires_at=timezone.now() + timedelta(seconds=FLOW_SECONDS),
+    )
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "state": state,
+        "code_challenge": pkce.code_challenge,
+        "code_challenge_method": "S256",
+        "resource": discovery.resource,  # RFC 8707
+    }
+    if scopes:
+        params["scope"] = scopes
+    endpoint = str(discovery.metadata.authorization_endpoint)
+    separator = "&" if "?" in endpoint else "?"
+    return f"{endpoint}{separator}{urlencode(params)}"
+
+
+def _take_flow(*, user: AbstractBaseUser, state: str, session_key: str | None) -> OAuthFlow:
+    """The flow this state started, consumed: any mismatch is the same refusal, so a forged,
+    replayed, expired or someone else's state learns nothing."""
+    refused = Invalid(
+        "This sign-in link is not valid (expired, already used, or started elsewhere); "
+        "start again from Connect.",
+        code="oauth_state_invalid",
+    )
+    if not state or len(state) > 200:
+        raise refused
+    with transaction.atomic():
+        flow = (
+            OAuthFlow.objects.select_for_update()
+            .select_related("mcp_server")
+            .filter(state_hash=_digest(state))
+            .first()
+        )
+        if flow is None:
+            raise refused
+        if flow.user_id != user.pk:
+            # Leave it for its owner; a stranger's attempt does not burn it.
+            raise refused
+        flow.delete()  # single use, whatever happens next
+    if flow.expires_at < timezone.now():
+        raise refused
+    if flow.session_hash and (not session_key or _digest(session_key) != flow.session_hash):
+        raise refused
+    return flow
+
+
+def oauth_callback(
+    *,
+    user: AbstractBaseUser,
+    state: str,
+    code: str | None,
+    error: str | None = None,
+    iss: str | None = None,
+    session_key: str | None,
+) -> OAuthConnection:
+    """Finish a sign-in: check the state, exchange the code (with the PKCE verifier and the
+    resource) and store the tokens encrypted."""
+    flow = _take_flow(user=user, state=state, session_key=session_key)
+    server = flow.mcp_server
+    if error:
+        raise Invalid(f"{server.name} did not grant access ({error[:100]}).", code="oauth_denied")
+    if not code or len(code) > 2000:
+        raise Invalid("The sign-in came back without a code.", code="oauth_denied")
+    if iss is not None and iss != flow.issuer:  # RFC 9207
+        raise Invalid("The sign-in came back from another issuer.", code="oauth_state_invalid")
+    client = _client_info(server, flow)
+    request = _token_request(
+        server,
+        client,
+        flow.token_endpoint,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "code_verifier": flow.code_verifier,
+            "resource": flow.resource,
+        },
+    )
+    token = _run(_post_token, request)
+    _check_token(token.access_token)
+    register_secret(token.access_token)
+    if token.refresh_token:
+        register_secret(token.refresh_token)
+    with transaction.atomic():
+        connection, _ = OAuthConnection.objects.update_or_create(
+            user=user,
+            mcp_server=server,
+            defaults={
+                "status": OAuthConnection.Status.CONNECTED,
+                "access_token": token.access_token,
+                "refresh_token": token.refresh_token or "",
+                "expires_at": _expires_at(token.expires_in),
+                "scopes": (token.scope or flow.scopes)[:1000],
+                "client_id": flow.client_id,
+                "issuer": flow.issuer,
+                "token_endpoint": flow.token_endpoint,
+                "revocation_endpoint": flow.revocation_endpoint,
+                "resource": flow.resource,
+                "refreshed_at": None,
+                "step_up_scopes": "",
+            },
+        )
+        _event(user, server, OAuthEvent.Action.CONNECTED)
+    logger.info("OAuth: user %s connected to MCP server %s", user.pk, server.pk)
+    return connection
+
+
+def _check_token(value: str) -> None:
+    if not value or len(value) > MAX_TOKEN_LENGTH or any(c in value for c in "\r\n\x00"):
+        raise OAuthUnavailable("The server issued a token Atelier cannot send.")
+
+
+# --- Using the connection ---------------------------------------------------------------------
+
+
+def oauth_access_token(*, user: AbstractBaseUser, server: McpServer) -> str:
+    """The access token to send to `server` for `user`, refreshed first when it expires within
+    REFRESH_MARGIN. The row lock makes one refresh at a time per user and server: a second
+    caller waits, then finds the fresh token. A failed refresh marks the connection as needing
+    sign-in. NeedsSignIn when there is nothing usable."""
+    with transaction.atomic():
+        connection = (
+            OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
+        )
+        if connection is None or connection.status != OAuthConnection.Status.CONNECTED:
+            raise NeedsSignIn(server)
+        fresh = connection.expires_at is None or (
+            connection.expires_at - REFRESH_MARGIN > timezone.now()
+        )
+        if fresh:
+            register_secret(connection.access_token)
+            return connection.access_token
+        if not connection.refresh_token:
+            _mark_needs_sign_in(connection, "expired, no refresh token")
+            failed = True
+        else:
+            failed = not _refresh(connection, server)
+    if failed:
+        raise NeedsSignIn(server, f"Your sign-in to {server.name} expired.")
+    register_secret(connection.access_token)
+    return connection.access_token
+
+
+def _mark_needs_sign_in(connection: OAuthConnection, detail: str) -> None:
+    connection.status = OAuthConnection.Status.NEEDS_SIGN_IN
+    connection.save(update_fields=["status"])
+    _event(connection.user, connection.mcp_server, OAuthEvent.Action.REFRESH_FAILED, detail)
+
+
+def _refresh(connection: OAuthConnection, server: McpServer) -> bool:
+    """Exchange the refresh token, inside the caller's row lock."""
+    register_secret(connection.refresh_token)
+    try:
+        client = _client_info(server, connection)
+        request = _token_request(
+            server,
+            client,
+            connection.token_endpoint,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": connection.refresh_token,
+                "resource": connection.resource,
+            },
+        )
+        token = _run(_post_token, request)
+        _check_token(token.access_token)
+    except DomainError as exc:
+        logger.info("OAuth refresh for user %s on %s failed", connection.user_id, server.pk)
+        _mark_needs_sign_in(connection, exc.message)
+        return False
+    register_secret(token.access_token)
+    connection.access_token = token.access_token
+    if token.refresh_token:  # RFC 6749 §6: an omitted one stays valid
+        register_secret(token.refresh_token)
+        connection.refresh_token = token.refresh_token
+    connection.expires_at = _expires_at(token.expires_in)
+    if token.scope:
+        connection.scopes = token.scope[:1000]
+    connection.refreshed_at = timezone.now()
+    connection.save()
+    _event(connection.user, server, OAuthEvent.Action.REFRESHED)
+    return True
+
+
+def oauth_mark_needs_sign_in(
+    *, user: AbstractBaseUser, server: McpServer, detail: str, step_up: str | None = None
+) -> None:
+    """The server refused the token (401 or insufficient_scope): the user must sign in again.
+    With `step_up` (the scopes an insufficient_scope challenge named, or "*"), the next sign-in
+    asks for those on top of what was granted."""
+    with transaction.atomic():
+        connection = (
+            OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
+        )
+        if connection is not None and connection.status == OAuthConnection.Status.CONNECTED:
+            connection.status = OAuthConnection.Status.NEEDS_SIGN_IN
+            if step_up:
+                connection.step_up_scopes = (
+                    "*" if step_up == "*" else union_scopes(connection.scopes, step_up) or ""
+                )[:1000]
+            connection.save(update_fields=["status", "step_up_scopes"])
+            _event(user, server, OAuthEvent.Action.REFRESH_FAILED, detail)
+
+
+async def _revoke(request: httpx2.Request) -> int:
+    async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+        return (await _send(http, request)).status_code
+
+
+def oauth_disconnect(*, user: AbstractBaseUser, server: McpServer) -> bool:
+    """Revoke the tokens where the server offers revocation (RFC 7009), then delete them.
+    The tokens are deleted even when revocation fails. False when there was no connection."""
+    with transaction.atomic():
+        connection = (
+            OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
+        )
+        if connection is None:
+            return False
+        revoked = "no revocation endpoint"
+        if connection.revocation_endpoint:
+            try:
+                client = _client_info(server, connection)
+                for value, hint in (
+                    (connection.refresh_token, "refresh_token"),
+                    (connection.access_token, "access_token"),
+                ):
+                    if not value:
+                        continue
+                    register_secret(value)
+                    request = _token_request(
+                        server,
+                        client,
+                        connection.revocation_endpoint,
+                        {"token": value, "token_type_hint": hint},
+                    )
+                    status = _run(_revoke, request)
+                    revoked = "revoked" if status == 200 else f"revocation answered HTTP {status}"
+            except DomainError as exc:
+                revoked = f"revocation failed: {exc.message}"
+        connection.delete()
+        _event(user, server, OAuthEvent.Action.DISCONNECTED, revoked)
+    logger.info("OAuth: user %s disconnected from MCP server %s", user.pk, server.pk)
+    return True
+
+
+def oauth_connections_rotate(*, dry_run: bool = False) -> tuple[int, int]:
+    """Re-encrypt every OAuth secret (tokens, PKCE verifiers, client secrets) with the first of
+    FERNET_KEYS, as tokens, never decrypted to text. Returns (rotated, unreadable)."""
+    from django.db import connection as db
+    from django.db.models import BinaryField, ExpressionWrapper, F
+
+    from credentials.crypto import CredentialUnreadable, token_is_current, token_rotate
+
+    rotated = unreadable = 0
+    targets = [
+        (OAuthConnection, "access_token"),
+        (OAuthConnection, "refresh_token"),
+        (OAuthFlow, "code_verifier"),
+        (OAuthClient, "client_secret"),
+        (McpServer, "oauth_client_secret"),
+    ]
+    for model, column in targets:
+        table = db.ops.quote_name(model._meta.db_table)
+        quoted = db.ops.quote_name(column)
+        with transaction.atomic():
+            rows = list(
+                model.objects.select_for_update()
+                .defer(column)
+                .annotate(token=ExpressionWrapper(F(column), output_field=BinaryField()))
+                .values_list("pk", "token")
+            )
+            for pk, token in rows:
+                if token is None or token_is_current(token):
+                    continue
+                try:
+                    new_token = token_rotate(token)
+                except CredentialUnreadable:
+                    unreadable += 1
+                    continue
+                rotated += 1
+                if not dry_run:
+                    # Around the ORM on purpose: the field would encrypt the token again.
+                    with db.cursor() as cursor:
+                        cursor.execute(
+                            f"UPDATE {table} SET {quoted} = %s WHERE {db.ops.quote_name(model._meta.pk.column)} = %s",  # noqa: S608,E501  # nosec B608
+                            [new_token, pk],
+                        )
+    return rotated, unreadable
+
+
+def oauth_connection_state(*, user: AbstractBaseUser, server: McpServer) -> dict:
+    """What a user may know of their connection: never a token."""
+    connection = (
+        OAuthConnection.objects.defer("access_token", "refresh_token")
+        .filter(user=user, mcp_server=server)
+        .first()
+    )
+    if connection is None:
+        return {"status": "not_connected", "connected": False}
+    return {
+        "status": connection.status,
+        "connected": connection.status == OAuthConnection.Status.CONNECTED,
+        "account": connection.account,
+        "scopes": connection.scopes.split(),
+        "expires_at": connection.expires_at,
+        "connected_at": connection.connected_at,
+        "refreshed_at": connection.refreshed_at,
+    }
