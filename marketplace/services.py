@@ -228,9 +228,13 @@ def _purchase_create_locked(*, buyer: AbstractBaseUser, project_id) -> tuple[Pur
         project = Project.objects.select_for_update().get(pk=project_id)
     except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
-    # A concurrent buyer's purchase committed before the lock was granted is refused by the
-    # unique constraint below and returned from there: no second read on this path.
+    # A purchase of this buyer committed while this one waited for the lock is refused by
+    # the unique constraint below and returned from there, or here if the listing was
+    # unlisted meanwhile: no second read on the usual path.
     if not project.is_listed:
+        existing = _completed_purchase(buyer, project.pk)
+        if existing is not None:
+            return existing, False
         raise NotFound("Listing not found.")
     purchase_validate_allowed(buyer=buyer, project=project)
     try:
