@@ -42,7 +42,8 @@ LISTING_SQL = (
 )
 REVIEWS_SQL = (
     "SELECT r.id, r.project_id, u.username, r.rating, r.title, r.body, r.created_at,"
-    " r.updated_at, r.purchase_refunded FROM marketplace_review r JOIN auth_user u ON u.id = r.author_id"
+    " r.updated_at, r.purchase_refunded"
+    " FROM marketplace_review r JOIN auth_user u ON u.id = r.author_id"
     " WHERE r.project_id = %s ORDER BY r.created_at DESC, r.id DESC LIMIT %s OFFSET %s"
 )
 
