@@ -42,7 +42,8 @@ LISTING_SQL = (
 )
 REVIEWS_SQL = (
     "SELECT r.id, r.project_id, u.username, r.rating, r.title, r.body, r.created_at,"
-    " r.updated_at FROM marketplace_review r JOIN auth_user u ON u.id = r.author_id"
+    " r.updated_at, r.purchase_refunded"
+    " FROM marketplace_review r JOIN auth_user u ON u.id = r.author_id"
     " WHERE r.project_id = %s ORDER BY r.created_at DESC, r.id DESC LIMIT %s OFFSET %s"
 )
 
@@ -101,6 +102,7 @@ def review(row) -> dict:
         "rating": row[3],
         "title": row[4],
         "body": row[5],
+        "purchase_refunded": row[8],
         "created_at": iso(row[6]),
         "updated_at": iso(row[7]),
     }

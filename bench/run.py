@@ -8,7 +8,9 @@ seeded database (bench/seed.py), checks that they answer the same JSON, warms up
 each endpoint with wrk (16 connections) for a bounded time. Queries per request are counted
 by one extra in-process request with the same settings and a warm cache. The last line is
 `bench: worst ratio R (ENDPOINT)`, the lowest app/baseline throughput of the anonymous
-endpoints. Both servers are stopped at the end, also on error or Ctrl-C.
+endpoints; the lines before it give each signed-in endpoint's throughput as a ratio of the
+app's listings page in the same run, with its target. Both servers are stopped at the end,
+also on error or Ctrl-C.
 
 Beside the timings, each row shows the CPU time per request of the server's processes, of
 PostgreSQL's, and of the whole machine (Linux's /proc), taken over the load: what a request
@@ -238,6 +240,7 @@ def main(argv=None) -> int:
         ("search ?q=", f"{listing}?q=invoice", None, "GET"),
         ("stats (staff)", f"{API}/marketplace/stats/", target["staff_token"], "GET"),
         ("my projects", f"{API}/projects/", target["token"], "GET"),
+        ("my purchases", f"{API}/marketplace/purchases/", target["token"], "GET"),
         ("chat after id", f"{API}/chat/messages/?after={target['after']}", target["token"], "GET"),
         ("purchase", f"{listing}{target['for_sale']}/purchase/", target["token"], "POST"),
     ]
@@ -333,10 +336,36 @@ def print_table(rows, connections: int) -> None:
         f"bench: at {connections} connections, p99 <= 25 ms needs at least"
         f" {connections * 1000 / 25:.0f} req/s (the mean wait is connections / throughput)"
     )
+    for line in signed_in_ratios(rows):
+        print(line)
     if worst is None:
         print("bench: worst ratio 0.00 (the baseline answered nothing)")
     else:
         print(f"bench: worst ratio {worst[0]:.2f} ({worst[1]})")
+
+
+# The signed-in paths against the app's own listings page in the same run: (name, target).
+SIGNED_IN_TARGETS = (
+    ("my projects", 0.6),
+    ("my purchases", 0.6),
+    ("chat after id", 0.6),
+    ("purchase", 0.45),
+)
+
+
+def signed_in_ratios(rows) -> list[str]:
+    """One summary line per signed-in endpoint: its throughput over the listings page's
+    (the app's, same run), with its target and whether it is met."""
+    app = {name: r["rps"] for name, server, _, r in rows if server == "app"}
+    listings = app.get("listings")
+    lines = []
+    for name, target in SIGNED_IN_TARGETS:
+        if not listings or name not in app:
+            continue
+        ratio = app[name] / listings
+        verdict = "ok" if ratio >= target else "BELOW TARGET"
+        lines.append(f"bench: {name} {ratio:.2f}x listings (target >= {target:g}x) {verdict}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -200,25 +200,47 @@ def purchase_validate_allowed(*, buyer: AbstractBaseUser, project: Project) -> N
         raise Invalid("This project is free: download it instead of buying it.", field="project")
 
 
-@transaction.atomic
+def _completed_purchase(buyer: AbstractBaseUser, project_id) -> Purchase | None:
+    existing = Purchase.objects.filter(
+        buyer=buyer, project_id=project_id, status=Purchase.Status.COMPLETED
+    ).first()
+    if existing is not None:
+        existing.buyer = buyer  # the caller shows the buyer: no second read of the user
+    return existing
+
+
 def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, bool]:
     """Buy a listing. Returns (purchase, created).
 
-    Idempotent: a buyer who already holds a completed purchase gets it back. The project row
-    lock serialises concurrent purchases of one project, and the conditional unique constraint
-    backs it up, so there is exactly one purchase and one revenue event per buyer and project.
-    A retried API request is answered by config.api.idempotency (the one mechanism for keys).
+    Idempotent: a buyer who already holds a completed purchase gets it back, read in one
+    query without a transaction or a lock (a purchase is never deleted, so a completed one
+    found is the answer). Otherwise the project row lock serialises concurrent purchases of
+    one project, and the conditional unique constraint backs it up, so there is exactly one
+    purchase and one revenue event per buyer and project. A retried API request is answered
+    by config.api.idempotency (the one mechanism for keys).
     """
+    try:
+        existing = _completed_purchase(buyer, project_id)
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise NotFound("Listing not found.") from exc
+    if existing is not None:
+        return existing, False
+    return _purchase_create_locked(buyer=buyer, project_id=project_id)
+
+
+@transaction.atomic
+def _purchase_create_locked(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, bool]:
     try:
         project = Project.objects.select_for_update().get(pk=project_id)
     except (Project.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise NotFound("Listing not found.") from exc
-    existing = Purchase.objects.filter(
-        buyer=buyer, project=project, status=Purchase.Status.COMPLETED
-    ).first()
-    if existing is not None:
-        return existing, False
+    # A purchase of this buyer committed while this one waited for the lock is refused by
+    # the unique constraint below and returned from there, or here if the listing was
+    # unlisted meanwhile: no second read on the usual path.
     if not project.is_listed:
+        existing = _completed_purchase(buyer, project.pk)
+        if existing is not None:
+            return existing, False
         raise NotFound("Listing not found.")
     purchase_validate_allowed(buyer=buyer, project=project)
     try:
@@ -230,9 +252,7 @@ def purchase_create(*, buyer: AbstractBaseUser, project_id) -> tuple[Purchase, b
                 currency=project.currency,
             )
     except IntegrityError:
-        existing = Purchase.objects.filter(
-            buyer=buyer, project=project, status=Purchase.Status.COMPLETED
-        ).first()
+        existing = _completed_purchase(buyer, project.pk)
         if existing is None:
             raise
         return existing, False

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from config.api.pagination import counted_page
 from config.api.throttling import DownloadThrottle, PurchaseThrottle, ReviewThrottle
 from config.errors import DomainError, Forbidden, Invalid, NotFound
 from config.forms import add_domain_error
@@ -256,7 +257,7 @@ def listing_unpublish(request, pk):
 @login_required
 def purchase_list(request):
     purchases = selectors.purchase_list_for_user(user=request.user)
-    page_obj = Paginator(purchases, 20).get_page(request.GET.get("page"))
+    page_obj = counted_page(purchases, request.GET.get("page"), 20)
     return render(request, "marketplace/purchase_list.html", {"page_obj": page_obj})
 
 

@@ -2,11 +2,11 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from config.api.pagination import counted_page
 from config.errors import DomainError
 from config.forms import add_domain_error
 from config.views import domain_errors
@@ -25,7 +25,7 @@ def _file_of(project: Project, file_id: int):
 @login_required
 def project_list(request):
     projects = selectors.project_list_for_user(user=request.user)
-    page_obj = Paginator(projects, 20).get_page(request.GET.get("page"))
+    page_obj = counted_page(projects, request.GET.get("page"), 20)
     return render(request, "projects/project_list.html", {"page_obj": page_obj})
 
 

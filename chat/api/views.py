@@ -23,6 +23,7 @@ from chat.api.serializers import (
 from chat.models import AssistantTurn, ChatMessage
 from config.api import idempotency
 from config.api.idempotency import idempotent
+from config.api.pagination import AfterCursorPagination
 from config.api.viewsets import OwnerScopedViewSet
 from projects.selectors import project_get_for_user
 
@@ -38,7 +39,11 @@ class ChatFilterSerializer(serializers.Serializer):
     list=extend_schema(
         parameters=[
             OpenApiParameter("project", OpenApiTypes.UUID, description="Only this project's"),
-            OpenApiParameter("after", OpenApiTypes.INT, description="Only messages after this id"),
+            OpenApiParameter(
+                "after",
+                OpenApiTypes.INT,
+                description="Only messages after this id, by id with no count (`next` goes on)",
+            ),
         ]
     ),
     create=extend_schema(
@@ -53,6 +58,8 @@ class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, OwnerSc
     serializer_class = ChatMessageSerializer
     queryset = ChatMessage.objects.none()  # the model, for the schema
     list_selector = selectors.chat_message_list_for_user
+    # A poll (`?after=`) pages by id without counting the thread's later messages.
+    pagination_class = AfterCursorPagination
 
     def selector_filters(self):
         filters = ChatFilterSerializer(data=self.request.query_params)

@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.query import ModelIterable
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from config.json_sql import json_array, json_response
@@ -135,3 +136,56 @@ def _page_link(url: str, param: str, number: int) -> str:
     if number == 1:
         return remove_query_param(url, param)
     return replace_query_param(url, param, number)
+
+
+def counted_page(queryset: QuerySet, number, per_page: int):
+    """Django's `Paginator(queryset, per_page).get_page(number)` for a page (HTML), with the
+    page's rows and their total read in one statement (CountedRows) instead of COUNT, then
+    the page. A number past the end or not a number falls back as get_page does."""
+    from django.core.paginator import Paginator
+
+    rows = CountedRows(queryset)
+    text = str(number or "1")
+    wanted = int(text) if text.isascii() and text.isdigit() and len(text) < 8 else 1
+    start = (max(wanted, 1) - 1) * per_page
+    rows.read_window(start, start + per_page)
+    return Paginator(rows, per_page).get_page(number)
+
+
+class AfterCursorPagination(Pagination):
+    """Pagination with a cursor for polling: `?after=<id>` reads the next page_size rows by
+    id (the list's queryset already keeps ids greater than `after`, oldest first) and no count,
+    so a poll costs what its new rows cost, not how many rows follow `after`. The answer keeps
+    the envelope, with `count` null, `previous` null and `next` the link with `after` set to
+    the page's last id, or null when nothing follows. Without `after`: numbered pages."""
+
+    cursor_query_param = "after"
+    cursor = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.cursor = None
+        if self.cursor_query_param not in request.query_params:
+            return super().paginate_queryset(queryset, request, view)
+        self.request = request
+        size = self.get_page_size(request)
+        rows = list(queryset[: size + 1])  # one row more says whether a next page exists
+        self.has_more = len(rows) > size
+        rows = rows[:size]
+        self.cursor = rows[-1].pk if rows else request.query_params[self.cursor_query_param]
+        return rows
+
+    def get_paginated_response(self, data):
+        if self.cursor is None:
+            return super().get_paginated_response(data)
+
+        next_link = None
+        if self.has_more:
+            url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+            next_link = replace_query_param(url, self.cursor_query_param, self.cursor)
+        return Response({"count": None, "next": next_link, "previous": None, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["properties"]["count"]["nullable"] = True
+        answer["properties"]["count"]["description"] = "null when paging by `after`"
+        return answer
