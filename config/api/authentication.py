@@ -44,9 +44,11 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
         # Knox's own loop, built from its public parts (the token model, hash_token, the
         # settings, renew_token, validate_user) rather than by overriding its private sweep.
         token = token.decode()
-        candidates = get_token_model().objects.filter(
-            token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH]
-        ).select_related("user")
+        candidates = (
+            get_token_model()
+            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
+            .select_related("user")
+        )
         for auth_token in candidates:
             if self.expire(auth_token):
                 continue
