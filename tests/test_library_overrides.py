@@ -62,3 +62,31 @@ def test_the_settings_use_the_libraries_own_cache_and_middleware(settings):
     assert not [name for name in settings.MIDDLEWARE if "Lazy" in name]
     for alias in settings.CACHES.values():
         assert alias["BACKEND"].startswith("django.core.cache.backends.")
+
+
+def test_the_compiled_reads_find_the_orm_internals_they_use():
+    """config.compiled (the one survivor, see docs/performance.md) reads Django's compiler
+    and psycopg's loaders directly: this fails first, and says what moved, on an upgrade."""
+    import psycopg
+    from django.db.models.sql.compiler import SQLCompiler
+
+    from projects.models import Project
+
+    assert list(inspect.signature(SQLCompiler.as_sql).parameters)[:3] == [
+        "self",
+        "with_limits",
+        "with_col_aliases",
+    ]
+    assert list(inspect.signature(SQLCompiler.get_converters).parameters) == [
+        "self",
+        "expressions",
+    ]
+    query = Project.objects.values("id", "name").query
+    for name in ("selected", "extra_select", "values_select", "annotation_select"):
+        assert hasattr(query, name), f"Query.{name} is gone"
+    compiler = query.get_compiler("default")
+    assert "SELECT" in compiler.as_sql()[0]
+    assert compiler.col_count == 2
+    assert [selected[0].target.name for selected in compiler.select[:2]] == ["id", "name"]
+    oid = psycopg.adapters.types["timestamptz"].oid
+    assert psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT) is not None
