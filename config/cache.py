@@ -1,47 +1,14 @@
-"""Django's Redis cache, keeping one redis-py client per connection pool.
-
-Django builds a new `redis.Redis` for every cache call; redis-py 6 fills a table of some 200
-response callbacks in each, which costs more than the round trip to a local Redis. A client is
-thread-safe and only borrows connections from its pool, so one per pool is enough.
-"""
+"""Counters in the shared cache (Django's cache framework, whichever backend is configured)."""
 
 import threading
 
 from django.core.cache import caches
-from django.core.cache.backends import redis as django_redis
-
-
-class RedisCacheClient(django_redis.RedisCacheClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._clients = {}
-
-    def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self._clients.get(id(pool))
-        if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
-        return client
-
-
-class RedisCache(django_redis.RedisCache):
-    def __init__(self, server, params):
-        super().__init__(server, params)
-        self._class = RedisCacheClient
 
 
 def incr_in_window(key: str, window_seconds: int, amount: int = 1) -> int:
-    """Add `amount` to a counter that lives for one window and return it. On Redis one round
-    trip as a rule: INCRBY, plus EXPIRE when it made the key. Callers put the window in the
-    key, so a key left without expiry (a crash between the two) is never counted again."""
+    """Add `amount` to a counter that lives for one window and return it. Callers put the
+    window in the key, so a counter is never counted again after its window."""
     cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        key = cache.make_and_validate_key(key)
-        client = cache._cache.get_client(key, write=True)
-        count = client.incrby(key, amount)
-        if count == amount:
-            client.expire(key, window_seconds)
-        return count
     cache.add(key, 0, timeout=window_seconds)
     try:
         return cache.incr(key, amount)

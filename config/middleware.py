@@ -1,19 +1,12 @@
 """Request plumbing: body size limit and Prometheus request metrics (and the pool's use)."""
 
-import functools
 import time
 
-import csp.middleware
-from csp.constants import HEADER, HEADER_REPORT_ONLY
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.messages.middleware import MessageMiddleware
-from django.contrib.messages.storage import default_storage
-from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.http import JsonResponse
-from django.utils.functional import SimpleLazyObject, empty
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -139,71 +132,3 @@ class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
         super().process_request(request)
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:
             request.user = AnonymousUser()
-
-
-class LazyMessageMiddleware(MessageMiddleware):
-    """Django's message middleware with the storage made on first use.
-
-    Django builds the storage (a cookie and a session backend, a cookie signer) for every
-    request; the API's requests never show or add a message.
-    """
-
-    def process_request(self, request):
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
-
-    def process_response(self, request, response):
-        messages = getattr(request, "_messages", None)
-        if type(messages) is SimpleLazyObject and messages._wrapped is empty:
-            return response
-        return super().process_response(request, response)
-
-
-@functools.cache
-def _site_policy(report_only: bool) -> str:
-    return csp.middleware.build_policy(report_only=report_only)
-
-
-def _forget_site_policy(*, setting, **kwargs):
-    if setting.startswith("CONTENT_SECURITY_POLICY"):
-        _site_policy.cache_clear()
-
-
-setting_changed.connect(_forget_site_policy, dispatch_uid="config.middleware.site_policy")
-
-
-class CSPMiddleware(csp.middleware.CSPMiddleware):
-    """django-csp's middleware, with the site-wide policy text built once per process.
-
-    Most responses (the API's JSON, pages without inline code) carry no nonce and no policy of
-    their own, yet django-csp builds the same two header texts (enforced and report-only) for
-    each. Those get the text built the first time; any other response goes through django-csp.
-    """
-
-    OWN_POLICY = (
-        "_csp_config",
-        "_csp_update",
-        "_csp_replace",
-        "_csp_config_ro",
-        "_csp_update_ro",
-        "_csp_replace_ro",
-    )
-
-    def process_response(self, request, response):
-        plain = getattr(request, "_csp_nonce", None) is None and not any(
-            hasattr(response, name) for name in self.OWN_POLICY
-        )
-        if not plain or (settings.DEBUG and response.status_code in (404, 500)):
-            return super().process_response(request, response)
-        for header, report_only, exempt, setting in (
-            (HEADER, False, "_csp_exempt", "CONTENT_SECURITY_POLICY"),
-            (HEADER_REPORT_ONLY, True, "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
-        ):
-            policy = _site_policy(report_only)
-            if not policy or header in response or getattr(response, exempt, False):
-                continue
-            prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
-            if not request.path_info.startswith(tuple(prefixes)):
-                response[header] = policy
-        # As django-csp does: a nonce asked for after the header is written is an error.
-        request.csp_nonce = csp.middleware.CheckableLazyObject(self._csp_nonce_post_response)
-        return response

@@ -149,7 +149,10 @@ class PasswordChangeView(APIView):
         checked = authenticate(request, username=user.get_username(), password=data["old_password"])
         if checked is None:
             _refuse_if_locked(request)
-            return Response({"old_password": ["This is not your current password."]}, status=400)
+            raise serializers.ValidationError(
+                {"old_password": ["This is not your current password."]},
+                code="wrong_password",
+            )
         user_password_change(
             user=user,
             password=data["new_password"],

@@ -2,9 +2,8 @@ import functools
 import json
 from collections.abc import Sequence
 
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.query import ModelIterable
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
@@ -53,20 +52,28 @@ class CountedRows(WindowFirst):
         counted = self.queryset.order_by().values("pk")
         sql, params = counted.query.get_compiler(counted.db).as_sql()
         total = RawSQL(f"SELECT COUNT(*) FROM ({sql}) counted", params)  # noqa: S608, S611  # nosec B608, B611
-        self.rows = list(self.queryset.annotate(**{TOTAL: total})[start:stop])
+        rows = list(self.queryset.annotate(**{TOTAL: total})[start:stop])
+        if rows and not isinstance(rows[0], Model):
+            # values() rows would carry the total along: read them as they are, count apart.
+            rows, self.counted_apart = list(self.queryset[start:stop]), True
+        self.rows = rows
         self.window = (start, stop)
 
+    counted_apart = False
+
     def count(self) -> int:
+        if self.counted_apart:
+            return self.queryset.count()
         if self.rows:
             return getattr(self.rows[0], TOTAL)
         return 0 if self.window is not None and self.window[0] == 0 else self.queryset.count()
 
 
 def countable_in_one_statement(queryset) -> bool:
-    """Model querysets, whose rows are counted by their primary keys (DISTINCT ones too: each
-    row holds its key); not DISTINCT ON, UNION or GROUP BY ones, nor values() rows, which
-    would carry the total along."""
-    if not isinstance(queryset, QuerySet) or queryset._iterable_class is not ModelIterable:
+    """Querysets whose rows are counted by their primary keys (DISTINCT ones too: each row
+    holds its key); not DISTINCT ON, UNION or GROUP BY ones. (values() rows are told apart by
+    what the page's query returns: CountedRows.)"""
+    if not isinstance(queryset, QuerySet):
         return False
     query = queryset.query
     return not (query.distinct_fields or query.combinator or query.group_by or query.is_sliced)

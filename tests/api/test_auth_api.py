@@ -159,3 +159,24 @@ def test_a_signed_in_browser_session_is_an_api_caller_with_csrf_enforced(user):
 
     browser.cookies.pop("sessionid")
     assert browser.get("/api/v1/auth/me/").status_code == 401
+
+
+def test_expired_token_is_deleted_when_used_and_others_are_left(api_client, user):
+    """The check reads the token with its user in one query: a used expired token is deleted,
+    another expired token of the user is swept only when a new token is issued."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    expired, expired_token = AuthToken.objects.create(user, expiry=dt.timedelta(seconds=-1))
+    other, _ = AuthToken.objects.create(user, expiry=dt.timedelta(seconds=-1))
+    _, token = AuthToken.objects.create(user)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    with CaptureQueriesContext(connection) as captured:
+        assert api_client.get("/api/v1/auth/me/").status_code == 200
+    assert len(captured) == 1
+    assert AuthToken.objects.filter(pk=other.pk).exists()
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {expired_token}")
+    assert api_client.get("/api/v1/auth/me/").status_code == 401
+    assert not AuthToken.objects.filter(pk=expired.pk).exists()

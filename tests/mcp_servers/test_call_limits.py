@@ -21,6 +21,8 @@ from mcp_servers.services import (
 from tests.factories import McpServerFactory, ProjectFactory
 from tests.mcp_servers.servers import free_port
 
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
 pytestmark = pytest.mark.django_db
 
 ADD = {"a": 1, "b": 2}
@@ -115,7 +117,7 @@ def redis_cache(settings):
         client.ping()
     except redis.RedisError:
         pytest.skip(f"needs Redis at {url} (REDIS_TEST_URL)")
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": url}}
     return client
 
 

@@ -13,6 +13,8 @@ import config.cache
 from config.cache import WindowLeases, incr_in_window
 from tests.factories import UserFactory
 
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
+
 pytestmark = pytest.mark.django_db
 
 ANON_LIMIT = 3
@@ -84,7 +86,7 @@ def _redis_or_skip(url: str) -> None:
 def test_on_redis_the_counter_is_one_key_that_expires_with_its_window(settings):
     url = REDIS_URL
     _redis_or_skip(url)
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": url}}
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": url}}
     from django.core.cache import caches
 
     redis_cache = caches["default"]
@@ -100,7 +102,7 @@ def test_on_redis_the_counter_is_one_key_that_expires_with_its_window(settings):
 
 def test_a_busy_client_claims_leases_and_the_limit_still_holds(settings, monkeypatch):
     """320 a minute: leases of 10, so 32 cache round trips for the window's 320 requests."""
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": REDIS_URL}}
     _redis_or_skip(REDIS_URL)
     leases = WindowLeases()
     key = f"throttle_lease_test_{uuid.uuid4().hex}"
@@ -122,7 +124,7 @@ def test_a_busy_client_claims_leases_and_the_limit_still_holds(settings, monkeyp
 
 
 def test_processes_sharing_a_counter_never_admit_more_than_the_limit_together(settings):
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}}
+    settings.CACHES = {"default": {"BACKEND": REDIS_BACKEND, "LOCATION": REDIS_URL}}
     _redis_or_skip(REDIS_URL)
     first, second = WindowLeases(), WindowLeases()  # two workers' leases, one Redis counter
     key = f"throttle_lease_test_{uuid.uuid4().hex}"
