@@ -304,9 +304,11 @@ def test_an_id_looked_up_again_is_not_digested_again(monkeypatch):
     budget = Budget(1_000_000)
     projects, rejected = ProjectFacts(budget), HashSet(budget)
     for key in ("project-1", value):
-        assert key not in projects and key not in rejected
+        assert key not in projects
+        assert key not in rejected
         projects.add(key, KeyUuid(value), 7, True)
-        assert key in projects and projects.get(key)[1] == 7
+        assert key in projects
+        assert projects.get(key)[1] == 7
     assert KeyUuid.of_text(str(value)) in projects
     assert len(computed) == 2
 
