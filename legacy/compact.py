@@ -30,6 +30,8 @@ _set_text = KeyUuid.text.__set__
 _EMPTY, _GONE = 0, -1  # slot markers: a digest's first half that is either is made 1
 _HALVES = struct.Struct("<qq").unpack
 _blake2b = hashlib.blake2b
+_STR_HASHER = _blake2b(b"s", digest_size=16)  # text ids: tagged as _key_bytes tags them
+DIGEST_MEMO = 8192  # ids whose digests are remembered
 
 
 def _key_bytes(key) -> bytes:
@@ -47,12 +49,31 @@ def _key_bytes(key) -> bytes:
     raise TypeError(f"not an id the import keys by: {type(key).__name__}")
 
 
+# One row asks for the same id several times (is it held, was it rejected, hold it) and many
+# rows name the same user or project: a memo computes each digest once while the id is in
+# use. Equal keys have equal bytes (_key_bytes), so answering by equality is exact. It is
+# emptied when full, so it holds at most DIGEST_MEMO ids whatever the dump; each of its steps
+# is one dict operation, safe between threads, and a lost entry is only computed again.
+_memo: dict = {}
+
+
 def key_digest(key) -> tuple[int, int]:
     """The id's 128-bit digest as two signed 64-bit halves, the first never a slot marker."""
-    low, high = _HALVES(_blake2b(_key_bytes(key), digest_size=16).digest())
-    if low in (_EMPTY, _GONE):
-        low = 1
-    return low, high
+    halves = _memo.get(key)
+    if halves is not None:
+        return halves
+    if type(key) is str:  # most ids: hashed after the tag without building b"s" + text
+        hasher = _STR_HASHER.copy()
+        hasher.update(key.encode("utf-8", "surrogatepass"))
+        halves = _HALVES(hasher.digest())
+    else:
+        halves = _HALVES(_blake2b(_key_bytes(key), digest_size=16).digest())
+    if halves[0] in (_EMPTY, _GONE):
+        halves = 1, halves[1]
+    if len(_memo) >= DIGEST_MEMO:
+        _memo.clear()
+    _memo[key] = halves
+    return halves
 
 
 _START = 1024

@@ -291,3 +291,34 @@ def test_ids_whose_digests_share_a_first_half_stay_apart(monkeypatch, budget):
     assert ("a" in seen, "bb" in seen, "ddd" in seen) == (True, True, False)
     users["a"], users["bb"] = 1, 2
     assert (users.get("a"), users.get("bb"), users.get("ddd")) == (1, 2, None)
+
+
+def test_an_id_looked_up_again_is_not_digested_again(monkeypatch):
+    """A row asks for its id several times (held? rejected? hold it): the digest is computed
+    once, not once a lookup, and an equal id of another UUID kind meets the remembered one."""
+    computed = []
+    halves = compact._HALVES
+    monkeypatch.setattr(compact, "_HALVES", lambda data: computed.append(data) or halves(data))
+    monkeypatch.setattr(compact, "_memo", {}, raising=False)
+    value = uuid.uuid4()
+    budget = Budget(1_000_000)
+    projects, rejected = ProjectFacts(budget), HashSet(budget)
+    for key in ("project-1", value):
+        assert key not in projects
+        assert key not in rejected
+        projects.add(key, KeyUuid(value), 7, True)
+        assert key in projects
+        assert projects.get(key)[1] == 7
+    assert KeyUuid.of_text(str(value)) in projects
+    assert len(computed) == 2
+
+
+def test_the_digest_memo_holds_a_bounded_number_of_ids_and_gives_the_same_digests(monkeypatch):
+    monkeypatch.setattr(compact, "DIGEST_MEMO", 64)
+    monkeypatch.setattr(compact, "_memo", {})
+    keys = [f"user-{n}" for n in range(1000)] + [(n, "src/app.py") for n in range(1000)]
+    first = [key_digest(key) for key in keys]
+    assert len(compact._memo) <= 64
+    compact._memo.clear()
+    assert [key_digest(key) for key in reversed(keys)] == first[::-1]
+    assert key_digest(42) != key_digest("42")  # equal ids only: 42 and "42" are two
