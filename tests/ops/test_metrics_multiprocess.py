@@ -9,7 +9,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.fault_db_restart import free_port, server_env
+from tests.faults.db_fault import server_env
+from tests.pg_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

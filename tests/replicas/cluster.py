@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.fault_db_restart import free_port
+from tests.pg_cluster import free_port
 
 
 def postgres_bin_dir() -> Path | None:

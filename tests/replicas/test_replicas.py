@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.fault_db_restart import free_port, server_env
+from tests.faults.db_fault import server_env
+from tests.pg_cluster import free_port
 from tests.replicas.cluster import PrimaryAndStandby, why_not_runnable
 from tests.replicas.seed import BUYER
 

@@ -104,7 +104,7 @@ def one_replica(settings, monkeypatch):
 def test_a_replica_that_answers_is_healthy_and_one_that_does_not_is_skipped(one_replica):
     from django.db import connection
 
-    from bench.fault_db_restart import free_port
+    from tests.pg_cluster import free_port
 
     health, monkeypatch = one_replica
     params = connection.settings_dict
