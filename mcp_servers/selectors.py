@@ -56,3 +56,8 @@ def mcp_server_list_callable_for_user(*, user: AbstractBaseUser) -> list[McpServ
         .order_by("name")
     )
     return [server for server in servers if server.visible_tools]
+
+
+def mcp_server_list_to_check() -> QuerySet[McpServer]:
+    """The servers the scheduled health check probes (the beat job and check_mcp_servers)."""
+    return McpServer.objects.filter(status=McpServer.Status.ACTIVE).order_by("name")
