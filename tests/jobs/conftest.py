@@ -29,7 +29,7 @@ def _redis_or_skip() -> redis.Redis:
     return client
 
 
-def test_database_url() -> str:
+def database_url_of_tests() -> str:
     conf = connection.settings_dict
     password = f":{conf['PASSWORD']}" if conf.get("PASSWORD") else ""
     return (
@@ -89,7 +89,7 @@ def celery_broker(settings):
 def workers(celery_broker):
     env = {
         **os.environ,
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_tests(),
         "CELERY_BROKER_URL": BROKER_URL,
         "DEBUG": "1",
         "SECURE_SSL_REDIRECT": "0",
