@@ -49,7 +49,8 @@ class Workers:
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
              "--loglevel=WARNING", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # Not a pipe: a pipe nobody reads fills up and blocks the worker mid-job.
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         self.processes.append(process)
         return process
@@ -77,8 +78,15 @@ def celery_broker(settings):
     client.flushdb()
     settings.CELERY_BROKER_URL = BROKER_URL
     settings.ASSISTANT_RUN_INLINE = False
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    keys = ("broker_url", "broker_write_url", "broker_read_url", "task_always_eager")
+    saved = {key: celery_app.conf[key] for key in keys}
+    # The write and read URLs too: loaded before this fixture ran, they kept the empty default.
+    celery_app.conf.update(
+        broker_url=BROKER_URL,
+        broker_write_url=BROKER_URL,
+        broker_read_url=BROKER_URL,
+        task_always_eager=False,
+    )
     yield client
     celery_app.conf.update(saved)
     celery_app.pool.force_close_all()
@@ -94,7 +102,7 @@ def workers(celery_broker):
         "DEBUG": "1",
         "SECURE_SSL_REDIRECT": "0",
         "MCP_ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONUNBUFFERED": "1",
+        "LOG_LEVEL": "WARNING",
     }
     env.pop("REDIS_URL", None)
     pool = Workers(env)

@@ -29,7 +29,7 @@ def test_the_health_check_job_checks_every_active_server_and_no_other(demo):
     )
     off = McpServerFactory(name="Off", url=demo.url, status="inactive", credential_spec=[])
 
-    assert tasks.check_mcp_servers.delay().get() == 2
+    assert tasks.check_mcp_servers.apply().get() == 2
 
     alpha.refresh_from_db()
     beta.refresh_from_db()
@@ -40,7 +40,7 @@ def test_the_health_check_job_checks_every_active_server_and_no_other(demo):
     assert beta.last_check_status == McpServer.CheckStatus.DOWN
     assert off.last_checked_at is None
     # Run again (a job delivered twice): the same state, nothing added.
-    tasks.check_mcp_server.delay(alpha.pk)
+    tasks.check_mcp_server.apply(args=(alpha.pk,))
     alpha.refresh_from_db()
     assert alpha.last_check_ok is True
     assert len(alpha.tools) == 6

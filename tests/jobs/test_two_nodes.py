@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from decimal import Decimal
 
 import httpx
@@ -15,17 +16,26 @@ from django.contrib.auth.hashers import make_password
 
 from config.readonly import read_only_set
 from marketplace.models import Purchase
-from tests.factories import PASSWORD, ListingFactory, ProjectFileFactory, UserFactory
+from mcp_servers.services import mcp_server_check
+from tests.factories import (
+    PASSWORD,
+    ListingFactory,
+    McpServerFactory,
+    ProjectFileFactory,
+    UserFactory,
+)
 from tests.jobs.conftest import BROKER_URL, ROOT, _redis_or_skip, database_url_of_tests, wait_for
-from tests.mcp_servers.servers import free_port
+from tests.mcp_servers.servers import free_port, running
+from tests.mcp_servers.test_call_limits_live import Counting, slow_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 DOWNLOAD_LIMIT = 6
 
 
-@pytest.fixture
-def nodes():
+@pytest.fixture(scope="module")
+def nodes(django_db_setup):
+    """Started once for the module (starting two nodes takes seconds); data is per test."""
     client = _redis_or_skip()  # the nodes' shared cache: Redis DB 11, emptied around the test
     client.flushdb()
     env = {
@@ -36,6 +46,8 @@ def nodes():
         "SECURE_SSL_REDIRECT": "0",
         "LOG_LEVEL": "WARNING",
         "THROTTLE_DOWNLOAD_RATE": f"{DOWNLOAD_LIMIT}/hour",
+        "MCP_ALLOWED_HOSTS": "127.0.0.1",
+        "MCP_MAX_CALLS_PER_USER": "1",
     }
     env.pop("CELERY_BROKER_URL", None)
     processes, urls = [], []
@@ -188,3 +200,35 @@ def test_two_nodes_are_one_site(nodes):
     assert api.post(review, node=b, json={"rating": 5, "title": "Good"}).status_code == 201
     assert api.post(review, node=a, json={"rating": 4}).status_code == 409  # one per buyer
     assert re.search(r'"rating":\s*5', api.get(review + "mine/", node=a).text)
+
+
+def test_the_mcp_call_cap_holds_across_nodes(nodes, settings):
+    """A user's call running on node A counts on node B (MCP_MAX_CALLS_PER_USER=1)."""
+    a, b = nodes
+    settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
+    user = node_user(username="caller")
+    api = Alternating(nodes, token_for(nodes, user))
+    counting = Counting()
+    with running(slow_server(counting)) as live:
+        server = mcp_server_check(server=McpServerFactory(url=live.url, credential_spec=[]))
+        assert server.last_check_status == "ok", server.last_check_error
+        slow = f"/api/v1/mcp-servers/{server.pk}/tools/slow/call/"
+        add = f"/api/v1/mcp-servers/{server.pk}/tools/add/call/"
+        result = {}
+        running_call = threading.Thread(
+            target=lambda: result.update(
+                slow=api.post(slow, node=a, json={"arguments": {"seconds": 3}})
+            )
+        )
+        running_call.start()
+        wait_for(lambda: counting.in_flight == 1, timeout=15, what="the slow call on node A")
+
+        refused = api.post(add, node=b, json={"arguments": {"a": 1, "b": 2}})
+        assert refused.status_code == 429, refused.text
+        assert "Retry-After" in refused.headers
+
+        running_call.join(timeout=20)
+        assert result["slow"].status_code == 200, result["slow"].text
+        # The slot was given back: the same call on node B goes through now.
+        done = api.post(add, node=b, json={"arguments": {"a": 1, "b": 2}})
+        assert (done.status_code, done.json()["text"]) == (200, "3")
