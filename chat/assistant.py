@@ -228,7 +228,9 @@ def assistant_turn_resume(turn_id: int, pending: dict, approve: bool) -> None:
 
     def resume(turn: AssistantTurn, toolbox: Toolbox) -> None:
         tool = toolbox.get(pending["name"])
-        if not approve:
+        if _already_settled(pending):
+            pass  # a job run again after a worker died: the call ran once, it is not repeated
+        elif not approve:
             _settle_call(pending, ToolResult("Refused by the user; not run."), "refused")
         elif tool is None:
             _settle_call(pending, ToolResult("This tool is no longer available.", True), "error")
@@ -238,6 +240,11 @@ def assistant_turn_resume(turn_id: int, pending: dict, approve: bool) -> None:
             _loop(turn, toolbox)
 
     _guarded(turn_id, resume)
+
+
+def _already_settled(call: dict) -> bool:
+    message = ChatMessage.objects.filter(pk=call.get("message")).only("metadata").first()
+    return message is not None and message.metadata.get("state") not in (None, "waiting")
 
 
 def _guarded(turn_id: int, body) -> None:

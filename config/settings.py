@@ -203,8 +203,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Files the app keeps (uploads, generated files): the local filesystem under MEDIA_ROOT by
+# default; with several app nodes, a shared backend (e.g. django-storages' S3 storage) via
+# FILE_STORAGE_BACKEND, so every node reads what another wrote.
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))
+MEDIA_URL = "media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": {
+        "BACKEND": os.environ.get(
+            "FILE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
+        )
+    },
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if TESTING
@@ -312,6 +321,34 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Background jobs (config.celery): with CELERY_BROKER_URL set (Redis), assistant turns and the
+# scheduled MCP health checks run on Celery workers (`celery -A config worker`, `celery -A config
+# beat`); unset, turns run in this process's thread pool and jobs started by hand run inline.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# A job is acknowledged when it ends, not when it starts: a worker that dies mid-job leaves it
+# on the broker for another worker. Jobs are written to be run again safely.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A job not acknowledged this long after a worker took it goes to another worker: above the
+# longest job (an assistant turn: ASSISTANT_MAX_STEPS provider calls and its tool calls).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+}
+MCP_CHECK_INTERVAL_SECONDS = int(os.environ.get("MCP_CHECK_INTERVAL_SECONDS", "300"))
+CELERY_BEAT_SCHEDULE = {
+    "check-mcp-servers": {
+        "task": "mcp_servers.tasks.check_mcp_servers",
+        "schedule": MCP_CHECK_INTERVAL_SECONDS,
+    }
+}
 
 # API
 THROTTLE_ANON_RATE = os.environ.get("THROTTLE_ANON_RATE", "300/min")

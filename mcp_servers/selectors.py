@@ -111,3 +111,8 @@ def mcp_servers_needing_sign_in(*, user: AbstractBaseUser, servers) -> list[McpS
         ).values_list("mcp_server_id", flat=True)
     )
     return [server for server in oauth if server.pk not in connected]
+
+
+def mcp_server_list_to_check() -> QuerySet[McpServer]:
+    """The servers the scheduled health check probes (the beat job and check_mcp_servers)."""
+    return McpServer.objects.filter(status=McpServer.Status.ACTIVE).order_by("name")

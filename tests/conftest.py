@@ -4,13 +4,15 @@ from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
 
-# Minutes-long runs that `make test` leaves out; `.ci/run` runs them in a step of their own.
-OPT_IN_MARKERS = ("scale", "long")
+# Runs that `make test` leaves out and `.ci/run` runs in steps of their own: minutes-long ones
+# (scale, long), and one that needs a process of its own (own_process: the Celery worker kill
+# test, whose sends do not reach the broker after other tests ran jobs in this process).
+OPT_IN_MARKERS = ("scale", "long", "own_process")
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason.
-    Tests marked `scale` or `long` run only when `-m` names their marker."""
+    Tests marked `scale`, `long` or `own_process` run only when `-m` names their marker."""
     from django.conf import settings
 
     asked = config.getoption("markexpr") or ""

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mcp_servers import selectors
 from mcp_servers.models import McpServer
 from mcp_servers.services import mcp_server_check
 
@@ -10,7 +11,7 @@ class Command(BaseCommand):
     help = "Probe every active MCP server; exits non-zero when any check failed."
 
     def handle(self, *args, **options):
-        servers = McpServer.objects.filter(status=McpServer.Status.ACTIVE).order_by("name")
+        servers = selectors.mcp_server_list_to_check()
         failed = 0
         total = 0
         for server in servers.iterator():

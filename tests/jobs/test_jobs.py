@@ -1,0 +1,83 @@
+"""The background jobs themselves, run in place (no broker set: Celery's eager mode) and
+checked for what makes them safe to run again."""
+
+import pytest
+
+from chat import assistant
+from chat.models import AssistantTurn
+from config.celery import app as celery_app
+from mcp_servers import tasks
+from mcp_servers.models import McpServer
+from projects.models import ProjectFile
+from tests.factories import McpServerFactory, ProjectFactory
+from tests.mcp_servers.servers import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_scheduler_runs_the_mcp_health_check_every_interval(settings):
+    entry = celery_app.conf.beat_schedule["check-mcp-servers"]
+    assert entry["task"] == tasks.check_mcp_servers.name
+    assert entry["schedule"] == settings.MCP_CHECK_INTERVAL_SECONDS
+
+
+def test_the_health_check_job_checks_every_active_server_and_no_other(demo):
+    McpServer.objects.all().delete()
+    alpha = McpServerFactory(name="Alpha", url=demo.url, credential_spec=[])
+    beta = McpServerFactory(
+        name="Beta", url=f"http://127.0.0.1:{free_port()}/mcp", credential_spec=[]
+    )
+    off = McpServerFactory(name="Off", url=demo.url, status="inactive", credential_spec=[])
+
+    assert tasks.check_mcp_servers.apply().get() == 2
+
+    alpha.refresh_from_db()
+    beta.refresh_from_db()
+    off.refresh_from_db()
+    assert alpha.last_check_ok is True
+    assert len(alpha.tools) == 6
+    assert beta.last_check_ok is False
+    assert beta.last_check_status == McpServer.CheckStatus.DOWN
+    assert off.last_checked_at is None
+    # Run again (a job delivered twice): the same state, nothing added.
+    tasks.check_mcp_server.apply(args=(alpha.pk,))
+    alpha.refresh_from_db()
+    assert alpha.last_check_ok is True
+    assert len(alpha.tools) == 6
+
+
+def test_a_confirmed_write_delivered_twice_is_written_once(user, model_server, language_model):
+    project = ProjectFactory(owner=user)
+    model_server.answer("", tool_calls=[("w", "write_file", {"path": "a.py", "content": "1\n"})])
+    model_server.answer("Wrote a.py.")
+    model_server.answer("(should not be asked)")
+    turn = assistant.assistant_turn_start(user=user, project=project, content="Write a.py")
+    turn.refresh_from_db()
+    pending = turn.pending_call
+    assistant.assistant_turn_confirm(user=user, turn_id=turn.pk, approve=True)
+    written = ProjectFile.objects.get(project=project, path="a.py")
+    assert written.content == "1\n"
+
+    # The worker died after the write and before acknowledging: the job comes again while the
+    # turn still runs. The user has edited the file meanwhile; the write is not repeated.
+    ProjectFile.objects.filter(pk=written.pk).update(content="edited by the user\n")
+    AssistantTurn.objects.filter(pk=turn.pk).update(state=AssistantTurn.State.RUNNING)
+    assistant.assistant_turn_resume(turn.pk, pending, True)
+
+    written.refresh_from_db()
+    assert written.content == "edited by the user\n"
+
+
+def test_a_turn_that_already_ended_is_a_no_op_when_delivered_again(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    model_server.answer("Hello.")
+    turn = assistant.assistant_turn_start(user=user, project=project, content="Hi")
+    requests = len(model_server.requests)
+
+    assistant.assistant_turn_run(turn.pk)
+
+    assert len(model_server.requests) == requests
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
