@@ -44,11 +44,13 @@ Files in the project ({count}):
 
 class AssistantUnavailable(DomainError):
     status_code = 503
+    default_code = "assistant_unavailable"
     default_message = "No assistant model is configured."
 
 
 class TokenLimitReached(DomainError):
     status_code = 429
+    default_code = "token_limit_reached"
     default_message = "You have used today's tokens for this model."
 
 

@@ -61,7 +61,7 @@ class HostileInputMiddleware:
 
 def bad_request(request, message: str):
     if request.path_info.startswith("/api/"):
-        return JsonResponse({"detail": message}, status=400)
+        return JsonResponse({"detail": message, "code": "nul_in_address"}, status=400)
     return render(request, "400.html", {"message": message}, status=400)
 
 

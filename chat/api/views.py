@@ -20,7 +20,7 @@ from chat.api.serializers import (
     ChatMessageWriteSerializer,
     LanguageModelSerializer,
 )
-from chat.models import AssistantTurn, ChatMessage
+from chat.models import AssistantTurn, ChatMessage, LanguageModel
 from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.pagination import AfterCursorPagination
@@ -97,7 +97,9 @@ class LanguageModelListView(generics.GenericAPIView):
 
     pagination_class = None
     serializer_class = LanguageModelSerializer
+    queryset = LanguageModel.objects.none()  # the model, for the schema
 
+    @extend_schema(responses=LanguageModelSerializer(many=True))
     def get(self, request):
         models = list(assistant.language_model_list_enabled())
         rows = [

@@ -68,6 +68,7 @@ def test_api_errors_are_clear(auth_client, other_client, project, model_server):
     )
     assert no_model.status_code == 503
     assert "No assistant model" in no_model.json()["detail"]
+    assert no_model.json()["code"] == "assistant_unavailable"
 
     model = LanguageModel.objects.create(name="M", base_url=model_server.url, model_id="m")
     model_server.answer("hi")

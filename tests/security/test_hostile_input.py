@@ -389,7 +389,10 @@ def test_a_nul_in_the_path_or_query_is_a_400_with_a_message(world, url, prefix):
     response = client.get(url.format(project=world["project"].pk))
     assert response.status_code == 400
     if prefix == "/api/":
-        assert response.json() == {"detail": "The address may not contain NUL (%00) characters."}
+        assert response.json() == {
+            "detail": "The address may not contain NUL (%00) characters.",
+            "code": "nul_in_address",
+        }
     else:
         assert b"The address may not contain NUL" in response.content
         assert b"Atelier" in response.content  # the site's layout, not a bare page
