@@ -4,9 +4,10 @@ from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
 
-# Runs that `make test` leaves out and `.ci/run` runs in steps of their own: minutes-long ones
-# (scale, long), and one that needs a process of its own (own_process: the Celery worker kill
-# test, whose sends do not reach the broker after other tests ran jobs in this process).
+# Runs that `make test` leaves out: minutes-long ones (scale, long), which `.ci/run` runs in a
+# step of its own, and own_process, the Celery worker kill test, run by hand
+# (`pytest -m own_process tests/jobs`): after other tests ran jobs in the same process its sends
+# did not reach the broker, and on a loaded machine the second worker can miss its minute.
 OPT_IN_MARKERS = ("scale", "long", "own_process")
 
 

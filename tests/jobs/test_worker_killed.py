@@ -10,8 +10,9 @@ from tests.chat.model_server import ModelServer
 from tests.factories import ProjectFactory, UserFactory
 from tests.jobs.conftest import wait_for
 
-# In a process of its own (.ci/run): after other tests ran jobs in this process, its sends no
-# longer reached the broker (not yet understood).
+# Opt-in, in a process of its own (`pytest -m own_process tests/jobs`): after other tests ran
+# jobs in this process its sends no longer reached the broker, and under load the second worker
+# can miss its minute (neither yet understood).
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.own_process,
