@@ -3,12 +3,11 @@
 import json
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import BinaryField, ExpressionWrapper, F
+from django.db import transaction
 
 from chat.models import MAX_CONTENT_LENGTH, MAX_METADATA_BYTES, ChatMessage, LanguageModel
 from config.errors import Invalid, NotFound
-from credentials.crypto import CredentialUnreadable, token_is_current, token_rotate
+from credentials.crypto import encrypted_column_rotate
 from projects.models import Project
 
 
@@ -117,29 +116,5 @@ def chat_message_replace(
 
 def language_model_keys_rotate(*, dry_run: bool = False) -> tuple[int, int]:
     """Re-encrypt the assistant models' API keys with the first of FERNET_KEYS, as
-    rotate_credentials_key does for credentials (tokens rotated as tokens, never decrypted to
-    text). Returns (rotated, unreadable)."""
-    rotated = unreadable = 0
-    rows = (
-        LanguageModel.objects.defer("api_key")
-        .annotate(token=ExpressionWrapper(F("api_key"), output_field=BinaryField()))
-        .values_list("pk", "token")
-    )
-    table = connection.ops.quote_name(LanguageModel._meta.db_table)
-    for pk, token in rows:
-        if token is None or token_is_current(token):
-            continue
-        try:
-            new_token = token_rotate(token)
-        except CredentialUnreadable:
-            unreadable += 1
-            continue
-        rotated += 1
-        if not dry_run:
-            # Around the ORM on purpose: the field would encrypt the token again.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {table} SET api_key = %s WHERE id = %s",  # noqa: S608  # nosec B608
-                    [new_token, pk],
-                )
-    return rotated, unreadable
+    rotate_credentials_key does for credentials. Returns (rotated, unreadable)."""
+    return encrypted_column_rotate(LanguageModel, "api_key", dry_run=dry_run)

@@ -116,3 +116,40 @@ def credential_is_readable(credential) -> bool:
         .first()
     )
     return token_is_readable(token)
+
+
+def encrypted_column_rotate(model, column: str, *, dry_run: bool = False) -> tuple[int, int]:
+    """Re-encrypt one encrypted column of every row of `model` with the first of FERNET_KEYS,
+    rows locked, tokens rotated as tokens (never decrypted to text). For the columns beside
+    `Credential.value`: the assistant's model keys, the OAuth tokens and client secrets.
+    Returns (rotated, unreadable)."""
+    from django.db import connection, transaction
+
+    rotated = unreadable = 0
+    table = connection.ops.quote_name(model._meta.db_table)
+    quoted = connection.ops.quote_name(column)
+    key = connection.ops.quote_name(model._meta.pk.column)
+    with transaction.atomic():
+        rows = list(
+            model.objects.select_for_update()
+            .defer(column)
+            .annotate(token=ExpressionWrapper(F(column), output_field=BinaryField()))
+            .values_list("pk", "token")
+        )
+        for pk, token in rows:
+            if token is None or token_is_current(token):
+                continue
+            try:
+                new_token = token_rotate(token)
+            except CredentialUnreadable:
+                unreadable += 1
+                continue
+            rotated += 1
+            if not dry_run:
+                # Around the ORM on purpose: the field would encrypt the token again.
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"UPDATE {table} SET {quoted} = %s WHERE {key} = %s",  # noqa: S608  # nosec B608
+                        [new_token, pk],
+                    )
+    return rotated, unreadable

@@ -574,10 +574,7 @@ def oauth_disconnect(*, user: AbstractBaseUser, server: McpServer) -> bool:
 def oauth_connections_rotate(*, dry_run: bool = False) -> tuple[int, int]:
     """Re-encrypt every OAuth secret (tokens, PKCE verifiers, client secrets) with the first of
     FERNET_KEYS, as tokens, never decrypted to text. Returns (rotated, unreadable)."""
-    from django.db import connection as db
-    from django.db.models import BinaryField, ExpressionWrapper, F
-
-    from credentials.crypto import CredentialUnreadable, token_is_current, token_rotate
+    from credentials.crypto import encrypted_column_rotate
 
     rotated = unreadable = 0
     targets = [
@@ -588,31 +585,9 @@ def oauth_connections_rotate(*, dry_run: bool = False) -> tuple[int, int]:
         (McpServer, "oauth_client_secret"),
     ]
     for model, column in targets:
-        table = db.ops.quote_name(model._meta.db_table)
-        quoted = db.ops.quote_name(column)
-        with transaction.atomic():
-            rows = list(
-                model.objects.select_for_update()
-                .defer(column)
-                .annotate(token=ExpressionWrapper(F(column), output_field=BinaryField()))
-                .values_list("pk", "token")
-            )
-            for pk, token in rows:
-                if token is None or token_is_current(token):
-                    continue
-                try:
-                    new_token = token_rotate(token)
-                except CredentialUnreadable:
-                    unreadable += 1
-                    continue
-                rotated += 1
-                if not dry_run:
-                    # Around the ORM on purpose: the field would encrypt the token again.
-                    with db.cursor() as cursor:
-                        cursor.execute(
-                            f"UPDATE {table} SET {quoted} = %s WHERE {db.ops.quote_name(model._meta.pk.column)} = %s",  # noqa: S608,E501  # nosec B608
-                            [new_token, pk],
-                        )
+        done, lost = encrypted_column_rotate(model, column, dry_run=dry_run)
+        rotated += done
+        unreadable += lost
     return rotated, unreadable
 
 
