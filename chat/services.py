@@ -91,13 +91,13 @@ def chat_message_post(
     )
 
 
-def chat_text(text: str) -> str:
+def chat_text(text: str, *, empty: str = "(empty)") -> str:
     """Text written by the server (a streamed reply, a tool's result) made storable: NUL
     replaced, cut to the longest a message may be with a note, never empty."""
     text = text.replace("\x00", "\ufffd")
     if len(text) > MAX_CONTENT_LENGTH:
         text = text[: MAX_CONTENT_LENGTH - 40] + "\n… [truncated for the chat]"
-    return text if text.strip() else "(empty)"
+    return text if text.strip() else empty
 
 
 def chat_message_replace(

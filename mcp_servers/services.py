@@ -568,13 +568,6 @@ def _call_metadata(server: McpServer, tool: str, arguments: dict, **extra) -> di
     }
 
 
-def _chat_text(text: str) -> str:
-    text = text.replace("\x00", "\ufffd")
-    if len(text) > MAX_CONTENT_LENGTH:
-        text = text[: MAX_CONTENT_LENGTH - 40] + "\n… [truncated for the chat]"
-    return text if text.strip() else "(empty result)"
-
-
 @transaction.atomic
 def _append_to_chat(
     *,
@@ -592,14 +585,16 @@ def _append_to_chat(
         owner=user,
         project=project,
         role=ChatMessage.Role.TOOL,
-        content=_chat_text(f"Called {tool} on {server.name} with {json.dumps(arguments)}"),
+        content=chat_services.chat_text(
+            f"Called {tool} on {server.name} with {json.dumps(arguments)}"
+        ),
         metadata=_call_metadata(server, tool, arguments, phase="call"),
     )
     result = chat_services.chat_message_create(
         owner=user,
         project=project,
         role=ChatMessage.Role.TOOL,
-        content=_chat_text(text),
+        content=chat_services.chat_text(text, empty="(empty result)"),
         metadata=_call_metadata(
             server,
             tool,
