@@ -85,7 +85,7 @@ def listing_list(
         if connection.vendor == "postgresql":
             query = SearchQuery(q, search_type="websearch", config="english")
             queryset = queryset.filter(search_vector=query)
-            if not ordering:
+            if listing_search_is_ranked(q=q, ordering=ordering):
                 return queryset.annotate(rank=SearchRank(F("search_vector"), query)).order_by(
                     "-rank", "-published_at", "-id"
                 )
@@ -96,6 +96,12 @@ def listing_list(
     return queryset.order_by(
         *LISTING_ORDERINGS.get(ordering or "newest", LISTING_ORDERINGS["newest"])
     )
+
+
+def listing_search_is_ranked(*, q=None, ordering=None, **_other) -> bool:
+    """A full-text search without an explicit ordering is ordered by rank (PostgreSQL only;
+    SQLite's substring search has no rank)."""
+    return bool((q or "").strip()) and not ordering and connection.vendor == "postgresql"
 
 
 def may_download(user: AbstractBaseUser) -> Q:

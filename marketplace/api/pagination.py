@@ -4,8 +4,6 @@ the cached count (marketplace.selectors)."""
 
 from collections.abc import Callable
 
-from django.db import connection
-
 from config.api.pagination import WindowFirst
 from config.compiled import compiled_values
 from marketplace import selectors
@@ -74,8 +72,7 @@ def listing_page_rows(*, rendered: bool = False, **filters):
     """What the listings page slices: plain rows (or rendered ones, see
     selectors.listing_rows), or the cached-order search results when the order is by rank (a
     full-text query without an explicit ordering, on PostgreSQL)."""
-    ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
-    if ranked and connection.vendor == "postgresql":
+    if selectors.listing_search_is_ranked(**filters):
         return RankedListingRows(filters, rendered=rendered)
     # The page's query reads the listings generation kept in the database beside the rows;
     # each process remembers the last count per filters with the generation it was counted
