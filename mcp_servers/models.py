@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
-from fernet_fields import EncryptedTextField
+
+from credentials.crypto import TolerantEncryptedTextField
 
 CREDENTIAL_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 HEADER_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -104,7 +105,7 @@ class McpServer(models.Model):
     oauth_client_id = models.CharField(max_length=500, blank=True)
     # Fernet-encrypted like a credential; never shown back.
     # NULL when there is none, so loading a server decrypts nothing unless it has one.
-    oauth_client_secret = EncryptedTextField(null=True, blank=True, default=None)
+    oauth_client_secret = TolerantEncryptedTextField(null=True, blank=True, default=None)
     oauth_scopes = models.CharField(
         max_length=1000, blank=True, help_text="Space-separated; empty: what the server names."
     )
@@ -263,7 +264,7 @@ class OAuthClient(models.Model):
     issuer = models.CharField(max_length=500)
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
-    client_secret = EncryptedTextField(blank=True, default="")
+    client_secret = TolerantEncryptedTextField(blank=True, default="")
     token_endpoint_auth_method = models.CharField(max_length=50, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -279,7 +280,7 @@ class OAuthFlow(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_hash = models.CharField(max_length=64)
     mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="+")
-    code_verifier = EncryptedTextField()
+    code_verifier = TolerantEncryptedTextField()
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
     issuer = models.CharField(max_length=500)
@@ -308,8 +309,8 @@ class OAuthConnection(models.Model):
         McpServer, on_delete=models.CASCADE, related_name="oauth_connections"
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
-    access_token = EncryptedTextField()
-    refresh_token = EncryptedTextField(blank=True, default="")
+    access_token = TolerantEncryptedTextField()
+    refresh_token = TolerantEncryptedTextField(blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     scopes = models.CharField(max_length=1000, blank=True)
     # After insufficient_scope: what the next sign-in adds to its request (step-up); "*" when

@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from config.errors import DomainError, Invalid
 from config.logging import register_secret
+from credentials.crypto import is_unreadable, readable_secret
 from mcp_servers import client as mcp_client
 from mcp_servers.models import McpServer, OAuthClient, OAuthConnection, OAuthEvent, OAuthFlow
 
@@ -204,10 +205,23 @@ async def _register(discovery: Discovery, redirect_uri: str, server_url: str):
         return info
 
 
+def _server_secret(server: McpServer) -> str | None:
+    """The pre-registered client secret (stored as NULL when there is none); a clear
+    credential_unreadable when no configured key opens it any more."""
+    return (
+        readable_secret(
+            server.oauth_client_secret,
+            f"The OAuth client secret of {server.name} cannot be decrypted with the configured "
+            "keys; an administrator must enter it again.",
+        )
+        or None
+    )
+
+
 def _client_info(server: McpServer, flow_or_connection) -> OAuthClientInformationFull:
     """The client credentials to present at the token endpoint."""
     if server.oauth_client_id:
-        secret = server.oauth_client_secret or None  # stored as NULL when there is none
+        secret = _server_secret(server)
         return OAuthClientInformationFull(
             client_id=server.oauth_client_id,
             client_secret=secret,
@@ -218,7 +232,11 @@ def _client_info(server: McpServer, flow_or_connection) -> OAuthClientInformatio
         raise OAuthUnavailable("The registration this sign-in used is gone; connect again.")
     return OAuthClientInformationFull(
         client_id=registered.client_id,
-        client_secret=registered.client_secret or None,
+        client_secret=readable_secret(
+            registered.client_secret,
+            "Atelier's registration at this server cannot be decrypted any more; connect again.",
+        )
+        or None,
         token_endpoint_auth_method=registered.token_endpoint_auth_method or None,
     )
 
@@ -275,6 +293,8 @@ def oauth_start(
     server's sign-in page to send the user to. `session_key` binds the flow to the browser
     session that started it (empty for an API token: the callback then needs the same user)."""
     server = _oauth_server(server)
+    if server.oauth_client_id:
+        _server_secret(server)  # before any request, and before the user signs in for nothing
     discovery = _run(_discover, server.url)
     scopes = server.oauth_scopes.strip() or discovery.scopes
     pending = (
@@ -290,6 +310,7 @@ def oauth_start(
         registered = OAuthClient.objects.filter(mcp_server=server).first()
         if (
             registered is None
+            or is_unreadable(registered.client_secret)  # registered again, like a new server
             or registered.issuer != discovery.issuer
             or registered.redirect_uri != redirect_uri
         ):
@@ -365,7 +386,7 @@ def _take_flow(*, user: AbstractBaseUser, state: str, session_key: str | None) -
             # Leave it for its owner; a stranger's attempt does not burn it.
             raise refused
         flow.delete()  # single use, whatever happens next
-    if flow.expires_at < timezone.now():
+    if flow.expires_at < timezone.now() or is_unreadable(flow.code_verifier):
         raise refused
     if flow.session_hash and (not session_key or _digest(session_key) != flow.session_hash):
         raise refused
@@ -444,8 +465,10 @@ def _check_token(value: str) -> None:
 def oauth_access_token(*, user: AbstractBaseUser, server: McpServer) -> str:
     """The access token to send to `server` for `user`, refreshed first when it expires within
     REFRESH_MARGIN. The row lock makes one refresh at a time per user and server: a second
-    caller waits, then finds the fresh token. A failed refresh marks the connection as needing
-    sign-in. NeedsSignIn when there is nothing usable."""
+    caller waits, then finds the fresh token. A failed refresh, or tokens no configured key
+    opens any more, mark the connection as needing sign-in. NeedsSignIn when there is nothing
+    usable."""
+    why = None
     with transaction.atomic():
         connection = (
             OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
@@ -455,16 +478,19 @@ def oauth_access_token(*, user: AbstractBaseUser, server: McpServer) -> str:
         fresh = connection.expires_at is None or (
             connection.expires_at - REFRESH_MARGIN > timezone.now()
         )
-        if fresh:
+        if is_unreadable(connection.access_token):
+            _mark_needs_sign_in(connection, "the tokens cannot be decrypted any more")
+            why = f"Your sign-in to {server.name} cannot be read any more."
+        elif fresh:
             register_secret(connection.access_token)
             return connection.access_token
-        if not connection.refresh_token:
-            _mark_needs_sign_in(connection, "expired, no refresh token")
-            failed = True
-        else:
-            failed = not _refresh(connection, server)
-    if failed:
-        raise NeedsSignIn(server, f"Your sign-in to {server.name} expired.")
+        elif not connection.refresh_token or is_unreadable(connection.refresh_token):
+            _mark_needs_sign_in(connection, "expired, no usable refresh token")
+            why = f"Your sign-in to {server.name} expired."
+        elif not _refresh(connection, server):
+            why = f"Your sign-in to {server.name} expired."
+    if why:  # raised outside the transaction, which keeps the mark
+        raise NeedsSignIn(server, why)
     register_secret(connection.access_token)
     return connection.access_token
 
@@ -552,7 +578,7 @@ def oauth_disconnect(*, user: AbstractBaseUser, server: McpServer) -> bool:
                     (connection.refresh_token, "refresh_token"),
                     (connection.access_token, "access_token"),
                 ):
-                    if not value:
+                    if not value or is_unreadable(value):  # nothing to send; deleted below
                         continue
                     register_secret(value)
                     request = _token_request(
