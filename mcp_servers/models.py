@@ -255,8 +255,9 @@ class McpServer(models.Model):
 
 
 class OAuthClient(models.Model):
-    """What Atelier registered itself as (RFC 7591) at one authorization server for one MCP
-    server. Used when the admin configured no client id; replaced when the issuer changes."""
+    """What Atelier is known as at one authorization server for one MCP server, when the admin
+    configured no client id: its Client ID Metadata Document URL (where the server supports
+    it), else what it registered itself as (RFC 7591). Replaced when the issuer changes."""
 
     mcp_server = models.OneToOneField(
         McpServer, on_delete=models.CASCADE, related_name="oauth_client"
@@ -266,6 +267,8 @@ class OAuthClient(models.Model):
     client_id = models.CharField(max_length=500)
     client_secret = TolerantEncryptedTextField(blank=True, default="")
     token_endpoint_auth_method = models.CharField(max_length=50, blank=True)
+    # The client id is Atelier's metadata document URL, not a registration.
+    metadata_document = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -286,6 +289,9 @@ class OAuthFlow(models.Model):
     issuer = models.CharField(max_length=500)
     token_endpoint = models.CharField(max_length=500)
     revocation_endpoint = models.CharField(max_length=500, blank=True)
+    # Where the callback may learn who signed in (OpenID Connect), when the server says.
+    userinfo_endpoint = models.CharField(max_length=500, blank=True)
+    jwks_uri = models.CharField(max_length=500, blank=True)
     resource = models.CharField(max_length=500)
     scopes = models.CharField(max_length=1000, blank=True)
     expires_at = models.DateTimeField()
