@@ -305,7 +305,12 @@ class OAuthConnectionSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=["not_connected", "connected", "needs_sign_in"])
     connected = serializers.BooleanField()
-    account = serializers.CharField(required=False, allow_blank=True)
+    account = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Who signed in, as the server told (UserInfo or a verified ID token); "
+        "empty when it did not tell.",
+    )
     scopes = serializers.ListField(child=serializers.CharField(), required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     connected_at = serializers.DateTimeField(required=False)
