@@ -3,8 +3,8 @@ checked for what makes them safe to run again."""
 
 import pytest
 
-from chat import assistant
-from chat.models import AssistantTurn
+from chat import assistant, services
+from chat.models import AssistantTurn, ChatMessage
 from config.celery import app as celery_app
 from mcp_servers import tasks
 from mcp_servers.models import McpServer
@@ -81,3 +81,59 @@ def test_a_turn_that_already_ended_is_a_no_op_when_delivered_again(
     assert len(model_server.requests) == requests
     turn.refresh_from_db()
     assert turn.state == AssistantTurn.State.DONE
+
+
+def abandoned_turn(user, project, language_model, half: str):
+    """What a worker killed mid-reply leaves: the turn running at its first step, and the reply
+    it was streaming half written, still marked streaming."""
+    message = services.chat_message_create(owner=user, project=project, content="Hello")
+    turn = AssistantTurn.objects.create(
+        owner=user, project=project, model=language_model, user_message=message, steps=1
+    )
+    partial = services.chat_message_create(
+        owner=user,
+        project=project,
+        role=ChatMessage.Role.ASSISTANT,
+        content=half,
+        metadata={"turn": turn.pk, "step": 1, "model": "Stub", "streaming": True},
+    )
+    return turn, partial
+
+
+def replies(project):
+    return list(ChatMessage.objects.filter(project=project, role="assistant").order_by("id"))
+
+
+def test_a_reply_abandoned_mid_stream_is_rewritten_in_place_when_the_job_runs_again(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    turn, partial = abandoned_turn(user, project, language_model, "The answer is")
+    model_server.answer("The answer is 42, in full.", pieces=3)
+
+    assistant.assistant_turn_run(turn.pk)
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
+    [reply] = replies(project)
+    assert reply.pk == partial.pk
+    assert reply.content == "The answer is 42, in full."
+    assert (reply.metadata["streaming"], reply.metadata["step"]) == (False, 2)
+    [request] = model_server.requests
+    assert [m["role"] for m in request.body["messages"]] == ["system", "user"]
+
+
+def test_a_reply_abandoned_mid_stream_goes_when_the_step_run_again_writes_no_text(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    turn, _ = abandoned_turn(user, project, language_model, "Let me")
+    model_server.answer("", tool_calls=[("c1", "list_files", {})])
+    model_server.answer("No files yet.")
+
+    assistant.assistant_turn_run(turn.pk)
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
+    assert [reply.content for reply in replies(project)] == ["No files yet."]
+    assert ChatMessage.objects.filter(project=project, role="tool").count() == 1
