@@ -5,6 +5,7 @@ import pytest
 
 from chat import assistant, services
 from chat.models import AssistantTurn, ChatMessage
+from chat.tasks import run_job
 from config.celery import app as celery_app
 from mcp_servers import tasks
 from mcp_servers.models import McpServer
@@ -81,6 +82,18 @@ def test_a_turn_that_already_ended_is_a_no_op_when_delivered_again(
     assert len(model_server.requests) == requests
     turn.refresh_from_db()
     assert turn.state == AssistantTurn.State.DONE
+
+
+def test_a_job_sent_after_jobs_ran_in_place_reaches_the_broker(celery_broker):
+    """Jobs run in place (as in every other test) build Celery's producer pool; a job sent to
+    the broker afterwards must still reach it (it once went to the default broker instead)."""
+    celery_app.conf.task_always_eager = True
+    assert tasks.check_mcp_servers.delay().get() == 0
+    celery_app.conf.task_always_eager = False
+
+    run_job.delay("chat.assistant.assistant_turn_run", 0)
+
+    assert celery_broker.llen("celery") == 1
 
 
 def abandoned_turn(user, project, language_model, half: str):
