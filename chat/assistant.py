@@ -207,6 +207,13 @@ def _finish(turn: AssistantTurn, state: str, reason: str) -> None:
     """End the turn and say why in the thread, together: a reader sees both or neither."""
     turn.state, turn.reason = state, reason
     turn.save(update_fields=["state", "reason", "pending_call", "updated_at"])
+    abandoned = _abandoned_reply(turn)  # a turn whose worker died mid-reply, now given up
+    if abandoned is not None:
+        services.chat_message_replace(
+            message=abandoned,
+            content=abandoned.content,
+            metadata={**abandoned.metadata, "streaming": False},
+        )
     if state != State.DONE:
         services.chat_message_create(
             owner=turn.owner,

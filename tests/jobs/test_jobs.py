@@ -1,7 +1,10 @@
 """The background jobs themselves, run in place (no broker set: Celery's eager mode) and
 checked for what makes them safe to run again."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from chat import assistant, services
 from chat.models import AssistantTurn, ChatMessage
@@ -150,3 +153,22 @@ def test_a_reply_abandoned_mid_stream_goes_when_the_step_run_again_writes_no_tex
     assert turn.state == AssistantTurn.State.DONE
     assert [reply.content for reply in replies(project)] == ["No files yet."]
     assert ChatMessage.objects.filter(project=project, role="tool").count() == 1
+
+
+def test_a_reply_abandoned_mid_stream_stops_streaming_when_its_stale_turn_is_given_up(
+    user, model_server, language_model, settings
+):
+    project = ProjectFactory(owner=user)
+    turn, partial = abandoned_turn(user, project, language_model, "The answer is")
+    AssistantTurn.objects.filter(pk=turn.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.ASSISTANT_STALE_SECONDS + 1)
+    )
+    model_server.answer("Hello again.")
+
+    assistant.assistant_turn_start(user=user, project=project, content="Anyone there?")
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.FAILED
+    partial.refresh_from_db()
+    assert (partial.content, partial.metadata["streaming"]) == ("The answer is", False)
+    assert [reply.content for reply in replies(project)] == ["The answer is", "Hello again."]
