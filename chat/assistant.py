@@ -207,6 +207,13 @@ def _finish(turn: AssistantTurn, state: str, reason: str) -> None:
     """End the turn and say why in the thread, together: a reader sees both or neither."""
     turn.state, turn.reason = state, reason
     turn.save(update_fields=["state", "reason", "pending_call", "updated_at"])
+    abandoned = _abandoned_reply(turn)  # a turn whose worker died mid-reply, now given up
+    if abandoned is not None:
+        services.chat_message_replace(
+            message=abandoned,
+            content=abandoned.content,
+            metadata={**abandoned.metadata, "streaming": False},
+        )
     if state != State.DONE:
         services.chat_message_create(
             owner=turn.owner,
@@ -298,7 +305,7 @@ def _loop(turn: AssistantTurn, toolbox: Toolbox) -> None:
         )
         turn.steps = step_number
         messages = _context(turn, toolbox)
-        writer = _ReplyWriter(turn, step_number)
+        writer = _ReplyWriter(turn, step_number, abandoned=_abandoned_reply(turn))
         started = time.monotonic()
         try:
             step = stream_step(
@@ -331,6 +338,23 @@ def _loop(turn: AssistantTurn, toolbox: Toolbox) -> None:
         ]
         if not _run_calls(turn, toolbox, calls, step_number):
             return None  # waiting for the user's confirmation
+
+
+def _abandoned_reply(turn: AssistantTurn) -> ChatMessage | None:
+    """The reply a step of this turn was streaming when its worker died (killed, lost): a live
+    run closes its reply before the next step, so at a step's start any reply of the turn still
+    marked streaming is one. The step that runs again writes into it rather than beside it."""
+    return (
+        ChatMessage.objects.filter(
+            owner_id=turn.owner_id,
+            project_id=turn.project_id,
+            role=ChatMessage.Role.ASSISTANT,
+            metadata__turn=turn.pk,
+            metadata__streaming=True,
+        )
+        .order_by("id")
+        .first()
+    )
 
 
 def _run_calls(turn: AssistantTurn, toolbox: Toolbox, calls: list[dict], step: int) -> bool:
@@ -427,13 +451,16 @@ def _shortened(arguments: dict, limit: int = 400) -> dict:
 
 
 class _ReplyWriter:
-    """Writes the streaming reply into one assistant message as it arrives."""
+    """Writes the streaming reply into one assistant message as it arrives: a new one, or the
+    abandoned reply of a run that died, which the new text replaces from its first piece (and
+    which goes when the step writes no text)."""
 
-    def __init__(self, turn: AssistantTurn, step: int):
+    def __init__(self, turn: AssistantTurn, step: int, abandoned: ChatMessage | None = None):
         self.turn, self.step = turn, step
         self.parts: list[str] = []
         self.size = 0
-        self.message: ChatMessage | None = None
+        self.message: ChatMessage | None = abandoned
+        self.adopted = abandoned is not None  # holds the dead run's text until the first piece
         self.flushed = self.checked = self.touched = time.monotonic()
         self.stopped = self.too_long = False
 
@@ -441,15 +468,23 @@ class _ReplyWriter:
         self.parts.append(text)
         self.size += len(text)
         now = time.monotonic()
-        if self.message is None:
+        if self.message is None or self.adopted:
             if "".join(self.parts).strip():
-                self.message = services.chat_message_create(
-                    owner=self.turn.owner,
-                    project=self.turn.project,
-                    role=ChatMessage.Role.ASSISTANT,
-                    content=services.chat_text("".join(self.parts)),
-                    metadata=self._metadata(streaming=True),
-                )
+                if self.message is None:
+                    self.message = services.chat_message_create(
+                        owner=self.turn.owner,
+                        project=self.turn.project,
+                        role=ChatMessage.Role.ASSISTANT,
+                        content=services.chat_text("".join(self.parts)),
+                        metadata=self._metadata(streaming=True),
+                    )
+                else:
+                    services.chat_message_replace(
+                        message=self.message,
+                        content="".join(self.parts),
+                        metadata=self._metadata(streaming=True),
+                    )
+                    self.adopted = False
                 self.flushed = now
         elif now - self.flushed >= FLUSH_SECONDS:
             services.chat_message_replace(message=self.message, content="".join(self.parts))
@@ -469,6 +504,10 @@ class _ReplyWriter:
 
     def close(self, step: Step | None, started: float) -> None:
         if self.message is None:
+            return
+        if self.adopted:  # this run wrote no text: the dead run's half reply has no place
+            ChatMessage.objects.filter(pk=self.message.pk).delete()
+            self.message = None
             return
         metadata = self._metadata(streaming=False)
         metadata["duration_ms"] = round((time.monotonic() - started) * 1000)
@@ -569,6 +608,8 @@ def _turn_exchange(turn: AssistantTurn) -> list[dict]:
         if message.pk == turn.user_message_id:
             exchange.append({"role": "user", "content": message.content})
         elif message.role == ChatMessage.Role.ASSISTANT:
+            if metadata.get("streaming"):
+                continue  # abandoned by a worker that died: its step runs again
             entry = {"role": "assistant", "content": message.content}
             assistant_of_step[metadata.get("step")] = entry
             exchange.append(entry)

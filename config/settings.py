@@ -343,7 +343,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A job not acknowledged this long after a worker took it goes to another worker: above the
 # longest job (an assistant turn: ASSISTANT_MAX_STEPS provider calls and its tool calls).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    # Workers look for such jobs every 10 s (kombu's interval); kombu's default throttle would
+    # make that every tenth look only.
+    "unacked_restore_throttle": 1,
 }
 MCP_CHECK_INTERVAL_SECONDS = int(os.environ.get("MCP_CHECK_INTERVAL_SECONDS", "300"))
 CELERY_BEAT_SCHEDULE = {

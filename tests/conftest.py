@@ -1,19 +1,21 @@
+import os
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import StaffFactory, UserFactory
 
-# Runs that `make test` leaves out: minutes-long ones (scale, long), which `.ci/run` runs in a
-# step of its own, and own_process, the Celery worker kill test, run by hand
-# (`pytest -m own_process tests/jobs`): after other tests ran jobs in the same process its sends
-# did not reach the broker, and on a loaded machine the second worker can miss its minute.
-OPT_IN_MARKERS = ("scale", "long", "own_process")
+# Runs that `make test` leaves out: minutes-long ones, which `.ci/run` runs in a step of its own.
+OPT_IN_MARKERS = ("scale", "long")
+
+# The Redis database the job tests use as the Celery broker (tests/jobs), emptied around them.
+CELERY_TEST_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/11")
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need PostgreSQL; on SQLite they are skipped with the reason.
-    Tests marked `scale`, `long` or `own_process` run only when `-m` names their marker."""
+    Tests marked `scale` or `long` run only when `-m` names their marker."""
     from django.conf import settings
 
     asked = config.getoption("markexpr") or ""
@@ -100,3 +102,19 @@ def _first_tool_list_approved(settings):
     that approves the first list found. Tests of the default (an administrator approves the
     first list) set MCP_APPROVE_FIRST_TOOLS = False themselves."""
     settings.MCP_APPROVE_FIRST_TOOLS = True
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_broker_of_tests():
+    """The Celery app of this process has the tests' broker from the start, while jobs still run
+    in place (eager) unless a test turns that off (tests/jobs, `celery_broker`). Celery builds its
+    connection and producer pools from the broker URL on the first job, eager ones included, and
+    keeps them: a broker set later was never used, and the jobs went to the default broker
+    (amqp://localhost) instead."""
+    from config.celery import app
+
+    app.conf.update(
+        broker_url=CELERY_TEST_BROKER_URL,
+        broker_write_url=CELERY_TEST_BROKER_URL,
+        broker_read_url=CELERY_TEST_BROKER_URL,
+    )

@@ -22,6 +22,8 @@ class Answer:
     delay: float = 0.0  # seconds before each chunk
     status: int | None = None  # answer with this HTTP error instead
     hang: float = 0.0  # wait this long before answering at all
+    stall_after: int = -1  # after this many pieces of the text, stop for `stall` seconds
+    stall: float = 0.0
 
 
 @dataclass
@@ -34,6 +36,9 @@ class ModelServer:
     def __init__(self):
         self.answers: queue.Queue[Answer] = queue.Queue()
         self.requests: list[Request] = []
+        # Set when the server stops: answers that hang or stall give up then, so stopping never
+        # waits on them.
+        self.stopping = threading.Event()
         handler = self._handler()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.httpd.daemon_threads = True
@@ -51,6 +56,7 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -81,7 +87,7 @@ class ModelServer:
                 except queue.Empty:
                     answer = Answer(text="(no scripted answer)")
                 if answer.hang:
-                    time.sleep(answer.hang)
+                    server.stopping.wait(answer.hang)
                 if answer.status:
                     return self._error(answer.status, "scripted failure")
                 self.send_response(200)
@@ -90,9 +96,11 @@ class ModelServer:
                 self.send_header("Connection", "close")
                 self.end_headers()
                 try:
-                    for chunk in _chunks(answer, body):
+                    for index, chunk in enumerate(_chunks(answer, body)):
                         if answer.delay:
                             time.sleep(answer.delay)
+                        if index == answer.stall_after + 1:  # chunk 0 carries only the role
+                            server.stopping.wait(answer.stall)
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                     self.wfile.write(b"data: [DONE]\n\n")

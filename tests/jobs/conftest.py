@@ -1,5 +1,6 @@
-"""Real Celery workers for the job tests: separate processes on the test database, with Redis
-DB 11 as the broker (emptied before and after each test)."""
+"""Real Celery workers for the job tests: separate processes on the test database, with a Redis
+database as the broker (TEST_CELERY_BROKER_URL, DB 11 by default; emptied before and after
+each test)."""
 
 import os
 import signal
@@ -14,9 +15,9 @@ from django.db import connection
 
 from config.celery import app as celery_app
 from tests.chat.conftest import language_model, model_server, model_server_live  # noqa: F401
+from tests.conftest import CELERY_TEST_BROKER_URL as BROKER_URL
 from tests.mcp_servers.conftest import demo, demo_live, loopback_allowed  # noqa: F401
 
-BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/11")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,23 +74,18 @@ class Workers:
 
 @pytest.fixture
 def celery_broker(settings):
-    """This process sends jobs to the Redis broker instead of running them in place."""
+    """This process sends jobs to the Redis broker instead of running them in place. The Celery
+    app has had that broker since the session began (tests/conftest.py); only eager mode is
+    turned off here. Its connection pools stay open: closed, the next test could not send."""
     client = _redis_or_skip()
     client.flushdb()
+    assert celery_app.conf.broker_write_url == BROKER_URL
     settings.CELERY_BROKER_URL = BROKER_URL
     settings.ASSISTANT_RUN_INLINE = False
-    keys = ("broker_url", "broker_write_url", "broker_read_url", "task_always_eager")
-    saved = {key: celery_app.conf[key] for key in keys}
-    # The write and read URLs too: loaded before this fixture ran, they kept the empty default.
-    celery_app.conf.update(
-        broker_url=BROKER_URL,
-        broker_write_url=BROKER_URL,
-        broker_read_url=BROKER_URL,
-        task_always_eager=False,
-    )
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
     yield client
-    celery_app.conf.update(saved)
-    celery_app.pool.force_close_all()
+    celery_app.conf.task_always_eager = eager
     client.flushdb()
 
 

@@ -1,10 +1,14 @@
 """The background jobs themselves, run in place (no broker set: Celery's eager mode) and
 checked for what makes them safe to run again."""
 
-import pytest
+from datetime import timedelta
 
-from chat import assistant
-from chat.models import AssistantTurn
+import pytest
+from django.utils import timezone
+
+from chat import assistant, services
+from chat.models import AssistantTurn, ChatMessage
+from chat.tasks import run_job
 from config.celery import app as celery_app
 from mcp_servers import tasks
 from mcp_servers.models import McpServer
@@ -81,3 +85,90 @@ def test_a_turn_that_already_ended_is_a_no_op_when_delivered_again(
     assert len(model_server.requests) == requests
     turn.refresh_from_db()
     assert turn.state == AssistantTurn.State.DONE
+
+
+def test_a_job_sent_after_jobs_ran_in_place_reaches_the_broker(celery_broker):
+    """Jobs run in place (as in every other test) build Celery's producer pool; a job sent to
+    the broker afterwards must still reach it (it once went to the default broker instead)."""
+    celery_app.conf.task_always_eager = True
+    assert tasks.check_mcp_servers.delay().get() == 0
+    celery_app.conf.task_always_eager = False
+
+    run_job.delay("chat.assistant.assistant_turn_run", 0)
+
+    assert celery_broker.llen("celery") == 1
+
+
+def abandoned_turn(user, project, language_model, half: str):
+    """What a worker killed mid-reply leaves: the turn running at its first step, and the reply
+    it was streaming half written, still marked streaming."""
+    message = services.chat_message_create(owner=user, project=project, content="Hello")
+    turn = AssistantTurn.objects.create(
+        owner=user, project=project, model=language_model, user_message=message, steps=1
+    )
+    partial = services.chat_message_create(
+        owner=user,
+        project=project,
+        role=ChatMessage.Role.ASSISTANT,
+        content=half,
+        metadata={"turn": turn.pk, "step": 1, "model": "Stub", "streaming": True},
+    )
+    return turn, partial
+
+
+def replies(project):
+    return list(ChatMessage.objects.filter(project=project, role="assistant").order_by("id"))
+
+
+def test_a_reply_abandoned_mid_stream_is_rewritten_in_place_when_the_job_runs_again(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    turn, partial = abandoned_turn(user, project, language_model, "The answer is")
+    model_server.answer("The answer is 42, in full.", pieces=3)
+
+    assistant.assistant_turn_run(turn.pk)
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
+    [reply] = replies(project)
+    assert reply.pk == partial.pk
+    assert reply.content == "The answer is 42, in full."
+    assert (reply.metadata["streaming"], reply.metadata["step"]) == (False, 2)
+    [request] = model_server.requests
+    assert [m["role"] for m in request.body["messages"]] == ["system", "user"]
+
+
+def test_a_reply_abandoned_mid_stream_goes_when_the_step_run_again_writes_no_text(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    turn, _ = abandoned_turn(user, project, language_model, "Let me")
+    model_server.answer("", tool_calls=[("c1", "list_files", {})])
+    model_server.answer("No files yet.")
+
+    assistant.assistant_turn_run(turn.pk)
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
+    assert [reply.content for reply in replies(project)] == ["No files yet."]
+    assert ChatMessage.objects.filter(project=project, role="tool").count() == 1
+
+
+def test_a_reply_abandoned_mid_stream_stops_streaming_when_its_stale_turn_is_given_up(
+    user, model_server, language_model, settings
+):
+    project = ProjectFactory(owner=user)
+    turn, partial = abandoned_turn(user, project, language_model, "The answer is")
+    AssistantTurn.objects.filter(pk=turn.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.ASSISTANT_STALE_SECONDS + 1)
+    )
+    model_server.answer("Hello again.")
+
+    assistant.assistant_turn_start(user=user, project=project, content="Anyone there?")
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.FAILED
+    partial.refresh_from_db()
+    assert (partial.content, partial.metadata["streaming"]) == ("The answer is", False)
+    assert [reply.content for reply in replies(project)] == ["The answer is", "Hello again."]
