@@ -82,6 +82,7 @@ def test_an_admin_checks_a_server_and_sees_its_tools(server, admin_client_api):
         "boom",
         "slow",
         "big",
+        "steps",
     ]
     assert body["tools"][0]["input_schema"]["required"] == ["a", "b"]
     assert body["tools_fingerprint"]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "PLAINTEXT-SECRET-shared-0001-abcdefgh"
 USER_SECRET = "PLAINTEXT-SECRET-user-0002-abcdefgh"
-DEMO_TOOLS = ["add", "whoami", "leak", "boom", "slow", "big"]
+DEMO_TOOLS = ["add", "whoami", "leak", "boom", "slow", "big", "steps"]
 
 
 @pytest.fixture(autouse=True)
