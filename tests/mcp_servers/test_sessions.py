@@ -134,7 +134,8 @@ def test_a_session_the_server_expired_is_opened_again_transparently(
     add(server, user, 1, 1)
     methods = posts(counter)
     assert methods[0] == "tools/call"  # answered 404
-    assert "initialize" in methods and methods[-1] == "tools/call"
+    assert "initialize" in methods
+    assert methods[-1] == "tools/call"
 
 
 def test_an_idle_session_is_closed(counted_live, loopback_allowed, user, settings):
@@ -180,7 +181,7 @@ def test_two_calls_at_once_each_get_a_session(counted_live, loopback_allowed, us
             results.append(
                 mcp_tool_call(user=user, server=server, tool="slow", arguments={"seconds": 0.5})
             )
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:  # reported by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=slow) for _ in range(2)]
