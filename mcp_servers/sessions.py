@@ -79,7 +79,7 @@ class _Pool:
             idle = [h for h in self.held.values() if not h.busy]
             if not idle:
                 return None, False
-            await self.close(min(idle, key=lambda h: h.last_used))
+            self.close_soon(min(idle, key=lambda h: h.last_used))
         held = Held(key=key, busy=True, stop=anyio.Event(), closed=anyio.Event())
         self.held[key] = held
         try:
@@ -114,15 +114,6 @@ class _Pool:
         held.last_used = time.monotonic()
         if self.held.get(held.key) is not held:  # asked to close while its call ran
             held.stop.set()
-
-    async def close(self, held: Held) -> None:
-        """Close one session and wait until it is closed (bounded: a dead server is not
-        waited on for long)."""
-        if self.held.get(held.key) is held:
-            del self.held[held.key]
-        held.stop.set()
-        with anyio.move_on_after(float(settings.MCP_CONNECT_TIMEOUT_SECONDS)):
-            await held.closed.wait()
 
     def close_soon(self, held: Held) -> None:
         if self.held.get(held.key) is held:

@@ -169,7 +169,9 @@ def test_an_edit_of_the_server_or_a_new_credential_closes_its_sessions(
     assert posts(counted_live.counter).count("tools/call") == 1
 
 
-@pytest.mark.django_db(transaction=True)  # the calls run in threads of their own
+# The calls run in threads of their own, each writing its credential use: SQLite locks.
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_two_calls_at_once_each_get_a_session(counted_live, loopback_allowed, user, settings):
     settings.MCP_MAX_CALLS_PER_USER = 4
     server = keyed_server(counted_live, user)
@@ -216,3 +218,19 @@ def test_progress_reaches_the_caller_in_its_thread(counted_live, loopback_allowe
     assert result["text"] == "5 steps done"
     assert {"progress": 3, "total": 5, "message": "step 3 of 5"} in seen
     assert seen[-1]["progress"] == 5
+
+
+def test_a_full_pool_closes_its_longest_unused_session(
+    counted_live, loopback_allowed, user, other_user, settings
+):
+    settings.MCP_SESSION_MAX_PER_PROCESS = 1
+    server = keyed_server(counted_live, user)
+    credential_set(owner=other_user, server=server, key="API_TOKEN", value="token-of-another-01")
+    add(server, user)
+    add(server, other_user)
+    assert sessions.open_count() == 1
+    counted_live.counter.reset()
+    add(server, other_user)  # the one held
+    assert posts(counted_live.counter) == ["tools/call"]
+    add(server, user)  # opened again
+    assert "tools/list" in posts(counted_live.counter)
