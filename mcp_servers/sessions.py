@@ -15,6 +15,7 @@ state is touched on the loop thread only, so it needs no lock.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import hashlib
 import json
@@ -162,6 +163,16 @@ class _Loop:
         self.thread.start()
         self.portal: BlockingPortal = ready.get(timeout=30)
         self.pid = os.getpid()
+        atexit.register(self.close_all)
+
+    def close_all(self) -> None:
+        """At exit, let servers free the sessions now rather than when they expire them."""
+        if self.pid != os.getpid() or not self.thread.is_alive():
+            return
+        try:
+            self.portal.call(self.pool.close_prefix, "")
+        except Exception:  # the process is ending: nothing to do about a server that won't
+            logger.info("MCP sessions were not all closed at exit.")
 
 
 _loop: _Loop | None = None
