@@ -689,7 +689,10 @@ def call_tool(
         now = latest.get("now")
         if on_progress is not None and now is not None and now != latest.get("sent"):
             latest["sent"] = now
-            on_progress(now)
+            try:
+                on_progress(now)
+            except Exception:  # a progress note that cannot be kept never fails the call
+                logger.exception("MCP progress could not be passed on")
 
     async def invoke(client: Client, current: dict | None) -> CallResult:
         result = await client.call_tool(
