@@ -244,7 +244,9 @@ def assistant_turn_resume(turn_id: int, pending: dict, approve: bool) -> None:
         elif tool is None:
             _settle_call(pending, ToolResult("This tool is no longer available.", True), "error")
         else:
-            _settle_call(pending, *_timed_run(toolbox, tool, pending["arguments"]))
+            _settle_call(
+                pending, *_timed_run(toolbox, tool, pending["arguments"], pending.get("message"))
+            )
         if _run_calls(turn, toolbox, pending.get("rest", []), pending["step"]):
             _loop(turn, toolbox)
 
@@ -375,7 +377,7 @@ def _run_calls(turn: AssistantTurn, toolbox: Toolbox, calls: list[dict], step: i
             turn.save(update_fields=["state", "pending_call", "updated_at"])
             return False
         else:
-            _settle_call(call, *_timed_run(toolbox, tool, arguments))
+            _settle_call(call, *_timed_run(toolbox, tool, arguments, message.pk))
     return True
 
 
@@ -391,9 +393,14 @@ def _arguments(call: dict) -> tuple[dict, str]:
     return arguments, ""
 
 
-def _timed_run(toolbox: Toolbox, tool: Tool, arguments: dict) -> tuple[ToolResult, str]:
+def _timed_run(
+    toolbox: Toolbox, tool: Tool, arguments: dict, message_id: int | None = None
+) -> tuple[ToolResult, str]:
+    def progress(value: dict) -> None:
+        services.chat_message_progress(message_id=message_id, progress=value)
+
     started = time.monotonic()
-    result = toolbox.run(tool, arguments)
+    result = toolbox.run(tool, arguments, on_progress=progress if message_id else None)
     result.duration_ms = round((time.monotonic() - started) * 1000)
     return result, "error" if result.is_error else "done"
 

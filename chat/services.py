@@ -114,6 +114,23 @@ def chat_message_replace(
     return message
 
 
+def chat_message_progress(*, message_id: int, progress: dict) -> None:
+    """Note the latest progress of a running tool call on its message, for the chat page; a
+    call that has settled meanwhile keeps its result. (A confirmed call runs with its message
+    still marked waiting until it settles.)"""
+    message = ChatMessage.objects.filter(pk=message_id).only("metadata").first()
+    if message is None or (message.metadata or {}).get("state") not in ("running", "waiting"):
+        return
+    note = {
+        "progress": progress.get("progress"),
+        "total": progress.get("total"),
+        "message": chat_text(progress.get("message") or "", empty=""),
+    }
+    ChatMessage.objects.filter(pk=message_id).update(
+        metadata={**message.metadata, "progress": note}
+    )
+
+
 def language_model_keys_rotate(*, dry_run: bool = False) -> tuple[int, int]:
     """Re-encrypt the assistant models' API keys with the first of FERNET_KEYS, as
     rotate_credentials_key does for credentials. Returns (rotated, unreadable)."""

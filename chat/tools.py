@@ -143,11 +143,17 @@ class Toolbox:
     def get(self, name: str) -> Tool | None:
         return self.tools.get(name)
 
-    def run(self, tool: Tool, arguments: dict) -> ToolResult:
+    def run(self, tool: Tool, arguments: dict, on_progress=None) -> ToolResult:
+        """Run one tool; `on_progress({progress, total, message})` hears an MCP tool's progress
+        while it runs."""
         try:
             if tool.server is not None:
                 result = mcp_tool_call(
-                    user=self.user, server=tool.server, tool=tool.mcp_name, arguments=arguments
+                    user=self.user,
+                    server=tool.server,
+                    tool=tool.mcp_name,
+                    arguments=arguments,
+                    on_progress=on_progress,
                 )
                 text = result["text"]
                 if not text.strip() and result.get("structured_content") is not None:

@@ -292,6 +292,13 @@ MCP_APPROVE_FIRST_TOOLS = env_bool("MCP_APPROVE_FIRST_TOOLS", False)
 MCP_MAX_CALLS_PER_USER = int(os.environ.get("MCP_MAX_CALLS_PER_USER", "2"))
 MCP_MAX_CALLS = int(os.environ.get("MCP_MAX_CALLS", "16"))
 MCP_MAX_CALLS_PER_PROCESS = int(os.environ.get("MCP_MAX_CALLS_PER_PROCESS", "4"))
+# A user's session with a server stays open this long after a call, so the next call is one
+# request (mcp_servers/sessions.py); 0 opens a session per call. At most this many per process.
+MCP_SESSION_IDLE_SECONDS = float(os.environ.get("MCP_SESSION_IDLE_SECONDS", "60"))
+MCP_SESSION_MAX_PER_PROCESS = int(os.environ.get("MCP_SESSION_MAX_PER_PROCESS", "32"))
+# How long an open session trusts the tool list it fetched for the pinning check, unless the
+# server announces a change first.
+MCP_TOOL_LIST_TTL_SECONDS = float(os.environ.get("MCP_TOOL_LIST_TTL_SECONDS", "30"))
 
 # The assistant (chat.assistant): model steps in one answer, the provider's read timeout, the
 # threads that run answers outside requests, and when a silent running answer counts as dead.

@@ -20,6 +20,7 @@ from credentials.crypto import (
     with_token,
 )
 from credentials.models import MAX_VALUE_LENGTH, Credential, CredentialEvent, mask_value
+from mcp_servers import sessions as mcp_sessions
 from mcp_servers.models import McpServer
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,11 @@ def _check_key(*, server: McpServer, key: str, shared: bool) -> None:
         )
 
 
+def _close_sessions(credential: Credential) -> None:
+    """Open MCP sessions that carried the old value close (a shared key: everyone's)."""
+    mcp_sessions.close_on_commit(credential.mcp_server_id, credential.owner_id)
+
+
 @transaction.atomic
 def credential_create(
     *,
@@ -82,6 +88,7 @@ def credential_create(
             f"A value for {key} on this server already exists.", field="key", code="already_exists"
         ) from exc
     _event(credential=credential, owner=owner, actor=actor or owner, action="created", ip=ip)
+    _close_sessions(credential)
     return credential
 
 
@@ -106,6 +113,7 @@ def credential_update(
         action="updated",
         ip=ip,
     )
+    _close_sessions(credential)
     return credential
 
 
@@ -140,6 +148,7 @@ def credential_delete(
 ) -> None:
     owner = credential.owner
     _event(credential=credential, owner=owner, actor=actor or owner, action="deleted", ip=ip)
+    _close_sessions(credential)
     credential.delete()
 
 

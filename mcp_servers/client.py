@@ -10,7 +10,8 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,10 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import REQUEST_TIMEOUT
+from prometheus_client import Counter
 
 from config import security_signals
+from mcp_servers import sessions
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,12 @@ SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed inside 
 MAX_TOOL_PAGES = 20
 MAX_TOOLS = 500
 REDACTED = "[redacted]"
+MAX_PROGRESS_MESSAGE = 200
+
+HTTP_REQUESTS = Counter(
+    "atelier_mcp_http_requests_total",
+    "HTTP requests sent to MCP servers: checks, tool calls and the OAuth flow's.",
+)
 
 
 class McpClientError(Exception):
@@ -277,6 +286,9 @@ async def _guard_url(url: str, attempt: _Attempt) -> None:
 def _http_client(
     attempt: _Attempt, headers: dict[str, str] | None, timeout: float, connect: float | None = None
 ) -> httpx2.AsyncClient:
+    async def count(request: httpx2.Request) -> None:
+        HTTP_REQUESTS.inc()
+
     async def record(response: httpx2.Response) -> None:
         attempt.statuses.append(response.status_code)
         challenge = response.headers.get("www-authenticate", "")
@@ -296,7 +308,7 @@ def _http_client(
         transport=transport,
         trust_env=False,  # no proxies from the environment: the guard checks the real peer
         follow_redirects=False,  # the SDK follows same-origin redirects itself, through the guard
-        event_hooks={"response": [record]},
+        event_hooks={"request": [count], "response": [record]},
     )
 
 
@@ -322,12 +334,14 @@ async def _session(
     timeout: float,
     attempt: _Attempt,
     read_budget: float | None = None,
+    message_handler=None,
 ):
     """An MCP client in automatic mode: `server/discover` first (2026-07-28), falling back to
     the `initialize` handshake for earlier servers; `client.protocol_version` is the agreement.
 
     `timeout` bounds connecting and every request of the handshake and listing; `read_budget`
-    (the call timeout, when longer) is how long the transport waits for a tool's answer."""
+    (the call timeout, when longer) is how long the transport waits for a tool's answer;
+    `message_handler` hears the server's notifications (a changed tool list)."""
     await _guard_url(url, attempt)
     budget, connect = max(timeout, read_budget or 0), timeout
     if transport == "sse":
@@ -343,14 +357,22 @@ async def _session(
             httpx_client_factory=factory,
         )
         async with Client(
-            connection, mode="auto", read_timeout_seconds=timeout, cache=None
+            connection,
+            mode="auto",
+            read_timeout_seconds=timeout,
+            cache=None,
+            message_handler=message_handler,
         ) as client:
             yield client
         return
     async with _http_client(attempt, headers, budget, connect=timeout) as http:
         connection = streamable_http_client(url, http_client=http)
         async with Client(
-            connection, mode="auto", read_timeout_seconds=timeout, cache=None
+            connection,
+            mode="auto",
+            read_timeout_seconds=timeout,
+            cache=None,
+            message_handler=message_handler,
         ) as client:
             yield client
 
@@ -639,16 +661,61 @@ def call_tool(
     secrets: Iterable[str] = (),
     verify_tool=None,
     max_binary_bytes: int = 0,
+    session_key: str | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> CallResult:
     """Call one tool. `timeout` bounds connecting, the handshake and the listing;
     `call_timeout` (default: `timeout`) the tool call itself. `verify_tool(current_definition
     _or_None)` runs before the call and may raise McpClientError to stop it (the pinning
-    check). Raises McpClientError."""
-    attempt = _Attempt()
+    check). Raises McpClientError.
+
+    With `session_key` (and MCP_SESSION_IDLE_SECONDS above 0) the session stays open for the
+    next call with the same key, and the pinning check uses the tool list that session last
+    fetched (see `_verified_tool`). `on_progress({progress, total, message})` is called in
+    this thread with the latest progress the server reported, when it changes."""
     secrets = [*secrets, *_header_secrets(headers)]
     call_timeout = call_timeout or timeout
+    used: list[_Attempt] = []  # the attempt whose traffic explains a failure: the last one
+    latest: dict = {}
 
-    async def go() -> CallResult:
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        latest["now"] = {
+            "progress": value,
+            "total": total,
+            "message": redact(message or "", secrets)[:MAX_PROGRESS_MESSAGE],
+        }
+
+    def hand_on_progress() -> None:
+        now = latest.get("now")
+        if on_progress is not None and now is not None and now != latest.get("sent"):
+            latest["sent"] = now
+            try:
+                on_progress(now)
+            except Exception:  # a progress note that cannot be kept never fails the call
+                logger.exception("MCP progress could not be passed on")
+
+    async def invoke(client: Client, current: dict | None) -> CallResult:
+        result = await client.call_tool(
+            tool, arguments, read_timeout_seconds=call_timeout, progress_callback=progress
+        )
+        blocks = content_blocks(result, secrets, max_binary_bytes)
+        text = blocks_text(blocks)
+        if result.is_error:
+            raise McpClientError(
+                McpClientError.TOOL_ERROR,
+                f"The tool reported an error: {text[:300] or 'no details'}",
+            )
+        return CallResult(
+            protocol_version=client.protocol_version,
+            text=text,
+            structured_content=redact_value(result.structured_content, secrets),
+            tool=current,
+            content=blocks,
+        )
+
+    async def one_shot() -> CallResult:
+        attempt = _Attempt()
+        used.append(attempt)
         # The whole exchange ends at the latest when both budgets are spent; each request
         # has its own bound inside it.
         with anyio.fail_after(timeout + call_timeout):
@@ -661,31 +728,100 @@ def call_tool(
                     listed = redact_value(await _list_tools(client), secrets)
                     current = next((t for t in listed if t["name"] == tool), None)
                     verify_tool(current)
-                result = await client.call_tool(tool, arguments, read_timeout_seconds=call_timeout)
-                blocks = content_blocks(result, secrets, max_binary_bytes)
-                text = blocks_text(blocks)
-                if result.is_error:
-                    raise McpClientError(
-                        McpClientError.TOOL_ERROR,
-                        f"The tool reported an error: {text[:300] or 'no details'}",
-                    )
-                return CallResult(
-                    protocol_version=client.protocol_version,
-                    text=text,
-                    structured_content=redact_value(result.structured_content, secrets),
-                    tool=current,
-                    content=blocks,
-                )
+                return await invoke(client, current)
 
+    def opener(held: sessions.Held):
+        held.state = _Attempt()
+        used.append(held.state)  # opening may fail: its traffic tells why
+
+        async def heard(message) -> None:
+            if getattr(message, "method", None) == "notifications/tools/list_changed":
+                held.tools_stale = True
+
+        return _session(
+            url,
+            transport,
+            headers,
+            timeout,
+            held.state,
+            read_budget=call_timeout,
+            message_handler=heard,
+        )
+
+    async def reused() -> CallResult:
+        pool = sessions.pool()
+        for retry_expired in (True, False):
+            with anyio.fail_after(timeout):
+                held, fresh = await pool.acquire(session_key, opener)
+            if held is None:  # busy with another call: this one gets a session of its own
+                return await one_shot()
+            attempt = held.state
+            if not fresh:
+                attempt.statuses.clear()
+                attempt.bearer_challenge = ""
+                used.append(attempt)
+            try:
+                with anyio.fail_after(timeout + call_timeout):
+                    current = None
+                    if verify_tool is not None:
+                        current = await _verified_tool(held, tool, verify_tool, secrets, timeout)
+                    result = await invoke(held.client, current)
+            except McpClientError as exc:
+                if exc.kind == McpClientError.TOOL_ERROR:
+                    pool.release(held)  # the tool failed, the session did not
+                else:
+                    pool.close_soon(held)
+                raise
+            except BaseException as exc:
+                pool.close_soon(held)
+                if retry_expired and not fresh and 404 in attempt.statuses:
+                    # The server expired the session: one fresh one, transparently.
+                    logger.info("MCP session expired (%s); opening another", type(exc).__name__)
+                    continue
+                raise
+            pool.release(held)
+            return result
+        raise AssertionError("unreachable")
+
+    go = reused if session_key and float(settings.MCP_SESSION_IDLE_SECONDS) > 0 else one_shot
     try:
-        return _run(go)
+        return sessions.run(go, on_tick=hand_on_progress)
     except Exception as exc:
         if _is_output_mismatch(exc):
             raise McpClientError(
                 McpClientError.OUTPUT_INVALID,
                 "The tool's structured result does not match its output schema.",
             ) from None
-        raise _describe(exc, attempt, secrets) from None
+        raise _describe(exc, used[-1] if used else _Attempt(), secrets) from None
+
+
+async def _verified_tool(
+    held: sessions.Held, tool: str, verify_tool, secrets: list[str], timeout: float
+) -> dict | None:
+    """The tool as the session's held list gives it, passed through `verify_tool`.
+
+    The list is fetched again when the session has none yet, the server said it changed
+    (notifications/tools/list_changed), it is older than MCP_TOOL_LIST_TTL_SECONDS, or the
+    held one fails the check (so an approval of a new list is honoured at once)."""
+    age = time.monotonic() - held.listed_at
+    stale = held.tools is None or held.tools_stale
+    stale = stale or age >= float(settings.MCP_TOOL_LIST_TTL_SECONDS)
+    for relist in (True,) if stale else (False, True):
+        if relist:
+            held.tools_stale = False  # a notice during the listing marks it stale again
+            with anyio.fail_after(timeout):
+                # Redacted as the check stored it, so the fingerprints compare alike.
+                held.tools = redact_value(await _list_tools(held.client), secrets)
+            held.listed_at = time.monotonic()
+        current = next((t for t in held.tools if t["name"] == tool), None)
+        try:
+            verify_tool(current)
+        except McpClientError:
+            if relist:
+                raise
+            continue
+        return current
+    return None
 
 
 def _header_secrets(headers: dict[str, str]) -> list[str]:

@@ -24,6 +24,7 @@ from credentials import services as credential_services
 from credentials.models import Credential
 from mcp_servers import client as mcp_client
 from mcp_servers import limits, oauth_services, selectors
+from mcp_servers import sessions as mcp_sessions
 from mcp_servers.models import HEADER_PLACEHOLDER_RE, McpServer
 from projects import selectors as project_selectors
 from projects.models import Project
@@ -117,6 +118,7 @@ def mcp_server_update(
     server = _save(server)
     if allowed_groups is not None:
         server.allowed_groups.set(allowed_groups)
+    mcp_sessions.close_on_commit(server.pk)
     return server
 
 
@@ -128,6 +130,7 @@ def mcp_server_delete(*, server: McpServer) -> McpServer:
         server.status = McpServer.Status.DELETED
         server.deleted_at = timezone.now()
         server.save(update_fields=["status", "deleted_at", "updated_at"])
+    mcp_sessions.close_on_commit(server.pk)
     return server
 
 
@@ -699,6 +702,22 @@ def _raise_call_failure(
     raise McpServerUnavailable(exc.message)
 
 
+def _session_key(server: McpServer, user: AbstractBaseUser, headers: dict, values: dict) -> str:
+    """The key of the session a call may reuse: a different URL, transport, header, credential
+    value or any edit of the server (its updated_at) is a different session."""
+    return mcp_sessions.session_key(
+        server_id=server.pk,
+        user_id=user.pk,
+        material={
+            "url": server.url,
+            "transport": server.transport,
+            "edited": server.updated_at.isoformat() if server.updated_at else "",
+            "headers": headers,
+            "values": values,
+        },
+    )
+
+
 def mcp_tool_call(
     *,
     user: AbstractBaseUser,
@@ -706,6 +725,7 @@ def mcp_tool_call(
     tool: str,
     arguments,
     project: Project | None = None,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """Call one tool of a server with the user's own credentials (call_mcp_tool).
 
@@ -713,6 +733,7 @@ def mcp_tool_call(
     its tools changed since approval, the tool is unknown or disabled, the arguments do not
     match the tool's input schema, or a required credential has no value. With a project, the
     call and its result are appended to that project's chat as `tool` messages.
+    `on_progress({progress, total, message})` hears the server's progress while the tool runs.
     """
     server = selectors.mcp_server_get_for_user(user=user, pk=server.pk)
     if project is not None:
@@ -773,6 +794,8 @@ def mcp_tool_call(
                 secrets=values.values(),
                 verify_tool=verify,
                 max_binary_bytes=settings.MCP_BINARY_MAX_BYTES,
+                session_key=_session_key(server, user, headers, values),
+                on_progress=on_progress,
             )
         except mcp_client.McpClientError as exc:
             failure = exc

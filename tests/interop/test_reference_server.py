@@ -19,9 +19,12 @@ from django.urls import reverse
 from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client import REGISTRY
 
 from chat.models import ChatMessage
-from tests.factories import ProjectFactory
+from mcp_servers import sessions
+from mcp_servers.services import mcp_server_check, mcp_tool_call
+from tests.factories import McpServerFactory, ProjectFactory
 from tests.mcp_servers.servers import free_port
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +76,7 @@ def reference_server(transport: str):
 def reference(request):
     with reference_server(request.param) as url:
         yield request.param, url
+        sessions.close()  # while the server still answers their DELETE
 
 
 def sdk_call(transport: str, url: str, tool: str, arguments: dict):
@@ -216,3 +220,59 @@ def test_the_reference_server_works_in_atelier_as_in_the_sdk(
     refused = auth_client.post(f"{base}/tools/simulate-research-query/call/", {"arguments": {}})
     assert refused.status_code == 400
     assert "background task" in refused.json()["detail"]
+
+
+def test_a_repeat_call_to_the_reference_server_is_one_request(reference, settings, user):
+    """Requests per tool call, as Atelier's HTTP client sends them (every session closed
+    first, so nothing else is on the wire): a session per call, then a held session."""
+    transport, url = reference
+    settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.MCP_APPROVE_FIRST_TOOLS = True
+    server = mcp_server_check(
+        server=McpServerFactory(url=url, transport=transport, credential_spec=[], headers={})
+    )
+    assert server.last_check_status == "ok", server.last_check_error
+    sessions.close()
+
+    def requests_for_one_call() -> int:
+        before = REGISTRY.get_sample_value("atelier_mcp_http_requests_total")
+        result = mcp_tool_call(user=user, server=server, tool="echo", arguments={"message": "hi"})
+        assert result["text"] == "Echo: hi"
+        return int(REGISTRY.get_sample_value("atelier_mcp_http_requests_total") - before)
+
+    settings.MCP_SESSION_IDLE_SECONDS = 0
+    without = [requests_for_one_call(), requests_for_one_call()]
+    settings.MCP_SESSION_IDLE_SECONDS = 60
+    reused = [requests_for_one_call() for _ in range(3)]
+    sessions.close()
+    print(f"\n{transport}: without reuse {without}; with reuse {reused}")
+    assert without[0] == without[1] >= 5
+    # The first call opens the session as before, but no DELETE ends it (SSE has none).
+    assert reused[0] == without[0] - (transport == "streamable_http")
+    if transport == "sse":
+        # Over SSE the server announces tools/list_changed after the handshake (it adds
+        # tools once it knows the client): the next call fetches the list again, once.
+        assert reused[1:] == [2, 1]
+    else:
+        assert reused[1:] == [1, 1]
+
+
+def test_the_reference_server_s_progress_reaches_the_caller(reference, settings, user):
+    transport, url = reference
+    settings.MCP_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.MCP_APPROVE_FIRST_TOOLS = True
+    server = mcp_server_check(
+        server=McpServerFactory(url=url, transport=transport, credential_spec=[], headers={})
+    )
+    seen = []
+    result = mcp_tool_call(
+        user=user,
+        server=server,
+        tool="trigger-long-running-operation",
+        arguments={"duration": 2, "steps": 4},
+        on_progress=seen.append,
+    )
+    assert "Steps: 4" in result["text"]
+    assert len(seen) >= 2  # half a second apart: each step is heard
+    assert seen[-1] == {"progress": 4, "total": 4, "message": ""}
+    assert [step["progress"] for step in seen] == sorted(step["progress"] for step in seen)

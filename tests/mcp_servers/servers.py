@@ -6,6 +6,7 @@ Each runs under uvicorn in a thread on a free port; `running()` starts one and a
 import base64
 import contextlib
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -35,9 +36,16 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+# `steps` stops after reporting STEP_HELD until a test sets step_gate (0: never stops).
+STEP_HELD = 3
+step_gate = threading.Event()
+step_gate.set()
+
+
 def demo_server(name: str = "demo") -> MCPServer:
     """add computes from its arguments; whoami proves which credential arrived without echoing
-    it; leak echoes it (a hostile server); boom raises; slow sleeps; big returns a lot."""
+    it; leak echoes it (a hostile server); boom raises; slow sleeps; big returns a lot;
+    steps reports its progress."""
     server = MCPServer(name, version="1.2.3")
 
     @server.tool()
@@ -70,6 +78,16 @@ def demo_server(name: str = "demo") -> MCPServer:
     def big(size: int) -> str:
         """A text of `size` characters."""
         return "x" * size
+
+    @server.tool()
+    async def steps(count: int, ctx: Context) -> str:
+        """Report progress after each step, then answer; a step waits for `step_gate` when
+        a test holds it shut."""
+        for step in range(1, count + 1):
+            await ctx.report_progress(step, count, f"step {step} of {count}")
+            while step == STEP_HELD and not step_gate.is_set():
+                await anyio.sleep(0.02)
+        return f"{count} steps done"
 
     return server
 
@@ -213,6 +231,55 @@ class Recorder:
         await send({"type": "http.response.body", "body": self.body})
 
 
+class Counter:
+    """ASGI wrapper that records each HTTP request as `(method, JSON-RPC method or "")`, and
+    answers 404 to any request carrying a session id in `expired` (a server that dropped it)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.requests: list[tuple[str, str]] = []
+        self.session_ids: set[str] = set()
+        self.expired: set[str] = set()
+
+    def reset(self) -> None:
+        self.requests.clear()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        messages, body = [], b""
+        if scope["method"] == "POST":
+            while True:
+                message = await receive()
+                messages.append(message)
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+        try:
+            method = json.loads(body).get("method", "") if body else ""
+        except ValueError:
+            method = "?"
+        self.requests.append((scope["method"], method))
+        session = dict(scope["headers"]).get(b"mcp-session-id", b"").decode()
+        if session and session in self.expired:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+            await send({"type": "http.response.body", "body": b"session not found"})
+            return
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        async def record(message):
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"mcp-session-id":
+                        self.session_ids.add(value.decode())
+            await send(message)
+
+        await self.app(scope, replay, record)
+
+
 class LiveServer:
     def __init__(
         self,
@@ -223,6 +290,7 @@ class LiveServer:
         require: str | None = None,
         handshake_only: bool = False,
         port: int | None = None,
+        counted: bool = False,
     ):
         self.mcp = mcp
         self.transport = transport
@@ -233,6 +301,9 @@ class LiveServer:
             app = HandshakeOnly(app)
         if require:
             app = RequireHeader(app, require)
+        self.counter = None
+        if counted:
+            app = self.counter = Counter(app)
         config = uvicorn.Config(
             app,
             host="127.0.0.1",

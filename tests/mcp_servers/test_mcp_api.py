@@ -82,6 +82,7 @@ def test_an_admin_checks_a_server_and_sees_its_tools(server, admin_client_api):
         "boom",
         "slow",
         "big",
+        "steps",
     ]
     assert body["tools"][0]["input_schema"]["required"] == ["a", "b"]
     assert body["tools_fingerprint"]
@@ -101,7 +102,7 @@ def test_a_failed_check_is_a_200_that_says_why(admin_client_api, loopback_allowe
 
 def test_users_see_tools_and_health_but_cannot_check_or_approve(checked, auth_client):
     listed = auth_client.get("/api/v1/mcp-servers/").json()["results"]
-    assert [(s["last_check_status"], len(s["tools"])) for s in listed] == [("ok", 6)]
+    assert [(s["last_check_status"], len(s["tools"])) for s in listed] == [("ok", 7)]
 
     before = McpServer.objects.values().get(pk=checked.pk)
     assert auth_client.post(url(checked, "check/")).status_code == 403

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 SECRET = "PLAINTEXT-SECRET-shared-0001-abcdefgh"
 USER_SECRET = "PLAINTEXT-SECRET-user-0002-abcdefgh"
-DEMO_TOOLS = ["add", "whoami", "leak", "boom", "slow", "big"]
+DEMO_TOOLS = ["add", "whoami", "leak", "boom", "slow", "big", "steps"]
 
 
 @pytest.fixture(autouse=True)
@@ -343,7 +343,7 @@ def test_check_mcp_servers_command_prints_a_line_each_and_fails_on_any_failure(d
 
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "Alpha: ok, 6 tools, protocol 2026-07-28",
+        "Alpha: ok, 7 tools, protocol 2026-07-28",
         "Beta: down: Down: could not connect to the server.",
         "Gamma: not run (stdio)",
     ]
@@ -357,7 +357,7 @@ def test_check_mcp_servers_command_succeeds_when_all_answer(demo, capsys):
     call_command("check_mcp_servers")
 
     assert capsys.readouterr().out.splitlines() == [
-        "Alpha: ok, 6 tools, protocol 2026-07-28",
+        "Alpha: ok, 7 tools, protocol 2026-07-28",
         "1 MCP servers checked.",
     ]
 
@@ -370,5 +370,5 @@ def test_check_mcp_servers_command_says_when_a_first_list_awaits_approval(demo, 
     call_command("check_mcp_servers")
 
     assert capsys.readouterr().out.splitlines()[0] == (
-        "Alpha: ok, 6 tools, protocol 2026-07-28, tools await their first approval"
+        "Alpha: ok, 7 tools, protocol 2026-07-28, tools await their first approval"
     )
