@@ -15,6 +15,7 @@ from mcp_servers.models import McpServer
 from projects.models import ProjectFile
 from tests.factories import McpServerFactory, ProjectFactory
 from tests.mcp_servers.servers import free_port
+from tests.mcp_servers.test_probe import DEMO_TOOLS
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_the_health_check_job_checks_every_active_server_and_no_other(demo):
     beta.refresh_from_db()
     off.refresh_from_db()
     assert alpha.last_check_ok is True
-    assert len(alpha.tools) == 6
+    assert [tool["name"] for tool in alpha.tools] == DEMO_TOOLS
     assert beta.last_check_ok is False
     assert beta.last_check_status == McpServer.CheckStatus.DOWN
     assert off.last_checked_at is None
@@ -47,7 +48,7 @@ def test_the_health_check_job_checks_every_active_server_and_no_other(demo):
     tasks.check_mcp_server.apply(args=(alpha.pk,))
     alpha.refresh_from_db()
     assert alpha.last_check_ok is True
-    assert len(alpha.tools) == 6
+    assert [tool["name"] for tool in alpha.tools] == DEMO_TOOLS
 
 
 def test_a_confirmed_write_delivered_twice_is_written_once(user, model_server, language_model):
