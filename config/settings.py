@@ -264,6 +264,8 @@ if not DEBUG and not TESTING:
     SECURE_HSTS_PRELOAD = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The staff page that uploads a legacy dump (config.job_views) takes bodies up to this size.
+LEGACY_IMPORT_MAX_UPLOAD_MB = int(os.environ.get("LEGACY_IMPORT_MAX_UPLOAD_MB", "2048"))
 
 # Domain settings.
 MARKETPLACE_FEE_RATE = Decimal(os.environ.get("MARKETPLACE_FEE_RATE", "0.10"))
@@ -343,11 +345,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
 }
 MCP_CHECK_INTERVAL_SECONDS = int(os.environ.get("MCP_CHECK_INTERVAL_SECONDS", "300"))
+# Jobs started from the staff pages (config.jobs: key rotation, legacy import). A running job
+# not heard from for JOBS_STALE_SECONDS has lost its worker: the scheduler (every
+# JOBS_RESUME_INTERVAL_SECONDS) or the job's page hands it to another, which goes on from the
+# job's checkpoint. JOBS_RUN_INLINE runs them in the caller instead (tests, scripts).
+JOBS_STALE_SECONDS = int(os.environ.get("JOBS_STALE_SECONDS", "120"))
+JOBS_RESUME_INTERVAL_SECONDS = int(os.environ.get("JOBS_RESUME_INTERVAL_SECONDS", "60"))
+JOBS_RUN_INLINE = env_bool("JOBS_RUN_INLINE", False)
 CELERY_BEAT_SCHEDULE = {
     "check-mcp-servers": {
         "task": "mcp_servers.tasks.check_mcp_servers",
         "schedule": MCP_CHECK_INTERVAL_SECONDS,
-    }
+    },
+    "resume-stalled-jobs": {
+        "task": "config.tasks.resume_stalled_jobs",
+        "schedule": JOBS_RESUME_INTERVAL_SECONDS,
+    },
 }
 
 # API
