@@ -66,8 +66,16 @@ def job_start(*, kind: str, actor, params: dict) -> tuple[Job, bool]:
         if active is not None:
             return active, False
         raise
-    transaction.on_commit(lambda: job_submit(job))
+    _submit_on_commit(job)
     return job, True
+
+
+def _submit_on_commit(job: Job) -> None:
+    if settings.JOBS_RUN_INLINE:
+        job_submit(job)
+    else:
+        # After the transaction that made the job commits: a worker must find it.
+        transaction.on_commit(lambda: job_submit(job))
 
 
 def job_submit(job: Job) -> None:
@@ -109,7 +117,7 @@ def job_resume(job: Job) -> bool:
     if not job_stalled(job):
         return False
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
-    transaction.on_commit(lambda: job_submit(job))
+    _submit_on_commit(job)
     return True
 
 
@@ -210,6 +218,8 @@ class ProgressReporter:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        # The last count from the caller's connection: on SQLite the thread's may have failed.
+        job_progress(self.job_id, done=self.done, total=self.total, phase=self.phase)
 
     def _loop(self) -> None:
         try:
