@@ -112,9 +112,7 @@ def test_the_job_pages_need_their_power(inline, under_key_a):
     assert outsider.get("/admin/jobs/key-rotation/").status_code == 302
 
 
-def test_a_rotation_that_died_mid_way_goes_on_from_its_checkpoint(
-    inline, under_key_a, monkeypatch
-):
+def test_a_rotation_that_died_mid_way_goes_on_from_its_checkpoint(inline, under_key_a, monkeypatch):
     job = Job.objects.create(kind=Job.Kind.KEY_ROTATION, params={"batch_size": 2})
     real_batch = rotation.credential_rotate_batch
     calls = 0
@@ -280,9 +278,7 @@ def test_without_a_broker_a_rotation_runs_in_the_pool_and_the_page_follows_it(
 
     job = Job.objects.get()
     assert response["Location"] == f"/admin/jobs/{job.pk}/"
-    wait_for(
-        lambda: Job.objects.get(pk=job.pk).state == "done", timeout=30, what="the rotation"
-    )
+    wait_for(lambda: Job.objects.get(pk=job.pk).state == "done", timeout=30, what="the rotation")
     progress = client.get(f"/admin/jobs/{job.pk}/progress/").content.decode()
     assert "7 of 7 rows" in progress
     assert all(token_is_current(token) for token in raw_tokens().values())
