@@ -89,7 +89,8 @@ def celery_broker(settings):
     )
     yield client
     celery_app.conf.update(saved)
-    celery_app.pool.force_close_all()
+    # The connection pool stays open: the app's producer pool keeps a reference to it, and a
+    # closed one fails every later send ("Acquire on closed pool"). Its connections are idle.
     client.flushdb()
 
 
