@@ -271,6 +271,9 @@ LEGACY_IMPORT_MAX_UPLOAD_MB = int(os.environ.get("LEGACY_IMPORT_MAX_UPLOAD_MB", 
 MARKETPLACE_FEE_RATE = Decimal(os.environ.get("MARKETPLACE_FEE_RATE", "0.10"))
 TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
+# With a job queue (CELERY_BROKER_URL), a project whose files add up to this many bytes has its
+# zip built by a worker and served from the file storage (marketplace.zips); 0: always streamed.
+PROJECT_ZIP_STORE_BYTES = int(os.environ.get("PROJECT_ZIP_STORE_BYTES", str(20 * 1024 * 1024)))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 # Connecting, negotiating and listing tools (the whole check; the part of a call before it).

@@ -10,13 +10,14 @@ import tempfile
 import uuid
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 
 from config.jobs import JobFailed, ProgressReporter, job_start
 from config.models import Job
 from legacy.dump import DumpError, DumpSource
-from legacy.importer import ImportFailed, LegacyImport
+from legacy.importer import DEFAULT_MEMORY_BUDGET, MB, ImportFailed, LegacyImport
 from legacy.report import RejectedRowsReport, import_summary
 
 STORAGE_DIR = "legacy-imports"
@@ -91,6 +92,10 @@ def legacy_import_job_run(job: Job) -> dict:
             importer = LegacyImport(
                 DumpSource(dump_file.name),
                 skip_invalid=params.get("skip_invalid", False),
+                memory_budget=getattr(
+                    settings, "LEGACY_IMPORT_MEMORY_BUDGET_MB", DEFAULT_MEMORY_BUDGET / MB
+                )
+                * MB,
                 on_problem=on_problem,
                 progress=progress,
                 log=log,

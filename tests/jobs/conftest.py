@@ -87,10 +87,14 @@ def celery_broker(settings):
         broker_read_url=BROKER_URL,
         task_always_eager=False,
     )
+    # A job run eagerly earlier in this process (no broker) made the app's producer pool for the
+    # default broker; dropping the cached `amqp` makes the next send build one for this broker.
+    del celery_app.amqp
     yield client
     celery_app.conf.update(saved)
-    # The connection pool stays open: the app's producer pool keeps a reference to it, and a
-    # closed one fails every later send ("Acquire on closed pool"). Its connections are idle.
+    del celery_app.amqp
+    # The connection pool is not force-closed: a closed pool fails every later send in this
+    # process ("Acquire on closed pool"). Its connections are idle.
     client.flushdb()
 
 
