@@ -409,7 +409,7 @@ def verify(connection, counts: dict[str, int]) -> None:
             wrong = cursor.fetchone()[0]
             if wrong:
                 raise SystemExit(f"seed: {wrong} projects have a wrong {name}")
-    from marketplace.selectors import stats_tallies_agree
+    from marketplace.stats import stats_tallies_agree
 
     if not stats_tallies_agree():
         raise SystemExit("seed: the stats tallies differ from the rows")

@@ -40,12 +40,12 @@ def main() -> None:
     import django
 
     django.setup()
-    from marketplace import selectors
+    from marketplace import stats
 
-    if not selectors.stats_tallies_agree():
+    if not stats.stats_tallies_agree():
         raise SystemExit("stats_cost: the tallies differ from the rows")
-    whole = milliseconds(lambda: selectors._marketplace_stats(days=30), args.rounds)
-    rows = milliseconds(selectors.stats_figures_from_rows, max(3, args.rounds // 5))
+    whole = milliseconds(lambda: stats.marketplace_stats_uncached(days=30), args.rounds)
+    rows = milliseconds(stats.stats_figures_from_rows, max(3, args.rounds // 5))
     print(f"{'stats, uncached':32} {'median ms':>10} {'slowest ms':>11}")
     print(f"{'whole answer (tallies)':32} {statistics.median(whole):10.1f} {max(whole):11.1f}")
     print(f"{'the same totals from the rows':32} {statistics.median(rows):10.1f} {max(rows):11.1f}")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import openai
-from cryptography.fernet import InvalidToken
 from django.conf import settings
 
 from chat.models import LanguageModel
+from credentials.crypto import CredentialUnreadable, readable_secret
 
 
 class ProviderError(Exception):
@@ -40,8 +40,8 @@ class Step:
 
 def _client(model: LanguageModel) -> openai.OpenAI:
     try:
-        api_key = model.api_key  # decrypted here, only for the request
-    except InvalidToken:
+        api_key = readable_secret(model.api_key)  # decrypted here, only for the request
+    except CredentialUnreadable:
         raise ProviderError(
             "The model's API key cannot be decrypted; an administrator must enter it again."
         ) from None

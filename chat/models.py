@@ -3,8 +3,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
-from fernet_fields import EncryptedTextField
 
+from credentials.crypto import TolerantEncryptedTextField
 from projects.models import Project
 
 MAX_CONTENT_LENGTH = 32_000
@@ -65,7 +65,9 @@ class LanguageModel(models.Model):
     )
     model_id = models.CharField(max_length=200, help_text="The provider's name of the model.")
     # Fernet-encrypted like a credential; never shown again once saved.
-    api_key = EncryptedTextField(blank=True)
+    # A key no configured FERNET_KEYS opens still loads (the admin and the lists go on); using
+    # it is a clear error (chat.llm).
+    api_key = TolerantEncryptedTextField(blank=True)
     enabled = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0, help_text="Lower comes first.")
     context_window = models.PositiveIntegerField(

@@ -276,6 +276,9 @@ DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "1
 PROJECT_ZIP_STORE_BYTES = int(os.environ.get("PROJECT_ZIP_STORE_BYTES", str(20 * 1024 * 1024)))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
+# Atelier's public origin (https://atelier.example.com): the OAuth callback and the URL of
+# Atelier's Client ID Metadata Document are built from it; empty, from each request's host.
+SITE_URL = os.environ.get("SITE_URL", "").strip().rstrip("/")
 # Connecting, negotiating and listing tools (the whole check; the part of a call before it).
 MCP_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("MCP_CONNECT_TIMEOUT_SECONDS", "10"))
 # How long a tool call waits for its answer, unless the server sets its own call timeout,

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from accounts.views import lockout_status
 from config import admin_views, health, job_views, metrics
+from credentials.views import oauth_client_metadata
 
 urlpatterns = [
     path("admin/read-only/", admin_views.view, name="admin-read-only"),
@@ -18,6 +19,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
+    # Atelier's OAuth client id at servers supporting Client ID Metadata Documents.
+    path("oauth/client-metadata.json", oauth_client_metadata, name="oauth-client-metadata"),
     path("api/", include("config.api_urls")),
     path("", include("config.web_urls")),
 ]

@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.signals import setting_changed
 from django.db.models import BinaryField, ExpressionWrapper, F, QuerySet
 from django.dispatch import receiver
+from fernet_fields import EncryptedTextField
 
 from config.errors import DomainError
 
@@ -103,6 +104,67 @@ def token_decrypt(token) -> str:
         return all_keys().decrypt(_bytes(token)).decode()
     except InvalidToken as exc:
         raise CredentialUnreadable() from exc
+
+
+class UnreadableSecret:
+    """What a `TolerantEncryptedTextField` reads when no configured key opens the stored token
+    (what makes a credential's value unreadable too). The row still loads, so lists,
+    the admin and calls go on; saving the row writes the same token back (a restored key opens
+    it again); using it is `CredentialUnreadable`, through `readable_secret`. Never text, so it
+    cannot be sent anywhere by mistake."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: bytes):
+        self.token = token
+
+    def __bool__(self) -> bool:
+        return True  # a secret is stored, only not readable
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UnreadableSecret) and other.token == self.token
+
+    def __hash__(self) -> int:
+        return hash(self.token)
+
+    def __repr__(self) -> str:
+        return "<unreadable secret>"
+
+
+def is_unreadable(value) -> bool:
+    return isinstance(value, UnreadableSecret)
+
+
+def readable_secret(value, message: str | None = None):
+    """`value` when it decrypted; else CredentialUnreadable (`message`, or the credential one),
+    counted like an unreadable credential."""
+    if isinstance(value, UnreadableSecret):
+        from config import security_signals
+
+        security_signals.credential_unreadable()
+        raise CredentialUnreadable(message)
+    return value
+
+
+class TolerantEncryptedTextField(EncryptedTextField):
+    """An encrypted text column whose row loads even when FERNET_KEYS lost its key: the value is
+    then an `UnreadableSecret` instead of an error on every query that reads the row."""
+
+    def from_db_value(self, value, expression, connection, *args):
+        try:
+            return super().from_db_value(value, expression, connection, *args)
+        except InvalidToken:
+            return UnreadableSecret(bytes(value))
+
+    def to_python(self, value):
+        if isinstance(value, UnreadableSecret):
+            return value
+        return super().to_python(value)
+
+    def get_db_prep_save(self, value, connection):
+        if isinstance(value, UnreadableSecret):
+            return connection.Database.Binary(value.token)  # as it was, never re-encrypted
+        return super().get_db_prep_save(value, connection)
 
 
 def credential_is_readable(credential) -> bool:

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -141,6 +141,7 @@ def oauth_connect(request, server_id):
             server=server,
             redirect_uri=oauth_services.oauth_redirect_uri(request),
             session_key=request.session.session_key,
+            client_metadata_url=oauth_services.oauth_client_metadata_url(request),
         )
     except DomainError as exc:
         messages.error(request, f"{server.name}: {exc.message}")
@@ -177,3 +178,12 @@ def oauth_disconnect(request, server_id):
     if oauth_services.oauth_disconnect(user=request.user, server=server):
         messages.success(request, f"Disconnected from {server.name}.")
     return redirect("credentials:list")
+
+
+@require_http_methods(["GET", "HEAD"])
+def oauth_client_metadata(request):
+    """Atelier's Client ID Metadata Document: public, its URL is Atelier's client id at
+    authorization servers that fetch client metadata instead of taking registrations."""
+    response = JsonResponse(oauth_services.oauth_client_metadata_document(request))
+    response["Cache-Control"] = "public, max-age=3600"
+    return response

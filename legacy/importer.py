@@ -54,6 +54,7 @@ from legacy.dump import (
 )
 from legacy.rows import RowCheck, ref_key
 from legacy.writer import copy_lines, insert_rows, reset_sequence, sqlite_value, update_rows
+from marketplace.generations import LISTINGS, STATS, cache_bump_on_commit
 from marketplace.limits import (
     RATING_MAX,
     RATING_MIN,
@@ -61,7 +62,6 @@ from marketplace.limits import (
     REVIEW_TITLE_MAX_LENGTH,
 )
 from marketplace.models import Download, Purchase, RevenueEvent, Review
-from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from marketplace.services import split_amount
 from mcp_servers.models import McpServer, validate_credential_spec
 from mcp_servers.services import mcp_server_slug

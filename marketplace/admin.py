@@ -14,6 +14,7 @@ from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from marketplace import selectors, services
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
+from marketplace.stats import marketplace_stats
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 720, 220, 24
 
@@ -174,7 +175,7 @@ class RevenueEventAdmin(ReadOnlyAdmin):
 
     def stats_view(self, request):
         powers.require_power(request.user, powers.READ_REVENUE)
-        stats = selectors.marketplace_stats()
+        stats = marketplace_stats()
         context = {
             **self.admin_site.each_context(request),
             "title": "Marketplace stats",

@@ -83,7 +83,7 @@ class Review(models.Model):
         ordering = ["-created_at"]
         indexes = [
             # A page of a listing's reviews reads its ids from this index alone
-            # (selectors.review_page_rows).
+            # (selectors.review_page).
             models.Index(fields=["project", "-created_at", "-id"], name="review_project_page_idx"),
         ]
         constraints = [

@@ -1,51 +1,26 @@
-"""Reads of the marketplace: listings, purchases, reviews, downloads, revenue and stats."""
+"""Reads of the marketplace: listings, who may download, reviews, purchases, downloads and
+revenue events, as querysets, rows or objects. The figures are marketplace.stats; the cache
+generations the counts are kept under, marketplace.generations."""
 
-import datetime as dt
 import hashlib
 import logging
 import threading
-import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import (
-    BooleanField,
-    Count,
-    ExpressionWrapper,
-    F,
-    Max,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    Window,
-)
-from django.db.models.functions import Coalesce, RowNumber, TruncDate
-from django.utils import timezone
+from django.db import connection
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Max, Q, QuerySet
 
-from config.api.pagination import WindowFirst
 from config.compiled import Constant, compiled_values
 from config.errors import Invalid, NotFound
-from config.json_sql import JsonObject, Text, UtcMoment
-from config.replicas import current_read_alias
-from marketplace.models import (
-    CacheGeneration,
-    Download,
-    ProjectRevenueTally,
-    Purchase,
-    RevenueEvent,
-    Review,
-    StatsTally,
-)
+from marketplace.generations import LISTINGS, cached, database_generation, reviews_generation_name
+from marketplace.models import Download, Purchase, RevenueEvent, Review
+from marketplace.rows import LISTING_FIELDS, REVIEW_FIELDS, listing_json, review_json
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -110,7 +85,7 @@ def listing_list(
         if connection.vendor == "postgresql":
             query = SearchQuery(q, search_type="websearch", config="english")
             queryset = queryset.filter(search_vector=query)
-            if not ordering:
+            if listing_search_is_ranked(q=q, ordering=ordering):
                 return queryset.annotate(rank=SearchRank(F("search_vector"), query)).order_by(
                     "-rank", "-published_at", "-id"
                 )
@@ -121,6 +96,12 @@ def listing_list(
     return queryset.order_by(
         *LISTING_ORDERINGS.get(ordering or "newest", LISTING_ORDERINGS["newest"])
     )
+
+
+def listing_search_is_ranked(*, q=None, ordering=None, **_other) -> bool:
+    """A full-text search without an explicit ordering is ordered by rank (PostgreSQL only;
+    SQLite's substring search has no rank)."""
+    return bool((q or "").strip()) and not ordering and connection.vendor == "postgresql"
 
 
 def may_download(user: AbstractBaseUser) -> Q:
@@ -168,152 +149,25 @@ def listing_get(*, pk) -> Project:
         raise NotFound("Listing not found.") from exc
 
 
-# ---------------------------------------------------------------- hot reads: rows and caches
+# ---------------------------------------------------------------- hot reads: rows and counts
 #
-# The hot lists read plain rows (values()), one query per page. A page's `count` is exact but
-# cached, keyed by the filters and by generation numbers that the services bump on every write
-# that changes which rows match (publish, update, unpublish, project edits; reviews for a
-# project's review count) -- and bump again after commit. Counters that only change the order
-# (purchases, downloads) are read live with the page, so they do not touch the counts.
+# The hot lists read plain rows (values()), one query per page (marketplace.api.pagination
+# slices them). A page's `count` is exact but cached, keyed by the filters and by generation
+# numbers (marketplace.generations) that the services bump on every write that changes which
+# rows match (publish, update, unpublish, project edits; reviews for a project's review count)
+# -- and bump again after commit. Counters that only change the order (purchases, downloads)
+# are read live with the page, so they do not touch the counts.
 
 COUNT_TTL = 300  # seconds; a bound on staleness should a write ever bypass the services
-STATS_TTL = 300
-LISTINGS = "listings"
-STATS = "stats"
-LISTING_FIELDS = (
-    "id",
-    "name",
-    "description",
-    "owner__username",
-    "price",
-    "currency",
-    "category",
-    "tags",
-    "published_at",
-    "rating_avg",
-    "review_count",
-    "purchase_count",
-    "download_count",
-)
 NEWEST_FIRST = ("-created_at", "-id")  # a listing's reviews
-REVIEW_FIELDS = (
-    "id",
-    "project_id",
-    "author__username",
-    "rating",
-    "title",
-    "body",
-    "purchase_refunded",
-    "created_at",
-    "updated_at",
-)
+GENERATION = "listings_generation"  # the column a listing page's rows carry it in
+REVIEW_TOTAL = "listing_review_count"  # the column a review page's rows carry it in
+COUNT_MEMO_SIZE = 512
+_count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
+_count_memo_lock = threading.Lock()  # gthread workers share the memo
 
 
-def reviews_generation_name(project_id) -> str:
-    return f"reviews:{project_id}"
-
-
-def _generation_key(name: str) -> str:
-    return f"mkt:gen:{name}"
-
-
-def cache_generations(*names: str) -> tuple[int, ...]:
-    """The current generation of each name. A missing one starts at the clock, in ms, so that a
-    generation lost from the cache never comes back to a number whose entries may still live."""
-    keys = [_generation_key(name) for name in names]
-    try:
-        found = cache.get_many(keys)
-    except Exception:  # the cache is down: compute everything, cache nothing useful
-        logger.warning("cache unavailable while reading generations", exc_info=True)
-        return tuple(-1 for _ in names)
-    values = []
-    for key in keys:
-        if key not in found:
-            start = int(time.time() * 1000)
-            try:
-                cache.add(key, start, timeout=None)
-                found[key] = cache.get(key, start)
-            except Exception:
-                found[key] = -1
-        values.append(found[key])
-    return tuple(values)
-
-
-def cache_bump(*names: str) -> None:
-    """Move each name to a new generation; entries of the old one are never read again."""
-    for name in names:
-        key = _generation_key(name)
-        try:
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.add(key, int(time.time() * 1000), timeout=None)
-        except Exception:
-            logger.warning("cache unavailable while bumping %s", name, exc_info=True)
-
-
-def cache_bump_on_commit(*names: str) -> None:
-    """For the services: bump now, so readers stop using the old entries at once, and again
-    after commit, so a count read from the old rows in between is not kept. The listings'
-    generation in the database moves with the write itself."""
-    if LISTINGS in names:
-        database_generation_bump(LISTINGS)
-    cache_bump(*names)
-    transaction.on_commit(lambda: cache_bump(*names))
-
-
-def database_generation_bump(name: str) -> None:
-    """Move a generation kept in the database, in the caller's transaction. A missing one
-    starts at the clock in microseconds: a row rolled back and made again never comes back to a
-    number a count may have been remembered under (each bump takes longer than a microsecond)."""
-    if CacheGeneration.objects.filter(name=name).update(value=F("value") + 1):
-        return
-    try:
-        with transaction.atomic():
-            CacheGeneration.objects.create(name=name, value=time.time_ns() // 1000)
-    except IntegrityError:  # another writer made it first
-        CacheGeneration.objects.filter(name=name).update(value=F("value") + 1)
-
-
-def database_generation(name: str) -> Coalesce:
-    """A generation kept in the database as a column of a query (0 until it first moves)."""
-    value = CacheGeneration.objects.filter(name=name).values("value")[:1]
-    return Coalesce(Subquery(value), Value(0))
-
-
-def _cached(names: tuple[str, ...], key: str, compute: Callable, timeout: int):
-    """compute()'s value, cached under key for the current generations of names.
-
-    One cache read fetches the generations and the entry together; the entry carries the
-    generations it was computed under and counts only while they are still current.
-    """
-    generation_keys = [_generation_key(name) for name in names]
-    try:
-        found = cache.get_many([*generation_keys, key])
-    except Exception:
-        logger.warning("cache unavailable while reading %s", key, exc_info=True)
-        return compute()
-    generations = tuple(found.get(generation_key) for generation_key in generation_keys)
-    if None in generations:
-        generations = cache_generations(*names)
-        if -1 in generations:
-            return compute()
-    entry = found.get(key)
-    if isinstance(entry, tuple) and entry[:-1] == generations:
-        return entry[-1]
-    value = compute()
-    if current_read_alias() is not None:
-        # Read on a replica, possibly from before the write that moved the generation: kept
-        # no longer than a replica may lag, so it cannot outlive the staleness replicas allow.
-        timeout = min(timeout, settings.REPLICA_MAX_LAG_SECONDS)
-    try:
-        cache.set(key, (*generations, value), timeout=timeout)
-    except Exception:
-        logger.warning("cache unavailable while writing %s", key, exc_info=True)
-    return value
-
-
-def _listing_filters_key(filters: dict) -> str:
+def listing_filters_key(filters: dict) -> str:
     """A stable digest of the filters that decide which listings match (not their order)."""
     parts = []
     for name in sorted(filters):
@@ -335,55 +189,26 @@ def listing_rows(*, rendered: bool = False, **filters) -> QuerySet:
     return listings.values(*LISTING_FIELDS)
 
 
-def listing_json() -> JsonObject:
-    """marketplace.api.serializers.listing_data's document, as PostgreSQL writes it."""
-    return JsonObject(
-        id=Text("id"),
-        name=F("name"),
-        description=F("description"),
-        seller=F("owner__username"),
-        price=Text("price"),
-        currency=F("currency"),
-        category=F("category"),
-        tags=F("tags"),
-        published_at=UtcMoment("published_at"),
-        rating_avg=Text("rating_avg"),
-        review_count=F("review_count"),
-        purchase_count=F("purchase_count"),
-        download_count=F("download_count"),
-    )
-
-
 def listing_count(**filters) -> int:
     """The exact number of listings matching the filters, cached until a listing changes."""
-    key = f"mkt:listings:count:{_listing_filters_key(filters)}"
-    return _cached((LISTINGS,), key, lambda: listing_list(**filters).count(), COUNT_TTL)
+    key = f"mkt:listings:count:{listing_filters_key(filters)}"
+    return cached((LISTINGS,), key, lambda: listing_list(**filters).count(), COUNT_TTL)
 
 
-class RankedListingRows:
-    """A full-text search's results as the paginator slices them: the order by rank, costly to
-    compute, is cached per page under the listings generation (only listing writes change
+def listing_ranked_rows(filters: dict, window: slice, *, rendered: bool = False) -> list[dict]:
+    """A window of a full-text search's results in rank order: the order by rank, costly to
+    compute, is cached per window under the listings generation (only listing writes change
     ranks); the rows themselves are read live, so counters are current."""
-
-    ordered = True
-
-    def __init__(self, filters: dict, *, rendered: bool = False) -> None:
-        self.filters, self.rendered = filters, rendered
-
-    def __len__(self) -> int:
-        return listing_count(**self.filters)
-
-    def __getitem__(self, window: slice) -> list[dict]:
-        digest = _listing_filters_key(self.filters)
-        key = f"mkt:listings:ranked:{digest}:{window.start}:{window.stop}"
-        ids = _cached(
-            (LISTINGS,),
-            key,
-            lambda: list(listing_list(**self.filters).values_list("id", flat=True)[window]),
-            COUNT_TTL,
-        )
-        rows = {row["id"]: row for row in _listing_rows_by_id(ids, rendered=self.rendered)}
-        return [rows[pk] for pk in ids if pk in rows]
+    digest = listing_filters_key(filters)
+    key = f"mkt:listings:ranked:{digest}:{window.start}:{window.stop}"
+    ids = cached(
+        (LISTINGS,),
+        key,
+        lambda: list(listing_list(**filters).values_list("id", flat=True)[window]),
+        COUNT_TTL,
+    )
+    rows = {row["id"]: row for row in _listing_rows_by_id(ids, rendered=rendered)}
+    return [rows[pk] for pk in ids if pk in rows]
 
 
 def _listing_rows_by_id(ids: list, *, rendered: bool) -> list[dict]:
@@ -401,60 +226,19 @@ def _listing_rows_by_id(ids: list, *, rendered: bool) -> list[dict]:
     return compiled.rows(**dict(zip(names, ids, strict=True)))
 
 
-class CompiledPage:
-    """Rows as the paginator slices them, each window one query compiled once per process
-    (config.compiled): `build(window, **placeholders)` gives the window's values() queryset,
-    `shape` names everything else that decides its SQL. The paginator asks `count()`: a
-    number already known, or a callable giving the cached count."""
-
-    ordered = True
-
-    def __init__(self, shape: tuple, build: Callable, total: int | Callable[[], int], **values):
-        self.shape, self.build, self.total, self.values = shape, build, total, values
-
-    def count(self) -> int:
-        return self.total() if callable(self.total) else self.total
-
-    def __getitem__(self, window: slice) -> list[dict]:
-        compiled = compiled_values(
-            (*self.shape, window.start, window.stop),
-            lambda **placeholders: self.build(window, **placeholders),
-            **dict.fromkeys(self.values, Project._meta.pk),
-        )
-        return compiled.rows(**self.values)
-
-
-GENERATION = "listings_generation"
-REVIEW_TOTAL = "listing_review_count"
-COUNT_MEMO_SIZE = 512
-_count_memo: OrderedDict[str, tuple[int, int]] = OrderedDict()  # filters -> (generation, count)
-_count_memo_lock = threading.Lock()  # gthread workers share the memo
-
-
-class WindowFirstPage(WindowFirst, CompiledPage):
-    """A compiled page read before its count (WindowFirst): `count_from` gives the count from
-    the page's first row, so the count costs no round trip of its own. A page without rows
-    (an empty list, or past the end) has nothing to carry it and asks `total`, as
-    CompiledPage does."""
-
-    def __init__(self, shape: tuple, build: Callable, total: Callable, count_from, **values):
-        super().__init__(shape, build, total, **values)
-        self.count_from = count_from
-
-    def read(self, window: slice) -> list[dict]:
-        return CompiledPage.__getitem__(self, window)
-
-    def count(self) -> int:
-        if self.rows:
-            return self.count_from(self.rows[0])
-        return super().count()
+def listing_rows_with_generation(*, rendered: bool = False, **filters) -> QuerySet:
+    """listing_rows, each with the listings generation kept in the database (GENERATION), read
+    in the same statement: the count for the page is listing_count_at that generation."""
+    return listing_rows(rendered=rendered, **filters).annotate(
+        **{GENERATION: database_generation(LISTINGS)}
+    )
 
 
 def listing_count_at(filters: dict, generation: int) -> int:
     """listing_count for the listings generation a page was read under: this process's memo,
     else the shared cache, else a COUNT that reads the generation in the same statement (kept
     only when no listing write landed since the page was read)."""
-    digest = _listing_filters_key(filters)
+    digest = listing_filters_key(filters)
     # Generation 0 (no listing write yet) is the one number that different data may share (a
     # database loaded past the services, or rolled back), so only the shared cache, which is
     # cleared with it, remembers counts under it; every later generation is used once.
@@ -492,26 +276,6 @@ def listing_count_at(filters: dict, generation: int) -> int:
     return count
 
 
-def listing_page_rows(*, rendered: bool = False, **filters):
-    """What the listings page slices: plain rows (or rendered ones, see listing_rows), or the
-    cached-order search results when the order is by rank (a full-text query without an
-    explicit ordering, on PostgreSQL)."""
-    ranked = (filters.get("q") or "").strip() and not filters.get("ordering")
-    if ranked and connection.vendor == "postgresql":
-        return RankedListingRows(filters, rendered=rendered)
-    # The page's query reads the listings generation kept in the database beside the rows;
-    # each process remembers the last count per filters with the generation it was counted
-    # under, exact while that generation is current (listing_count_at).
-    return WindowFirstPage(
-        ("listings", rendered, *sorted(filters.items())),
-        lambda window: listing_rows(rendered=rendered, **filters).annotate(
-            **{GENERATION: database_generation(LISTINGS)}
-        )[window],
-        lambda: listing_count(**filters),
-        lambda row: listing_count_at(filters, row[GENERATION]),
-    )
-
-
 def listing_get_row(*, pk, rendered: bool = False) -> dict:
     """listing_get as a plain row (or a rendered one, see listing_rows), in one query."""
     compiled = compiled_values(
@@ -528,7 +292,7 @@ def listing_get_row(*, pk, rendered: bool = False) -> dict:
     return rows[0]
 
 
-def _listing_uuid(pk) -> uuid.UUID:
+def listing_uuid(pk) -> uuid.UUID:
     try:
         return pk if isinstance(pk, uuid.UUID) else uuid.UUID(str(pk))
     except ValueError as exc:
@@ -538,7 +302,7 @@ def _listing_uuid(pk) -> uuid.UUID:
 def listing_review_count(*, pk) -> int:
     """How many reviews a listing has; NotFound when it is not listed. Cached until the
     listing or its reviews change."""
-    pk = _listing_uuid(pk)
+    pk = listing_uuid(pk)
     key = f"mkt:reviews:count:{pk}"
 
     def compute() -> int:
@@ -552,7 +316,7 @@ def listing_review_count(*, pk) -> int:
         )
         return -1 if count is None else count
 
-    count = _cached((LISTINGS, reviews_generation_name(pk)), key, compute, COUNT_TTL)
+    count = cached((LISTINGS, reviews_generation_name(pk)), key, compute, COUNT_TTL)
     if count < 0:
         raise NotFound("Listing not found.")
     return count
@@ -566,47 +330,20 @@ def review_rows(reviews: QuerySet, *, rendered: bool = False) -> QuerySet:
     return reviews.values(*REVIEW_FIELDS)
 
 
-def review_json() -> JsonObject:
-    """marketplace.api.serializers.review_data's document, as PostgreSQL writes it."""
-    return JsonObject(
-        id=Text("id"),
-        project=Text("project_id"),
-        author=F("author__username"),
-        rating=F("rating"),
-        title=F("title"),
-        body=F("body"),
-        purchase_refunded=F("purchase_refunded"),
-        created_at=UtcMoment("created_at"),
-        updated_at=UtcMoment("updated_at"),
-    )
-
-
-def review_page_rows(*, project_id, rendered: bool = False) -> WindowFirstPage:
-    """A listing's reviews as the API's page slices them, in one query: only a listed
-    project's reviews, each row with the project's review_count, which the services keep in
-    the transaction of every review write (marketplace.services.project_refresh_rating). A page
-    without rows asks listing_review_count, which is also the check that the listing exists
-    (NotFound when it is not).
+def review_page(window: slice, *, project_id, rendered: bool = False) -> QuerySet:
+    """A window of a listing's reviews in one query: only a listed project's reviews, each row
+    with the project's review_count (REVIEW_TOTAL), which the services keep in the transaction
+    of every review write (marketplace.services.project_refresh_rating). A page without rows
+    asks listing_review_count, which is also the check that the listing exists.
 
     The page's ids come first, from review_project_page_idx alone, then their rows by id (not
     by project again, which a plan for any project would read all of). With the LIMIT over the
     joined rows, PostgreSQL found a plan made for a much-reviewed project's id cheaper than
     its one plan for any id, and so planned the statement again on every run."""
-    pk = _listing_uuid(project_id)
-
-    def build(window: slice, project_id) -> QuerySet:
-        page_ids = review_list_for_project(project_id=project_id).values("pk")[window]
-        page = Review.objects.filter(listed("project__"), pk__in=page_ids).order_by(*NEWEST_FIRST)
-        return review_rows(page, rendered=rendered).annotate(
-            **{REVIEW_TOTAL: F("project__review_count")}
-        )
-
-    return WindowFirstPage(
-        ("reviews", rendered),
-        build,
-        lambda: listing_review_count(pk=pk),
-        lambda row: row[REVIEW_TOTAL],
-        project_id=pk,
+    page_ids = review_list_for_project(project_id=project_id).values("pk")[window]
+    page = Review.objects.filter(listed("project__"), pk__in=page_ids).order_by(*NEWEST_FIRST)
+    return review_rows(page, rendered=rendered).annotate(
+        **{REVIEW_TOTAL: F("project__review_count")}
     )
 
 
@@ -701,190 +438,3 @@ def revenue_event_list(
     if kind:
         queryset = queryset.filter(kind=kind)
     return queryset
-
-
-def marketplace_stats(*, days: int = 30) -> dict:
-    """The marketplace's figures for administrators (get_marketplace_stats), cached until a
-    write changes them (the services bump the stats generation) or the day changes."""
-    today = timezone.now().date()
-    key = f"mkt:stats:{days}:{today.isoformat()}"
-    return _cached((STATS,), key, lambda: _marketplace_stats(days=days), STATS_TTL)
-
-
-def _marketplace_stats(*, days: int) -> dict:
-    figures = (
-        stats_figures_from_tallies()
-        if connection.vendor == "postgresql"
-        else stats_figures_from_rows()
-    )
-    today = timezone.now().date()
-    start = today - dt.timedelta(days=days - 1)
-    start_at = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
-    # Money is never added across currencies: one series per currency seen in the window.
-    per_day = {
-        (row["currency"], row["day"]): row["gross"]
-        for row in RevenueEvent.objects.filter(created_at__gte=start_at)
-        .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
-        .values("currency", "day")
-        .annotate(gross=Sum("gross"))
-    }
-    revenue_by_day = [
-        {
-            "date": start + dt.timedelta(days=i),
-            "currency": currency,
-            "gross": per_day.get((currency, start + dt.timedelta(days=i)), Decimal("0.00")),
-        }
-        for currency in sorted({currency for currency, _day in per_day})
-        for i in range(days)
-    ]
-    reviews, rating_sum = figures.pop("rating")
-    return {
-        "published_projects": Project.objects.filter(listed()).count(),
-        **figures,
-        "reviews": reviews,
-        "average_rating": (None if not reviews else Decimal(str(round(rating_sum / reviews, 2)))),
-        "revenue_by_day": revenue_by_day,
-    }
-
-
-def stats_figures_from_tallies() -> dict:
-    """The totals from the tallies PostgreSQL keeps (marketplace.tallies): a few dozen rows."""
-    revenue, purchases, downloads, reviews, rating_sum = [], 0, 0, 0, 0
-    for row in (
-        StatsTally.objects.values("currency")
-        .annotate(
-            events=Sum("revenue_events"),
-            gross=Sum("gross"),
-            fee=Sum("platform_fee"),
-            net=Sum("seller_net"),
-            purchases=Sum("completed_purchases"),
-            downloads=Sum("downloads"),
-            reviews=Sum("reviews"),
-            rating_sum=Sum("rating_sum"),
-        )
-        .order_by("currency")
-    ):
-        purchases += row["purchases"]
-        downloads += row["downloads"]
-        reviews += row["reviews"]
-        rating_sum += row["rating_sum"]
-        if row["events"]:
-            revenue.append({name: row[name] for name in ("currency", "gross", "fee", "net")})
-    currencies = [row["currency"] for row in revenue]
-    if len(currencies) == 1:
-        # One currency in the whole ledger: each project's tally is in it.
-        top = _top_projects(ProjectRevenueTally.objects.values("project_id", "gross"))
-        top_projects = [{**row, "currency": currencies[0]} for row in top]
-    else:
-        top_projects = _top_projects_per_currency(currencies)
-    return {
-        "completed_purchases": purchases,
-        "downloads": downloads,
-        "rating": (reviews, rating_sum),
-        "revenue": revenue,
-        "top_projects": top_projects,
-    }
-
-
-def stats_tallies_agree() -> bool:
-    """Whether the tallies give what the rows give (PostgreSQL; after loads, and in checks)."""
-    return stats_figures_from_tallies() == stats_figures_from_rows()
-
-
-def stats_figures_from_rows() -> dict:
-    """The same totals from every row (SQLite, and the tallies' tests)."""
-    # Reviews of refunded purchases do not count, as in the listings' own ratings.
-    figures = Review.objects.filter(purchase_refunded=False).aggregate(
-        count=Count("id"), rating_sum=Sum("rating")
-    )
-    revenue = list(
-        RevenueEvent.objects.values("currency")
-        .annotate(gross=Sum("gross"), fee=Sum("platform_fee"), net=Sum("seller_net"))
-        .order_by("currency")
-    )
-    return {
-        "completed_purchases": Purchase.objects.filter(status=Purchase.Status.COMPLETED).count(),
-        "downloads": Download.objects.count(),
-        "rating": (figures["count"], figures["rating_sum"] or 0),
-        "revenue": revenue,
-        "top_projects": _top_projects_per_currency([row["currency"] for row in revenue]),
-    }
-
-
-def _top_projects_per_currency(currencies: list[str], *, limit: int = 5) -> list[dict]:
-    """The leaders of each currency, ranked within it (amounts in two currencies are never
-    added or compared), ties by name: one query over the ledger."""
-    if not currencies:
-        return []
-    place = Window(
-        RowNumber(),
-        partition_by=F("currency"),
-        order_by=(F("gross").desc(), F("project__name").asc(), F("project_id").asc()),
-    )
-    rows = (
-        RevenueEvent.objects.filter(currency__in=currencies)
-        .values("currency", "project_id", "project__name")
-        .annotate(gross=Sum("gross"))
-        .filter(gross__gt=0)
-        .annotate(place=place)
-        .filter(place__lte=limit)
-        .order_by("currency", "place")
-    )
-    return [
-        {
-            "id": row["project_id"],
-            "name": row["project__name"],
-            "currency": row["currency"],
-            "gross": row["gross"],
-        }
-        for row in rows
-    ]
-
-
-def _top_projects(totals: QuerySet, *, limit: int = 5) -> list[dict]:
-    """The projects with the most gross revenue, ties by name, from (project_id, gross) rows.
-    Joins the names of the leaders only."""
-    totals = totals.filter(gross__gt=0)
-    leaders = list(totals.order_by("-gross")[: limit + 1])
-    if len(leaders) > limit and leaders[limit]["gross"] == leaders[limit - 1]["gross"]:
-        # A tie across the cut: every project tied with the last place competes by name.
-        leaders = list(totals.filter(gross__gte=leaders[limit - 1]["gross"]))
-    gross = {row["project_id"]: row["gross"] for row in leaders}
-    names = dict(Project.objects.filter(pk__in=list(gross)).values_list("id", "name"))
-    ranked = sorted((pk for pk in gross if pk in names), key=lambda pk: (-gross[pk], names[pk]))
-    return [{"id": pk, "name": names[pk], "gross": gross[pk]} for pk in ranked[:limit]]
-
-
-def seller_stats(*, user: AbstractBaseUser) -> list[dict]:
-    """The seller's own figures per project: purchases, gross, net, downloads, rating. Money is
-    per currency: a project sold in two currencies (its price's currency changed) has a row for
-    each; one never sold has a row in its current currency."""
-    revenue: dict = {}
-    for row in (
-        RevenueEvent.objects.filter(seller=user)
-        .values("project_id", "currency")
-        .annotate(gross=Sum("gross"), net=Sum("seller_net"))
-        .order_by("project_id", "currency")
-    ):
-        revenue.setdefault(row["project_id"], []).append(row)
-    rows = []
-    for project in Project.objects.filter(owner=user).order_by("-created_at", "id"):
-        money = revenue.get(project.pk) or [
-            {"currency": project.currency, "gross": Decimal("0.00"), "net": Decimal("0.00")}
-        ]
-        rows.extend(
-            {
-                "project": project.pk,
-                "name": project.name,
-                "is_published": project.is_published,
-                "currency": amounts["currency"],
-                "purchases": project.purchase_count,
-                "gross": amounts["gross"],
-                "net": amounts["net"],
-                "downloads": project.download_count,
-                "review_count": project.review_count,
-                "rating_avg": project.rating_avg,
-            }
-            for amounts in money
-        )
-    return rows

@@ -17,6 +17,12 @@ from django.utils import timezone
 from config.errors import Conflict, Forbidden, Invalid, NotFound
 from config.services import validate_model
 from marketplace import selectors
+from marketplace.generations import (
+    LISTINGS,
+    STATS,
+    cache_bump_on_commit,
+    reviews_generation_name,
+)
 from marketplace.limits import (
     RATING_MAX,
     RATING_MIN,
@@ -24,7 +30,6 @@ from marketplace.limits import (
     REVIEW_TITLE_MAX_LENGTH,
 )
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
-from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import MAX_PRICE, Project
 from projects.services import project_refresh_search_vector
 from projects.validation import normalize_tags, validate_currency
@@ -390,7 +395,7 @@ def review_create(
             code="already_reviewed",
         ) from exc
     project_refresh_rating(project_id=project.pk)
-    cache_bump_on_commit(selectors.reviews_generation_name(project.pk), STATS)
+    cache_bump_on_commit(reviews_generation_name(project.pk), STATS)
     return review
 
 
@@ -419,7 +424,7 @@ def review_delete(*, review: Review) -> None:
     Project.objects.select_for_update().filter(pk=project_id).first()
     review.delete()
     project_refresh_rating(project_id=project_id)
-    cache_bump_on_commit(selectors.reviews_generation_name(project_id), STATS)
+    cache_bump_on_commit(reviews_generation_name(project_id), STATS)
 
 
 # ---------------------------------------------------------------- downloads

@@ -16,6 +16,7 @@ from config.views import domain_errors, throttled
 from marketplace import selectors, services
 from marketplace.downloads import project_zip_response
 from marketplace.forms import ListingFilterForm, ListingForm, ReviewForm
+from marketplace.stats import seller_stats
 from projects.models import Project
 from projects.selectors import project_get_for_user
 
@@ -272,7 +273,7 @@ def download_list(request):
 def sales(request):
     rows = [
         row
-        for row in selectors.seller_stats(user=request.user)
+        for row in seller_stats(user=request.user)
         if row["is_published"] or row["purchases"] or row["gross"]
     ]
     events = selectors.revenue_event_list(seller=request.user.get_username())[:20]

@@ -10,6 +10,7 @@ from config.admin import ReadOnlyAdmin
 from config.errors import DomainError
 from config.forms import add_domain_error
 from config.hostile_input import JSONFormField
+from credentials.crypto import is_unreadable
 from mcp_servers import selectors, services
 from mcp_servers.models import McpServer, OAuthConnection, OAuthEvent
 from mcp_servers.selectors import hint_labels
@@ -98,6 +99,11 @@ class McpServerAdminForm(forms.ModelForm):
         self.fields[
             "oauth_client_id"
         ].help_text = "Optional pre-registered client; empty: Atelier registers itself (RFC 7591)."
+        if is_unreadable(self.instance.oauth_client_secret):
+            self.fields["oauth_client_secret"].help_text = (
+                "The stored secret cannot be decrypted with the configured keys (FERNET_KEYS "
+                "lost its key): enter it again. Until then sign-ins to this server fail."
+            )
         self.fields["slug"].required = False
         self.fields["authentication"].required = False  # left out: as it was (keys when new)
         self.fields["slug"].help_text = "Left empty, it is made from the name."

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
-from fernet_fields import EncryptedTextField
+
+from credentials.crypto import TolerantEncryptedTextField
 
 CREDENTIAL_KEY_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 HEADER_PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
@@ -104,7 +105,7 @@ class McpServer(models.Model):
     oauth_client_id = models.CharField(max_length=500, blank=True)
     # Fernet-encrypted like a credential; never shown back.
     # NULL when there is none, so loading a server decrypts nothing unless it has one.
-    oauth_client_secret = EncryptedTextField(null=True, blank=True, default=None)
+    oauth_client_secret = TolerantEncryptedTextField(null=True, blank=True, default=None)
     oauth_scopes = models.CharField(
         max_length=1000, blank=True, help_text="Space-separated; empty: what the server names."
     )
@@ -254,8 +255,9 @@ class McpServer(models.Model):
 
 
 class OAuthClient(models.Model):
-    """What Atelier registered itself as (RFC 7591) at one authorization server for one MCP
-    server. Used when the admin configured no client id; replaced when the issuer changes."""
+    """What Atelier is known as at one authorization server for one MCP server, when the admin
+    configured no client id: its Client ID Metadata Document URL (where the server supports
+    it), else what it registered itself as (RFC 7591). Replaced when the issuer changes."""
 
     mcp_server = models.OneToOneField(
         McpServer, on_delete=models.CASCADE, related_name="oauth_client"
@@ -263,8 +265,10 @@ class OAuthClient(models.Model):
     issuer = models.CharField(max_length=500)
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
-    client_secret = EncryptedTextField(blank=True, default="")
+    client_secret = TolerantEncryptedTextField(blank=True, default="")
     token_endpoint_auth_method = models.CharField(max_length=50, blank=True)
+    # The client id is Atelier's metadata document URL, not a registration.
+    metadata_document = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -279,12 +283,15 @@ class OAuthFlow(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     session_hash = models.CharField(max_length=64)
     mcp_server = models.ForeignKey(McpServer, on_delete=models.CASCADE, related_name="+")
-    code_verifier = EncryptedTextField()
+    code_verifier = TolerantEncryptedTextField()
     redirect_uri = models.CharField(max_length=500)
     client_id = models.CharField(max_length=500)
     issuer = models.CharField(max_length=500)
     token_endpoint = models.CharField(max_length=500)
     revocation_endpoint = models.CharField(max_length=500, blank=True)
+    # Where the callback may learn who signed in (OpenID Connect), when the server says.
+    userinfo_endpoint = models.CharField(max_length=500, blank=True)
+    jwks_uri = models.CharField(max_length=500, blank=True)
     resource = models.CharField(max_length=500)
     scopes = models.CharField(max_length=1000, blank=True)
     expires_at = models.DateTimeField()
@@ -308,8 +315,8 @@ class OAuthConnection(models.Model):
         McpServer, on_delete=models.CASCADE, related_name="oauth_connections"
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.CONNECTED)
-    access_token = EncryptedTextField()
-    refresh_token = EncryptedTextField(blank=True, default="")
+    access_token = TolerantEncryptedTextField()
+    refresh_token = TolerantEncryptedTextField(blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
     scopes = models.CharField(max_length=1000, blank=True)
     # After insufficient_scope: what the next sign-in adds to its request (step-up); "*" when

@@ -13,6 +13,8 @@ from urllib.parse import urlencode, urlsplit
 
 import anyio
 import httpx2
+import jwt
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.urls import reverse
@@ -22,6 +24,7 @@ from mcp.client.auth.oauth2 import OAuthContext, check_registration_usable
 from mcp.client.auth.utils import (
     build_oauth_authorization_server_metadata_discovery_urls,
     build_protected_resource_metadata_discovery_urls,
+    create_client_info_from_metadata_url,
     create_client_registration_request,
     create_oauth_metadata_request,
     extract_resource_metadata_from_www_auth,
@@ -31,15 +34,23 @@ from mcp.client.auth.utils import (
     handle_protected_resource_response,
     handle_registration_response,
     handle_token_response_scopes,
+    issuers_match,
+    should_use_client_metadata_url,
     union_scopes,
     validate_metadata_issuer,
 )
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthMetadata
+from mcp.shared.auth import (
+    OAuthClientInformationFull,
+    OAuthClientMetadata,
+    OAuthMetadata,
+    OAuthToken,
+)
 from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_server_url
 from pydantic import ValidationError
 
 from config.errors import DomainError, Invalid
 from config.logging import register_secret
+from credentials.crypto import is_unreadable, readable_secret
 from mcp_servers import client as mcp_client
 from mcp_servers.models import McpServer, OAuthClient, OAuthConnection, OAuthEvent, OAuthFlow
 
@@ -127,6 +138,16 @@ class Discovery:
     issuer: str
     metadata: OAuthMetadata
     scopes: str | None
+    # OpenID Connect fields the SDK's RFC 8414 model leaves out.
+    userinfo_endpoint: str = ""
+    jwks_uri: str = ""
+
+
+def _metadata_url(document: dict, name: str) -> str:
+    value = document.get(name) if isinstance(document, dict) else None
+    if isinstance(value, str) and len(value) <= 500 and value.startswith(("https://", "http://")):
+        return value
+    return ""
 
 
 async def _discover(server_url: str) -> Discovery:
@@ -160,14 +181,13 @@ async def _discover(server_url: str) -> Discovery:
         elif prm.resource:
             raise OAuthFlowError("protected resource metadata names another resource")
         issuer = str(prm.authorization_servers[0])
-        metadata = None
+        metadata, document = None, {}
         for url in build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url):
-            ok, found = await handle_auth_metadata_response(
-                await _send(http, create_oauth_metadata_request(url))
-            )
+            response = await _send(http, create_oauth_metadata_request(url))
+            ok, found = await handle_auth_metadata_response(response)
             if found is not None:
                 validate_metadata_issuer(found, issuer)
-                metadata = found
+                metadata, document = found, response.json()
                 break
             if not ok:
                 break
@@ -178,25 +198,73 @@ async def _discover(server_url: str) -> Discovery:
         scopes = get_client_metadata_scopes(
             challenge_scope, prm, metadata, ["authorization_code", "refresh_token"]
         )
-        return Discovery(resource=resource, issuer=issuer, metadata=metadata, scopes=scopes)
+        return Discovery(
+            resource=resource,
+            issuer=issuer,
+            metadata=metadata,
+            scopes=scopes,
+            userinfo_endpoint=_metadata_url(document, "userinfo_endpoint"),
+            jwks_uri=_metadata_url(document, "jwks_uri"),
+        )
 
 
-def _client_metadata(redirect_uri: str, scopes: str | None) -> OAuthClientMetadata:
+def _client_metadata(
+    redirect_uri: str, scopes: str | None, auth_method: str = "client_secret_post"
+) -> OAuthClientMetadata:
     return OAuthClientMetadata(
         client_name="Atelier",
         redirect_uris=[redirect_uri],
         scope=scopes,
-        token_endpoint_auth_method="client_secret_post",  # noqa: S106  # nosec B106 - a method name
+        token_endpoint_auth_method=auth_method,
         grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
         application_type="web",
     )
 
 
-async def _register(discovery: Discovery, redirect_uri: str, server_url: str):
+# --- Atelier's Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document) ----
+
+
+def _site_url(request, path: str) -> str:
+    """`path` on Atelier's public origin: SITE_URL, else the request's own host."""
+    if settings.SITE_URL:
+        return f"{settings.SITE_URL}{path}"
+    return request.build_absolute_uri(path)
+
+
+def oauth_client_metadata_url(request) -> str:
+    """The URL that is Atelier's client id at servers supporting Client ID Metadata Documents."""
+    return _site_url(request, reverse("oauth-client-metadata"))
+
+
+def oauth_client_metadata_document(request) -> dict:
+    """The public document behind that URL: its own URL as client_id, Atelier's callback, and
+    no client secret (a public client, held to PKCE)."""
+    metadata = _client_metadata(oauth_redirect_uri(request), None, "none")
+    return {
+        "client_id": oauth_client_metadata_url(request),
+        **metadata.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def _metadata_document_usable(url: str | None) -> bool:
+    """An https URL with a path, as the draft asks; plain http only on a host an operator opened
+    with MCP_ALLOWED_HOSTS (the tests' loopback)."""
+    if not url:
+        return False
+    parts = urlsplit(url)
+    if parts.path in ("", "/") or not parts.hostname or parts.username or parts.password:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and mcp_client.host_is_allowed(parts.hostname, parts.port or 80)
+
+
+async def _register(discovery: Discovery, redirect_uri: str, scopes: str | None):
     async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
         request = create_client_registration_request(
             discovery.metadata,
-            _client_metadata(redirect_uri, discovery.scopes),
+            _client_metadata(redirect_uri, scopes),
             f"{urlsplit(discovery.issuer).scheme}://{urlsplit(discovery.issuer).netloc}",
         )
         info = await handle_registration_response(await _send(http, request))
@@ -204,10 +272,23 @@ async def _register(discovery: Discovery, redirect_uri: str, server_url: str):
         return info
 
 
+def _server_secret(server: McpServer) -> str | None:
+    """The pre-registered client secret (stored as NULL when there is none); a clear
+    credential_unreadable when no configured key opens it any more."""
+    return (
+        readable_secret(
+            server.oauth_client_secret,
+            f"The OAuth client secret of {server.name} cannot be decrypted with the configured "
+            "keys; an administrator must enter it again.",
+        )
+        or None
+    )
+
+
 def _client_info(server: McpServer, flow_or_connection) -> OAuthClientInformationFull:
     """The client credentials to present at the token endpoint."""
     if server.oauth_client_id:
-        secret = server.oauth_client_secret or None  # stored as NULL when there is none
+        secret = _server_secret(server)
         return OAuthClientInformationFull(
             client_id=server.oauth_client_id,
             client_secret=secret,
@@ -218,7 +299,11 @@ def _client_info(server: McpServer, flow_or_connection) -> OAuthClientInformatio
         raise OAuthUnavailable("The registration this sign-in used is gone; connect again.")
     return OAuthClientInformationFull(
         client_id=registered.client_id,
-        client_secret=registered.client_secret or None,
+        client_secret=readable_secret(
+            registered.client_secret,
+            "Atelier's registration at this server cannot be decrypted any more; connect again.",
+        )
+        or None,
         token_endpoint_auth_method=registered.token_endpoint_auth_method or None,
     )
 
@@ -240,12 +325,109 @@ def _token_request(
     return httpx2.Request("POST", endpoint, data=data, headers=headers)
 
 
-async def _post_token(request: httpx2.Request):
+async def _post_token(request: httpx2.Request) -> tuple[OAuthToken, str]:
+    """The token response, and its OpenID Connect `id_token` (the SDK's model leaves it out)."""
     async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
         response = await _send(http, request)
         if response.status_code not in (200, 201):
             raise OAuthTokenError(f"token endpoint answered HTTP {response.status_code}")
-        return await handle_token_response_scopes(response)
+        token = await handle_token_response_scopes(response)
+        id_token = response.json().get("id_token")
+        return token, id_token if isinstance(id_token, str) else ""
+
+
+# --- Who signed in (shown as "Connected as …"), when the server offers a way to tell ---------
+
+# Asymmetric algorithms only: never "none", never a shared-secret HMAC.
+ID_TOKEN_ALGORITHMS = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+]  # fmt: skip
+ACCOUNT_CLAIMS = ("preferred_username", "email", "name", "sub")
+
+
+async def _userinfo(endpoint: str, access_token: str) -> dict:
+    """The OpenID Connect UserInfo claims for this access token."""
+    async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+        request = httpx2.Request(
+            "GET",
+            endpoint,
+            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+        )
+        response = await _send(http, request)
+        if response.status_code != 200:
+            raise OAuthFlowError(f"userinfo answered HTTP {response.status_code}")
+        claims = response.json()
+        if not isinstance(claims, dict):
+            raise ValueError("userinfo is not an object")
+        return claims
+
+
+async def _id_token_claims(jwks_uri: str, id_token: str, issuer: str, client_id: str) -> dict:
+    """The claims of an ID token whose signature one of the server's published keys (its
+    `jwks_uri`) verifies, issued by the flow's issuer to Atelier's client id, not expired."""
+    if len(id_token) > MAX_TOKEN_LENGTH:
+        raise ValueError("id_token too long")
+    try:
+        header = jwt.get_unverified_header(id_token)
+        algorithm = header.get("alg")
+        if algorithm not in ID_TOKEN_ALGORITHMS:
+            raise ValueError("id_token algorithm not accepted")
+        async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
+            request = httpx2.Request("GET", jwks_uri, headers={"Accept": "application/json"})
+            response = await _send(http, request)
+        if response.status_code != 200:
+            raise OAuthFlowError(f"jwks_uri answered HTTP {response.status_code}")
+        document = response.json()
+        if not isinstance(document, dict):
+            raise ValueError("jwks_uri did not answer a key set")
+        kid = header.get("kid")
+        keys = [k for k in jwt.PyJWKSet.from_dict(document).keys if k.key_id == kid]
+        if len(keys) != 1:
+            raise ValueError("no single key for the id_token")
+        claims = jwt.decode(
+            id_token,
+            keys[0],
+            algorithms=[algorithm],
+            audience=client_id,
+            options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+            leeway=60,
+        )
+    except jwt.PyJWTError as exc:
+        raise ValueError(f"id_token not accepted ({type(exc).__name__})") from None
+    if not isinstance(claims.get("iss"), str) or not issuers_match(claims["iss"], issuer):
+        raise ValueError("id_token from another issuer")
+    return claims
+
+
+def _account_name(claims: dict) -> str:
+    for name in ACCOUNT_CLAIMS:
+        value = claims.get(name)
+        if isinstance(value, str):
+            value = "".join(c for c in value if c.isprintable()).strip()
+            if value:
+                return value[:200]
+    return ""
+
+
+def _learn_account(flow: OAuthFlow, token: OAuthToken, id_token: str) -> str:
+    """A name for the account that signed in: from UserInfo when the server has an endpoint and
+    `openid` was granted, else from a verified ID token; empty when neither tells (the page then
+    says "Connected"). Never fails the sign-in."""
+    granted = (token.scope or flow.scopes).split()
+    sources = []
+    if flow.userinfo_endpoint and "openid" in granted:
+        sources.append((_userinfo, flow.userinfo_endpoint, token.access_token))
+    if id_token and flow.jwks_uri:
+        sources.append((_id_token_claims, flow.jwks_uri, id_token, flow.issuer, flow.client_id))
+    for source, *args in sources:
+        try:
+            account = _account_name(_run(source, *args))
+        except DomainError as exc:
+            logger.info("OAuth: no account name from %s: %s", source.__name__, exc.message)
+            continue
+        if account:
+            return account
+    return ""
 
 
 def _expires_at(expires_in) -> timezone.datetime | None:
@@ -257,7 +439,7 @@ def _expires_at(expires_in) -> timezone.datetime | None:
 
 def oauth_redirect_uri(request) -> str:
     """The callback every sign-in comes back to: a page of Atelier."""
-    return request.build_absolute_uri(reverse("credentials:oauth-callback"))
+    return _site_url(request, reverse("credentials:oauth-callback"))
 
 
 def _oauth_server(server: McpServer) -> McpServer:
@@ -268,13 +450,64 @@ def _oauth_server(server: McpServer) -> McpServer:
     return server
 
 
+def _client_id(
+    server: McpServer, discovery: Discovery, redirect_uri: str, client_metadata_url: str | None
+) -> str:
+    """Who Atelier is at the server's authorization server: the admin's pre-registered client;
+    else its Client ID Metadata Document URL where the server supports those; else a dynamic
+    registration (RFC 7591), kept until the issuer or the callback changes."""
+    if server.oauth_client_id:
+        return server.oauth_client_id
+    registered = OAuthClient.objects.filter(mcp_server=server).first()
+    if _metadata_document_usable(client_metadata_url) and should_use_client_metadata_url(
+        discovery.metadata, client_metadata_url
+    ):
+        info = create_client_info_from_metadata_url(client_metadata_url, [redirect_uri])
+        metadata_document = True
+    elif (
+        registered is None
+        or registered.metadata_document  # the server stopped supporting it, or the URL moved
+        or is_unreadable(registered.client_secret)  # registered again, like a new server
+        or registered.issuer != discovery.issuer
+        or registered.redirect_uri != redirect_uri
+    ):
+        # The scopes the admin set too (openid, say), which the server's challenge may not name.
+        scopes = union_scopes(server.oauth_scopes.strip() or None, discovery.scopes)
+        info = _run(_register, discovery, redirect_uri, scopes)
+        metadata_document = False
+    else:
+        return registered.client_id
+    with transaction.atomic():
+        OAuthClient.objects.update_or_create(
+            mcp_server=server,
+            defaults={
+                "issuer": discovery.issuer,
+                "redirect_uri": redirect_uri,
+                "client_id": info.client_id,
+                "client_secret": info.client_secret or "",
+                "token_endpoint_auth_method": info.token_endpoint_auth_method or "",
+                "metadata_document": metadata_document,
+            },
+        )
+    return info.client_id
+
+
 def oauth_start(
-    *, user: AbstractBaseUser, server: McpServer, redirect_uri: str, session_key: str | None
+    *,
+    user: AbstractBaseUser,
+    server: McpServer,
+    redirect_uri: str,
+    session_key: str | None,
+    client_metadata_url: str | None = None,
 ) -> str:
     """Discover, register if needed, and record a single-use flow. Returns the URL of the
     server's sign-in page to send the user to. `session_key` binds the flow to the browser
-    session that started it (empty for an API token: the callback then needs the same user)."""
+    session that started it (empty for an API token: the callback then needs the same user).
+    `client_metadata_url` (oauth_client_metadata_url) is the client id to use where the
+    authorization server supports Client ID Metadata Documents."""
     server = _oauth_server(server)
+    if server.oauth_client_id:
+        _server_secret(server)  # before any request, and before the user signs in for nothing
     discovery = _run(_discover, server.url)
     scopes = server.oauth_scopes.strip() or discovery.scopes
     pending = (
@@ -284,30 +517,7 @@ def oauth_start(
     )
     if pending:  # step-up after insufficient_scope: what was asked for, plus what is missing
         scopes = union_scopes(scopes, discovery.scopes if pending == "*" else pending)
-    if server.oauth_client_id:
-        client_id = server.oauth_client_id
-    else:
-        registered = OAuthClient.objects.filter(mcp_server=server).first()
-        if (
-            registered is None
-            or registered.issuer != discovery.issuer
-            or registered.redirect_uri != redirect_uri
-        ):
-            info = _run(_register, discovery, redirect_uri, server.url)
-            with transaction.atomic():
-                OAuthClient.objects.update_or_create(
-                    mcp_server=server,
-                    defaults={
-                        "issuer": discovery.issuer,
-                        "redirect_uri": redirect_uri,
-                        "client_id": info.client_id,
-                        "client_secret": info.client_secret or "",
-                        "token_endpoint_auth_method": info.token_endpoint_auth_method or "",
-                    },
-                )
-            client_id = info.client_id
-        else:
-            client_id = registered.client_id
+    client_id = _client_id(server, discovery, redirect_uri, client_metadata_url)
     pkce = PKCEParameters.generate()
     state = secrets.token_urlsafe(32)
     OAuthFlow.objects.filter(expires_at__lt=timezone.now()).delete()
@@ -322,6 +532,8 @@ def oauth_start(
         issuer=discovery.issuer,
         token_endpoint=str(discovery.metadata.token_endpoint),
         revocation_endpoint=str(discovery.metadata.revocation_endpoint or ""),
+        userinfo_endpoint=discovery.userinfo_endpoint,
+        jwks_uri=discovery.jwks_uri,
         resource=discovery.resource,
         scopes=scopes or "",
         expires_at=timezone.now() + timedelta(seconds=FLOW_SECONDS),
@@ -365,7 +577,7 @@ def _take_flow(*, user: AbstractBaseUser, state: str, session_key: str | None) -
             # Leave it for its owner; a stranger's attempt does not burn it.
             raise refused
         flow.delete()  # single use, whatever happens next
-    if flow.expires_at < timezone.now():
+    if flow.expires_at < timezone.now() or is_unreadable(flow.code_verifier):
         raise refused
     if flow.session_hash and (not session_key or _digest(session_key) != flow.session_hash):
         raise refused
@@ -404,11 +616,12 @@ def oauth_callback(
             "resource": flow.resource,
         },
     )
-    token = _run(_post_token, request)
+    token, id_token = _run(_post_token, request)
     _check_token(token.access_token)
     register_secret(token.access_token)
     if token.refresh_token:
         register_secret(token.refresh_token)
+    account = _learn_account(flow, token, id_token)
     with transaction.atomic():
         connection, _ = OAuthConnection.objects.update_or_create(
             user=user,
@@ -419,6 +632,7 @@ def oauth_callback(
                 "refresh_token": token.refresh_token or "",
                 "expires_at": _expires_at(token.expires_in),
                 "scopes": (token.scope or flow.scopes)[:1000],
+                "account": account,
                 "client_id": flow.client_id,
                 "issuer": flow.issuer,
                 "token_endpoint": flow.token_endpoint,
@@ -444,8 +658,10 @@ def _check_token(value: str) -> None:
 def oauth_access_token(*, user: AbstractBaseUser, server: McpServer) -> str:
     """The access token to send to `server` for `user`, refreshed first when it expires within
     REFRESH_MARGIN. The row lock makes one refresh at a time per user and server: a second
-    caller waits, then finds the fresh token. A failed refresh marks the connection as needing
-    sign-in. NeedsSignIn when there is nothing usable."""
+    caller waits, then finds the fresh token. A failed refresh, or tokens no configured key
+    opens any more, mark the connection as needing sign-in. NeedsSignIn when there is nothing
+    usable."""
+    why = None
     with transaction.atomic():
         connection = (
             OAuthConnection.objects.select_for_update().filter(user=user, mcp_server=server).first()
@@ -455,16 +671,19 @@ def oauth_access_token(*, user: AbstractBaseUser, server: McpServer) -> str:
         fresh = connection.expires_at is None or (
             connection.expires_at - REFRESH_MARGIN > timezone.now()
         )
-        if fresh:
+        if is_unreadable(connection.access_token):
+            _mark_needs_sign_in(connection, "the tokens cannot be decrypted any more")
+            why = f"Your sign-in to {server.name} cannot be read any more."
+        elif fresh:
             register_secret(connection.access_token)
             return connection.access_token
-        if not connection.refresh_token:
-            _mark_needs_sign_in(connection, "expired, no refresh token")
-            failed = True
-        else:
-            failed = not _refresh(connection, server)
-    if failed:
-        raise NeedsSignIn(server, f"Your sign-in to {server.name} expired.")
+        elif not connection.refresh_token or is_unreadable(connection.refresh_token):
+            _mark_needs_sign_in(connection, "expired, no usable refresh token")
+            why = f"Your sign-in to {server.name} expired."
+        elif not _refresh(connection, server):
+            why = f"Your sign-in to {server.name} expired."
+    if why:  # raised outside the transaction, which keeps the mark
+        raise NeedsSignIn(server, why)
     register_secret(connection.access_token)
     return connection.access_token
 
@@ -490,7 +709,7 @@ def _refresh(connection: OAuthConnection, server: McpServer) -> bool:
                 "resource": connection.resource,
             },
         )
-        token = _run(_post_token, request)
+        token, _ = _run(_post_token, request)
         _check_token(token.access_token)
     except DomainError as exc:
         logger.info("OAuth refresh for user %s on %s failed", connection.user_id, server.pk)
@@ -552,7 +771,7 @@ def oauth_disconnect(*, user: AbstractBaseUser, server: McpServer) -> bool:
                     (connection.refresh_token, "refresh_token"),
                     (connection.access_token, "access_token"),
                 ):
-                    if not value:
+                    if not value or is_unreadable(value):  # nothing to send; deleted below
                         continue
                     register_secret(value)
                     request = _token_request(

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from config.errors import Conflict, Invalid, NotFound
 from config.services import validate_model
-from marketplace.selectors import LISTINGS, STATS, cache_bump_on_commit
+from marketplace.generations import LISTINGS, STATS, cache_bump_on_commit
 from projects.models import (
     MAX_FILE_BYTES,
     MAX_FILES_PER_PROJECT,

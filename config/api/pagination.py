@@ -84,9 +84,9 @@ class Pagination(PageNumberPagination):
 
     Django's paginator asks the list for its `count()` (or `len()`). A plain queryset's page
     comes with its total in one statement (CountedRows); the hot marketplace pages hand it
-    rows whose count comes from the cache (marketplace.selectors.CompiledPage), so those
+    rows whose count comes from the cache (marketplace.api.pagination.CompiledPage), so those
     pages cost one query. A WindowFirst list has its page read first, so that the count may
-    come from what the page's query read (CountedRows, selectors.WindowFirstPage).
+    come from what the page's query read (CountedRows, WindowFirstPage).
     """
 
     page_size = 20

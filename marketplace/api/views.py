@@ -36,6 +36,7 @@ from marketplace.api.filters import (
     RevenueEventFilter,
     listing_filters,
 )
+from marketplace.api.pagination import listing_page_rows, review_page_rows
 from marketplace.api.serializers import (
     DownloadSerializer,
     DownloadTokenSerializer,
@@ -53,6 +54,7 @@ from marketplace.api.serializers import (
 )
 from marketplace.downloads import project_zip_response
 from marketplace.models import Download, Purchase
+from marketplace.stats import marketplace_stats, seller_stats
 from projects.models import Project
 from projects.selectors import project_get_for_user
 
@@ -128,7 +130,7 @@ class ListingViewSet(
         # One query per page: plain rows (or JSON from PostgreSQL), the count from the cache.
         filters = listing_filters(request.query_params)
         rendered = renders_in_database()
-        page = self.paginate_queryset(selectors.listing_page_rows(rendered=rendered, **filters))
+        page = self.paginate_queryset(listing_page_rows(rendered=rendered, **filters))
         if rendered:
             return self.paginator.get_rendered_response([row["json"] for row in page])
         zone = timezone.get_current_timezone()
@@ -205,7 +207,7 @@ class ListingViewSet(
             # One query: the listed project's reviews, each row with its count.
             rendered = renders_in_database()
             page = self.paginate_queryset(
-                selectors.review_page_rows(project_id=self.kwargs["project_id"], rendered=rendered)
+                review_page_rows(project_id=self.kwargs["project_id"], rendered=rendered)
             )
             if rendered:
                 return self.paginator.get_rendered_response([row["json"] for row in page])
@@ -337,12 +339,12 @@ class StatsView(APIView):
 
     @extend_schema(responses={200: StatsSerializer})
     def get(self, request):
-        return Response(StatsSerializer(selectors.marketplace_stats()).data)
+        return Response(StatsSerializer(marketplace_stats()).data)
 
 
 class SellerStatsView(APIView):
     @extend_schema(responses={200: SellerProjectStatsSerializer(many=True)})
     def get(self, request):
         return Response(
-            SellerProjectStatsSerializer(selectors.seller_stats(user=request.user), many=True).data
+            SellerProjectStatsSerializer(seller_stats(user=request.user), many=True).data
         )

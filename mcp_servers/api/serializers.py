@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from credentials.crypto import is_unreadable
 from mcp_servers.models import McpServer
 from mcp_servers.selectors import mcp_tool_is_destructive, mcp_tool_not_callable_reason
 from mcp_servers.services import mcp_tools_diff
@@ -146,6 +147,7 @@ class McpServerAdminSerializer(McpServerSerializer):
             "oauth_client_id",
             "oauth_scopes",
             "oauth_client_secret_set",
+            "oauth_client_secret_readable",
             "tools_fingerprint",
             "tools_approved_at",
             "approved_tools",
@@ -158,9 +160,15 @@ class McpServerAdminSerializer(McpServerSerializer):
     oauth_client_secret_set = serializers.SerializerMethodField(
         help_text="Whether a client secret is stored; the secret itself is never returned."
     )
+    oauth_client_secret_readable = serializers.SerializerMethodField(
+        help_text="False when the stored client secret no configured key decrypts: set it again."
+    )
 
     def get_oauth_client_secret_set(self, server: McpServer) -> bool:
         return bool(server.oauth_client_secret)
+
+    def get_oauth_client_secret_readable(self, server: McpServer) -> bool:
+        return not is_unreadable(server.oauth_client_secret)
 
     def get_tools(self, server: McpServer) -> list[dict]:
         return ToolSerializer(server.tools or [], many=True).data
@@ -297,7 +305,12 @@ class OAuthConnectionSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=["not_connected", "connected", "needs_sign_in"])
     connected = serializers.BooleanField()
-    account = serializers.CharField(required=False, allow_blank=True)
+    account = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="Who signed in, as the server told (UserInfo or a verified ID token); "
+        "empty when it did not tell.",
+    )
     scopes = serializers.ListField(child=serializers.CharField(), required=False)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
     connected_at = serializers.DateTimeField(required=False)

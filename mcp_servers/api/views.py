@@ -256,6 +256,7 @@ class McpServerViewSet(
             redirect_uri=oauth_services.oauth_redirect_uri(request),
             # A browser session binds the flow to itself; an API token binds it to the user.
             session_key=session.session_key if session is not None else None,
+            client_metadata_url=oauth_services.oauth_client_metadata_url(request),
         )
         return Response({"authorization_url": url})
 

@@ -11,7 +11,8 @@ from knox.models import AuthToken
 from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from marketplace import selectors, services
+from marketplace import generations, selectors, services
+from marketplace.api import pagination
 from marketplace.api.serializers import ListingSerializer, ReviewSerializer, listing_data
 from marketplace.models import CacheGeneration, Review
 from projects.models import Project
@@ -157,10 +158,10 @@ def test_reviews_count_follows_review_writes(api_client):
 
 def test_the_generation_moves_again_after_commit(django_capture_on_commit_callbacks, user):
     project = project_create(owner=user, name="Late")
-    (before,) = selectors.cache_generations(selectors.LISTINGS)
+    (before,) = generations.cache_generations(generations.LISTINGS)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         services.listing_publish(actor=user, project=project, price="1", category="cli")
-    (after,) = selectors.cache_generations(selectors.LISTINGS)
+    (after,) = generations.cache_generations(generations.LISTINGS)
     assert callbacks
     assert after == before + 2  # once at the write, once after commit
 
@@ -276,7 +277,7 @@ def test_a_count_cached_under_an_older_generation_is_not_used(api_client):
     assert count_of(api_client) == 2
     ListingFactory()  # written past the services: nothing moves the generation
     assert count_of(api_client) == 2
-    selectors.cache_bump_on_commit(selectors.LISTINGS)  # what every listing write does
+    generations.cache_bump_on_commit(generations.LISTINGS)  # what every listing write does
     assert count_of(api_client) == 3
 
 
@@ -301,7 +302,7 @@ def test_compiled_shapes_are_bounded_and_placeholders_must_be_used(api_client, m
 
 @contextmanager
 def cache_reads():
-    """The cache reads made inside, recorded (the selectors log and survive a failing cache,
+    """The cache reads made inside, recorded (the reads log and survive a failing cache,
     so a read that raised would pass unseen)."""
     asked = []
 
@@ -313,8 +314,8 @@ def cache_reads():
         return read
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(selectors.cache, "get", recorded(selectors.cache.get))
-        patch.setattr(selectors.cache, "get_many", recorded(selectors.cache.get_many))
+        patch.setattr(generations.cache, "get", recorded(generations.cache.get))
+        patch.setattr(generations.cache, "get_many", recorded(generations.cache.get_many))
         yield asked
 
 
@@ -322,7 +323,7 @@ def test_a_remembered_count_needs_no_cache_read(api_client):
     """Once this process has counted a page's filters, the page's own query says whether the
     count is current: no cache round trip at all."""
     ListingFactory.create_batch(3)
-    selectors.database_generation_bump(selectors.LISTINGS)  # as publishing through the service
+    generations.database_generation_bump(generations.LISTINGS)  # as publishing through the service
     url = f"{LISTINGS}?ordering=popular&page_size=2"
     assert api_client.get(url).json()["count"] == 3
     with cache_reads() as asked:
@@ -341,16 +342,16 @@ def test_the_database_generation_decides_whether_a_remembered_count_holds(api_cl
     ListingFactory()  # past the services: the generation stays
     assert count_of(api_client) == 2
     with transaction.atomic():
-        selectors.database_generation_bump(selectors.LISTINGS)
+        generations.database_generation_bump(generations.LISTINGS)
     assert count_of(api_client) == 3
 
 
 def test_a_count_taken_across_a_listing_write_is_not_remembered():
     ListingFactory.create_batch(2)
-    selectors.database_generation_bump(selectors.LISTINGS)
+    generations.database_generation_bump(generations.LISTINGS)
     (stale,) = CacheGeneration.objects.values_list("value", flat=True)
-    selectors.database_generation_bump(selectors.LISTINGS)  # lands between page and count
-    digest = selectors._listing_filters_key({})
+    generations.database_generation_bump(generations.LISTINGS)  # lands between page and count
+    digest = selectors.listing_filters_key({})
     assert selectors.listing_count_at({}, stale) == 2
     assert selectors._count_memo.get(digest, (None,))[0] != stale
     fresh = stale + 1
@@ -410,9 +411,9 @@ def test_reviews_pages_walk_every_review_once_newest_first(api_client):
 
 def test_a_reviews_page_reads_its_ids_in_a_subquery():
     # One plan for every listing, which reads only the page's reviews: the project is named
-    # once, in the subquery (see selectors.review_page_rows).
+    # once, in the subquery (see selectors.review_page).
     listing = ListingFactory()
-    page = selectors.review_page_rows(project_id=listing.pk)
+    page = pagination.review_page_rows(project_id=listing.pk)
     sql, params = page.build(slice(20, 40), listing.pk).query.sql_with_params()
     assert "IN (SELECT" in sql
     assert sql.count("LIMIT") == 1
@@ -432,5 +433,5 @@ def test_a_remembered_count_needs_no_reset_after_rolled_back_rows(api_client):
     cache.clear()
     ListingFactory.create_batch(3)
     assert count_of(api_client) == 3
-    selectors.database_generation_bump(selectors.LISTINGS)
+    generations.database_generation_bump(generations.LISTINGS)
     assert count_of(api_client) == 3

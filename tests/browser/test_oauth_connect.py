@@ -65,3 +65,43 @@ def test_connect_then_run_a_tool_from_the_chat(new_page, screenshot, user, prote
     page.locator(f"#oauth-{catalogued.pk} button:has-text('Disconnect')").click()
     expect(page.locator(f"#oauth-{catalogued.pk}")).to_contain_text("asks you to sign in")
     assert access in provider.revoked
+
+
+@pytest.fixture
+def protected_oidc(settings, live_server):
+    """A server supporting Client ID Metadata Documents and OpenID Connect UserInfo; Atelier's
+    public origin is the live server the browser uses."""
+    settings.SITE_URL = live_server.url
+    settings.MCP_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+    settings.MCP_TIMEOUT_SECONDS = 5
+    live, provider = running_oauth(extra_scopes=("openid",))
+    provider.metadata_documents = True
+    provider.identity = "userinfo"
+    provider.claims = {"preferred_username": "alice.example"}
+    with live as server:
+        yield server, provider
+
+
+def test_connect_with_the_metadata_document_shows_the_account(
+    new_page, screenshot, user, protected_oidc, live_server
+):
+    live, provider = protected_oidc
+    catalogued = McpServerFactory(
+        name="Hosted",
+        url=live.url,
+        authentication=McpServer.Authentication.OAUTH,
+        credential_spec=[],
+        oauth_scopes="tools openid",
+    )
+    page = new_page()
+    log_in(page, user.username, PASSWORD)
+    page.goto("/credentials/")
+    page.locator(f"#oauth-{catalogued.pk} button:has-text('Connect')").click()
+    panel = page.locator(f"#oauth-{catalogued.pk}")
+    expect(panel).to_contain_text("Connected as alice.example — expires")
+    expect(panel.locator("button:has-text('Disconnect')")).to_be_visible()
+    screenshot(page, "oauth-03-connected-as")
+    # The authorization server learnt who Atelier is from its document, not a registration.
+    document_url = f"{live_server.url}/oauth/client-metadata.json"
+    assert set(provider.documents_fetched) == {document_url}
+    assert not provider.clients

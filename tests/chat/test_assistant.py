@@ -365,3 +365,31 @@ def test_model_keys_rotate_with_the_credentials_and_an_unreadable_key_fails_clea
     turn = start(user, project, "and now?")
     assert turn.state == "failed"
     assert "cannot be decrypted" in thread(project)[-1].content
+
+
+def test_a_model_whose_key_no_key_opens_still_loads_in_the_admin(admin_client, settings):
+    settings.FERNET_KEYS = ["lost-key-0123456789-abcdefghijklmnop"]
+    model = LanguageModel.objects.create(
+        name="Lost", base_url="http://127.0.0.1:9/v1", model_id="m", api_key="sk-lost-0001"
+    )
+    settings.FERNET_KEYS = ["a-key-that-opens-nothing-000000000000"]
+    url = f"/admin/chat/languagemodel/{model.pk}/change/"
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert "sk-lost-0001" not in page.content.decode()
+    # Saved without a new key: the stored token is written back as it was.
+    form = {
+        "name": "Lost again",
+        "base_url": "http://127.0.0.1:9/v1",
+        "model_id": "m",
+        "api_key": "",
+        "enabled": "on",
+        "position": "0",
+        "context_window": "8192",
+        "daily_token_limit": "100000",
+    }
+    answer = admin_client.post(url, form)
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    assert LanguageModel.objects.get(pk=model.pk).name == "Lost again"
+    settings.FERNET_KEYS = ["lost-key-0123456789-abcdefghijklmnop"]
+    assert LanguageModel.objects.get(pk=model.pk).api_key == "sk-lost-0001"

@@ -301,7 +301,7 @@ def verify(report: dict) -> dict:
 
     from chat.models import ChatMessage
     from marketplace.models import Purchase, RevenueEvent
-    from marketplace.selectors import stats_tallies_agree
+    from marketplace.stats import stats_tallies_agree
 
     acked = report["_acked_messages"]
     stored = dict(

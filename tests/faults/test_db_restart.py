@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_cluster import ClusterUnavailable, server_bin_dir
+from tests.pg_cluster import unavailable_reason
 
 # Marked postgres so that it runs once in CI, in the PostgreSQL pass: it needs the server
 # programs installed, not the database the other tests use.
@@ -24,10 +24,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def test_database_restart_under_load_loses_and_doubles_nothing(tmp_path):
-    try:
-        server_bin_dir()
-    except ClusterUnavailable as exc:
-        pytest.skip(str(exc))
+    if reason := unavailable_reason():
+        pytest.skip(reason)
     ARTIFACTS.mkdir(exist_ok=True)
     report_path = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SET"))}

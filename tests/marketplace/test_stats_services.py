@@ -5,7 +5,6 @@ import pytest
 from django.utils import timezone
 
 from marketplace.models import RevenueEvent
-from marketplace.selectors import marketplace_stats, seller_stats
 from marketplace.services import (
     download_token_create,
     download_token_redeem,
@@ -15,6 +14,7 @@ from marketplace.services import (
     purchase_refund,
     review_create,
 )
+from marketplace.stats import marketplace_stats, seller_stats
 from tests.factories import ListingFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

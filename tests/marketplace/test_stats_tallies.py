@@ -23,11 +23,6 @@ from marketplace.models import (
     Review,
     StatsTally,
 )
-from marketplace.selectors import (
-    marketplace_stats,
-    stats_figures_from_rows,
-    stats_figures_from_tallies,
-)
 from marketplace.services import (
     download_token_create,
     download_token_redeem,
@@ -36,6 +31,11 @@ from marketplace.services import (
     review_create,
     review_delete,
     review_update,
+)
+from marketplace.stats import (
+    marketplace_stats,
+    stats_figures_from_rows,
+    stats_figures_from_tallies,
 )
 from tests.factories import (
     DownloadFactory,

@@ -23,13 +23,13 @@ from pathlib import Path
 import pytest
 
 from tests.faults.db_fault import server_env
-from tests.pg_cluster import free_port
-from tests.replicas.cluster import PrimaryAndStandby, why_not_runnable
+from tests.pg_cluster import PrimaryAndStandby, free_port, unavailable_reason
 from tests.replicas.seed import BUYER
 
+UNAVAILABLE = unavailable_reason("pg_basebackup")
 pytestmark = [
     pytest.mark.replica,
-    pytest.mark.skipif(why_not_runnable() is not None, reason=why_not_runnable() or ""),
+    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -137,13 +137,13 @@ def test_replicas_are_checked_at_most_once_a_second_off_the_request(one_replica)
 def test_a_cached_figure_read_on_a_replica_lives_no_longer_than_the_lag_limit(
     settings, monkeypatch, reading_from_replica
 ):
-    from marketplace import selectors
+    from marketplace import generations
 
     settings.REPLICA_MAX_LAG_SECONDS = 5
     timeouts = []
     monkeypatch.setattr(
-        selectors.cache, "set", lambda key, value, timeout: timeouts.append(timeout)
+        generations.cache, "set", lambda key, value, timeout: timeouts.append(timeout)
     )
 
-    assert selectors._cached(("listings",), "replica-test", lambda: 42, 300) == 42
+    assert generations.cached(("listings",), "replica-test", lambda: 42, 300) == 42
     assert timeouts == [5]

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from marketplace import tallies
-from marketplace.selectors import stats_tallies_agree
+from marketplace.stats import stats_tallies_agree
 
 
 class Command(BaseCommand):
