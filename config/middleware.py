@@ -1,5 +1,6 @@
 """Request plumbing: body size limit and Prometheus request metrics (and the pool's use)."""
 
+import functools
 import time
 
 from django.conf import settings
@@ -7,6 +8,7 @@ from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, connections
 from django.http import JsonResponse
+from django.urls import reverse
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -63,6 +65,11 @@ class PoolCollector:
 register_scrape_time_collector(PoolCollector())
 
 
+@functools.cache
+def _legacy_import_path() -> str:
+    return reverse("admin-legacy-import")
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 before reading a body larger than DATA_UPLOAD_MAX_MEMORY_SIZE.
 
@@ -75,6 +82,9 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request.path == _legacy_import_path():
+            # The one page that takes a large file (a legacy dump), for staff only.
+            limit = settings.LEGACY_IMPORT_MAX_UPLOAD_MB * 1024 * 1024
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

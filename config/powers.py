@@ -18,6 +18,8 @@ READ_REVENUE = "marketplace.read_revenue"
 READ_ALL_PROJECTS = "projects.read_all_projects"
 UNPUBLISH_PROJECTS = "projects.unpublish_project"
 SWITCH_READ_ONLY = "config.switch_read_only"
+ROTATE_KEYS = "config.rotate_keys"
+IMPORT_LEGACY = "config.import_legacy"
 
 LABELS = {
     MANAGE_MCP_SERVERS: "Manage MCP servers",
@@ -27,6 +29,8 @@ LABELS = {
     READ_ALL_PROJECTS: "Read all projects",
     UNPUBLISH_PROJECTS: "Unpublish projects",
     SWITCH_READ_ONLY: "Switch read-only",
+    ROTATE_KEYS: "Rotate the encryption key",
+    IMPORT_LEGACY: "Import legacy dumps",
 }
 
 # The named groups `manage.py create_staff_roles` keeps in step: a starting point; an operator
@@ -53,7 +57,7 @@ ROLES: dict[str, tuple[str, ...]] = {
         "marketplace.view_revenueevent",
         "marketplace.view_download",
     ),
-    "Operators": (SWITCH_READ_ONLY,),
+    "Operators": (SWITCH_READ_ONLY, ROTATE_KEYS, IMPORT_LEGACY, "config.view_job"),
 }
 
 

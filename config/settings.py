@@ -264,11 +264,16 @@ if not DEBUG and not TESTING:
     SECURE_HSTS_PRELOAD = True
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The staff page that uploads a legacy dump (config.job_views) takes bodies up to this size.
+LEGACY_IMPORT_MAX_UPLOAD_MB = int(os.environ.get("LEGACY_IMPORT_MAX_UPLOAD_MB", "2048"))
 
 # Domain settings.
 MARKETPLACE_FEE_RATE = Decimal(os.environ.get("MARKETPLACE_FEE_RATE", "0.10"))
 TOKEN_TTL_HOURS = int(os.environ.get("TOKEN_TTL_HOURS", "10"))
 DOWNLOAD_TOKEN_TTL_MINUTES = int(os.environ.get("DOWNLOAD_TOKEN_TTL_MINUTES", "15"))
+# With a job queue (CELERY_BROKER_URL), a project whose files add up to this many bytes has its
+# zip built by a worker and served from the file storage (marketplace.zips); 0: always streamed.
+PROJECT_ZIP_STORE_BYTES = int(os.environ.get("PROJECT_ZIP_STORE_BYTES", str(20 * 1024 * 1024)))
 READ_ONLY = env_bool("READ_ONLY", False)
 MCP_ALLOWED_HOSTS = env_list("MCP_ALLOWED_HOSTS")
 # Atelier's public origin (https://atelier.example.com): the OAuth callback and the URL of
@@ -356,11 +361,22 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 MCP_CHECK_INTERVAL_SECONDS = int(os.environ.get("MCP_CHECK_INTERVAL_SECONDS", "300"))
+# Jobs started from the staff pages (config.jobs: key rotation, legacy import). A running job
+# not heard from for JOBS_STALE_SECONDS has lost its worker: the scheduler (every
+# JOBS_RESUME_INTERVAL_SECONDS) or the job's page hands it to another, which goes on from the
+# job's checkpoint. JOBS_RUN_INLINE runs them in the caller instead (tests, scripts).
+JOBS_STALE_SECONDS = int(os.environ.get("JOBS_STALE_SECONDS", "120"))
+JOBS_RESUME_INTERVAL_SECONDS = int(os.environ.get("JOBS_RESUME_INTERVAL_SECONDS", "60"))
+JOBS_RUN_INLINE = env_bool("JOBS_RUN_INLINE", False)
 CELERY_BEAT_SCHEDULE = {
     "check-mcp-servers": {
         "task": "mcp_servers.tasks.check_mcp_servers",
         "schedule": MCP_CHECK_INTERVAL_SECONDS,
-    }
+    },
+    "resume-stalled-jobs": {
+        "task": "config.tasks.resume_stalled_jobs",
+        "schedule": JOBS_RESUME_INTERVAL_SECONDS,
+    },
 }
 
 # API

@@ -5,9 +5,11 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator
 
-from django.http import StreamingHttpResponse
+from django.core.files.storage import default_storage
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from marketplace.zips import project_zip_stored
 from projects.models import Project, ProjectFile
 
 
@@ -53,9 +55,17 @@ def project_archive_name(project: Project) -> str:
     return name
 
 
-def project_zip_response(project: Project) -> StreamingHttpResponse:
-    """The project's zip as an attachment named after the project (pages and API)."""
-    response = StreamingHttpResponse(stream_project_zip(project), content_type="application/zip")
+def project_zip_response(project: Project) -> StreamingHttpResponse | FileResponse:
+    """The project's zip as an attachment named after the project (pages and API): a large
+    project's from the file storage when a worker has built it (marketplace.zips), else
+    streamed."""
+    stored = project_zip_stored(project)
+    if stored is not None:
+        response = FileResponse(default_storage.open(stored, "rb"), content_type="application/zip")
+    else:
+        response = StreamingHttpResponse(
+            stream_project_zip(project), content_type="application/zip"
+        )
     response["Content-Disposition"] = content_disposition_header(
         True, f"{project_archive_name(project)}.zip"
     )

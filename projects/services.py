@@ -104,7 +104,11 @@ def project_delete(*, project: Project) -> str:
         project.save(update_fields=["status", "is_published", "updated_at"])
         return "archived"
     # Reviews, downloads and tokens cascade; revenue events only exist with purchases.
+    from marketplace.zips import project_zips_delete
+
+    pk = project.pk
     project.delete()
+    transaction.on_commit(lambda: project_zips_delete(pk))
     return "deleted"
 
 

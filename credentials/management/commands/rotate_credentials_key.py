@@ -1,7 +1,8 @@
 """Re-encrypt every credential (and the assistant models' API keys, the OAuth tokens and
 client secrets) with the first of FERNET_KEYS.
 
-Rotation: put the new key first (FERNET_KEYS=new,old) on every process, run this command, check
+Rotation: put the new key first (FERNET_KEYS=new,old) on every process, run this command (or
+start the rotation on the admin's Key rotation page, which runs it as a background job), check
 that `--dry-run` reports 0, then drop the old key. Batches commit one by one, so the command can
 be interrupted and run again; rows already under the first key are skipped.
 """
@@ -9,10 +10,7 @@ be interrupted and run again; rows already under the first key are skipped.
 from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
-from chat.services import language_model_keys_rotate
-from credentials.models import Credential
-from credentials.services import credential_rotate_batch
-from mcp_servers.oauth_services import oauth_connections_rotate
+from credentials.rotation import credentials_to_rotate, key_rotate
 
 
 class _Unbuffered:
@@ -45,29 +43,21 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch_size: int, dry_run: bool, verbosity: int, **options) -> None:
-        if batch_size < 1:
-            batch_size = 1
-        total = Credential.objects.count()
-        rotated = current = unreadable = 0
-        after_id = 0
         with tqdm(
-            total=total,
+            total=credentials_to_rotate(),
             unit="row",
             desc="checking" if dry_run else "rotating",
             file=_Unbuffered(self.stderr),
             disable=verbosity == 0,
         ) as bar:
-            while True:
-                batch = credential_rotate_batch(after_id=after_id, size=batch_size, dry_run=dry_run)
-                if not batch.seen:
-                    break
-                after_id = batch.last_id
-                rotated += batch.rotated
-                current += batch.current
-                unreadable += batch.unreadable
-                bar.update(batch.seen)
-        models_rotated, models_unreadable = language_model_keys_rotate(dry_run=dry_run)
-        oauth_rotated, oauth_unreadable = oauth_connections_rotate(dry_run=dry_run)
+            done = key_rotate(
+                batch_size=batch_size,
+                dry_run=dry_run,
+                on_batch=lambda batch, progress: bar.update(batch.seen),
+            )
+        rotated, current, unreadable = done.rotated, done.current, done.unreadable
+        models_rotated, models_unreadable = done.models_rotated, done.models_unreadable
+        oauth_rotated, oauth_unreadable = done.oauth_rotated, done.oauth_unreadable
         seen = rotated + current + unreadable
         verb = "would be re-encrypted" if dry_run else "re-encrypted"
         self.stdout.write(

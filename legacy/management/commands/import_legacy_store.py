@@ -1,6 +1,5 @@
 """manage.py import_legacy_store FILE: load the old store's dump, checked, in one transaction."""
 
-import json
 import resource
 import sys
 import time
@@ -14,9 +13,9 @@ from legacy.importer import (
     MB,
     ImportFailed,
     LegacyImport,
-    as_json,
     summary_table,
 )
+from legacy.report import RejectedRowsReport
 
 
 class PlainProgress:
@@ -65,15 +64,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = time.monotonic()
         report = open(options["report"], "w", encoding="utf-8") if options["report"] else None  # noqa: SIM115
-        written = 0
-        if report:
-            report.write('{"format": "memstorage-v1-import-report", "rejected": [\n')
+        rejected_rows = RejectedRowsReport(report) if report else None
 
         def on_problem(problem):
-            nonlocal written
-            if report:
-                report.write((",\n" if written else "") + as_json(problem))
-                written += 1
+            if rejected_rows:
+                rejected_rows.add(problem)
                 return
             for field, reason in problem.errors:
                 self.stderr.write(f"{problem.map} {problem.ref!r}: {field or '(row)'}: {reason}")
@@ -108,8 +103,7 @@ class Command(BaseCommand):
             failure = exc
         finally:
             if report:
-                totals = {name: vars(s) | {"keys": None} for name, s in (stats or {}).items()}
-                report.write('\n], "summary": ' + json.dumps(_summary(totals)) + "}\n")
+                rejected_rows.finish(stats)
                 report.close()
 
         if stats:
@@ -146,8 +140,3 @@ def peak_memory_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _summary(totals: dict) -> dict:
-    columns = ("read", "created", "updated", "unchanged", "rejected")
-    return {name: {c: figures[c] for c in columns} for name, figures in totals.items()}
