@@ -214,6 +214,7 @@ def _finish(turn: AssistantTurn, state: str, reason: str) -> None:
             content=abandoned.content,
             metadata={**abandoned.metadata, "streaming": False},
         )
+    _settle_interrupted_calls(turn)
     if state != State.DONE:
         services.chat_message_create(
             owner=turn.owner,
@@ -306,6 +307,7 @@ def _loop(turn: AssistantTurn, toolbox: Toolbox) -> None:
             steps=step_number, updated_at=timezone.now()
         )
         turn.steps = step_number
+        _settle_interrupted_calls(turn)
         messages = _context(turn, toolbox)
         writer = _ReplyWriter(turn, step_number, abandoned=_abandoned_reply(turn))
         started = time.monotonic()
@@ -357,6 +359,27 @@ def _abandoned_reply(turn: AssistantTurn) -> ChatMessage | None:
         .order_by("id")
         .first()
     )
+
+
+INTERRUPTED = (
+    "Interrupted: the worker running this tool stopped before it answered, so whether it ran "
+    "is not known."
+)
+
+
+def _settle_interrupted_calls(turn: AssistantTurn) -> None:
+    """Tool calls a dead worker left running: a live run settles each call before its next
+    step, so at a step's start any of the turn's calls still running is one. Each becomes an
+    error result the model reads, instead of its "Running …" placeholder."""
+    running = ChatMessage.objects.filter(
+        owner_id=turn.owner_id,
+        project_id=turn.project_id,
+        role=ChatMessage.Role.TOOL,
+        metadata__turn=turn.pk,
+        metadata__state="running",
+    )
+    for message in running:
+        _settle_call({"message": message.pk}, ToolResult(INTERRUPTED, True), "error")
 
 
 def _run_calls(turn: AssistantTurn, toolbox: Toolbox, calls: list[dict], step: int) -> bool:

@@ -173,3 +173,69 @@ def test_a_reply_abandoned_mid_stream_stops_streaming_when_its_stale_turn_is_giv
     partial.refresh_from_db()
     assert (partial.content, partial.metadata["streaming"]) == ("The answer is", False)
     assert [reply.content for reply in replies(project)] == ["The answer is", "Hello again."]
+
+
+def interrupted_call(user, project, language_model):
+    """What a worker killed while a tool ran leaves: the turn at its first step, and the tool
+    call's message still saying "Running …"."""
+    message = services.chat_message_create(owner=user, project=project, content="List them")
+    turn = AssistantTurn.objects.create(
+        owner=user, project=project, model=language_model, user_message=message, steps=1
+    )
+    call = services.chat_message_create(
+        owner=user,
+        project=project,
+        role=ChatMessage.Role.TOOL,
+        content="Running list files…",
+        metadata={
+            "turn": turn.pk,
+            "step": 1,
+            "model": "Stub",
+            "state": "running",
+            "tool_call": {
+                "id": "c1",
+                "name": "list_files",
+                "label": "list files",
+                "destructive": False,
+                "arguments": {},
+            },
+        },
+    )
+    return turn, call
+
+
+def test_a_tool_call_its_dead_worker_left_running_is_an_error_the_model_reads(
+    user, model_server, language_model
+):
+    project = ProjectFactory(owner=user)
+    turn, call = interrupted_call(user, project, language_model)
+    model_server.answer("That tool was interrupted; shall I try again?")
+
+    assistant.assistant_turn_run(turn.pk)
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.DONE
+    call.refresh_from_db()
+    assert call.content == assistant.INTERRUPTED
+    assert (call.metadata["state"], call.metadata["is_error"]) == ("error", True)
+    [request] = model_server.requests
+    [tool_message] = [m for m in request.body["messages"] if m["role"] == "tool"]
+    assert tool_message == {"role": "tool", "tool_call_id": "c1", "content": assistant.INTERRUPTED}
+
+
+def test_a_tool_call_left_running_is_settled_when_its_stale_turn_is_given_up(
+    user, model_server, language_model, settings
+):
+    project = ProjectFactory(owner=user)
+    turn, call = interrupted_call(user, project, language_model)
+    AssistantTurn.objects.filter(pk=turn.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.ASSISTANT_STALE_SECONDS + 1)
+    )
+    model_server.answer("Hello again.")
+
+    assistant.assistant_turn_start(user=user, project=project, content="Anyone there?")
+
+    turn.refresh_from_db()
+    assert turn.state == AssistantTurn.State.FAILED
+    call.refresh_from_db()
+    assert (call.content, call.metadata["state"]) == (assistant.INTERRUPTED, "error")
