@@ -1,36 +1,8 @@
-"""Django's Redis cache with one redis-py client per connection pool, and counters in the
-shared cache (Django's cache framework, whichever backend is configured).
-
-Django builds a new `redis.Redis` for every cache call; redis-py fills a table of some 200
-response callbacks in each, which costs more than the round trip to a local Redis. A client is
-thread-safe and only borrows connections from its pool, so one per pool is enough. This reads
-Django's private `_get_connection_pool`, `_client` and `_class` (listed in docs/performance.md
-with its gain; tests/test_library_overrides.py fails if they move).
-"""
+"""Counters in the shared cache (Django's cache framework, whichever backend is configured)."""
 
 import threading
 
 from django.core.cache import caches
-from django.core.cache.backends import redis as django_redis
-
-
-class RedisCacheClient(django_redis.RedisCacheClient):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.clients = {}
-
-    def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = self.clients.get(id(pool))
-        if client is None:
-            client = self.clients[id(pool)] = self._client(connection_pool=pool)
-        return client
-
-
-class RedisCache(django_redis.RedisCache):
-    def __init__(self, server, params):
-        super().__init__(server, params)
-        self._class = RedisCacheClient
 
 
 def incr_in_window(key: str, window_seconds: int, amount: int = 1) -> int:

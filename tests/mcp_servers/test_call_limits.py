@@ -21,7 +21,7 @@ from mcp_servers.services import (
 from tests.factories import McpServerFactory, ProjectFactory
 from tests.mcp_servers.servers import free_port
 
-REDIS_BACKEND = "config.cache.RedisCache"  # the app's, as in production
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 
 pytestmark = pytest.mark.django_db
 

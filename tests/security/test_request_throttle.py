@@ -13,7 +13,7 @@ import config.cache
 from config.cache import WindowLeases, incr_in_window
 from tests.factories import UserFactory
 
-REDIS_BACKEND = "config.cache.RedisCache"  # the app's, as in production
+REDIS_BACKEND = "django.core.cache.backends.redis.RedisCache"
 
 pytestmark = pytest.mark.django_db
 
