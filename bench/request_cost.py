@@ -9,21 +9,24 @@ PostgreSQL or Redis is not counted, and another busy process skews it less than 
 `/healthz` shows what the middleware stack alone costs. Run by hand; not a test.
 
 `--instructions` counts instead the machine instructions this process runs per request, under
-valgrind's callgrind (Debian's `valgrind`): two runs per endpoint, of 20 and 120 requests,
-and the difference over 100. Those runs give the throttle a day-long window: with the bench's
-one-second window its lease claims (a Redis round trip each) would follow the wall clock,
-which valgrind slows by a varying amount. So the count does not move with the machine's load
-and shows a change that timings on a shared machine hide; it takes about two minutes per
-endpoint.
+valgrind's callgrind (Debian's `valgrind`, whose headers it compiles a small helper against with
+`cc`): one process for all the endpoints, which starts and warms each endpoint uninstrumented,
+then counts exactly its 100 measured requests (callgrind's client requests: start, zero, dump).
+The run gives the throttle a day-long window: with the bench's one-second window its lease
+claims (a Redis round trip each) would follow the wall clock, which valgrind slows by a varying
+amount. So the count does not move with the machine's load and shows a change that timings on
+a shared machine hide; it takes about a minute per endpoint.
 """
 
 import argparse
+import ctypes
 import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +48,7 @@ def main() -> None:
     parser.add_argument(
         "--throttle-per-day", action="store_true", help="a day-long throttle window (steady)"
     )
+    parser.add_argument("--callgrind-helper", help=argparse.SUPPRESS)  # set by --instructions
     args = parser.parse_args()
     unknown = set(args.endpoints) - set(ENDPOINTS)
     if unknown:
@@ -85,6 +89,7 @@ def main() -> None:
         "healthz": ("/healthz", ""),
     }
     application = WSGIHandler()
+    helper = ctypes.CDLL(args.callgrind_helper) if args.callgrind_helper else None
 
     def call(path: str, query: str) -> None:
         status = []
@@ -110,6 +115,12 @@ def main() -> None:
         path, query = endpoints[name]
         for _ in range(50):  # warm: compiled shapes, caches, prepared statements
             call(path, query)
+        if helper is not None:  # under callgrind: count these requests only, one dump
+            helper.counting_start()
+            for _ in range(args.requests):
+                call(path, query)
+            helper.counting_dump()
+            continue
         rounds = []
         for _ in range(args.rounds):
             started = time.process_time()
@@ -120,30 +131,46 @@ def main() -> None:
 
 
 ENDPOINTS = ("listings", "detail", "reviews", "search", "healthz")
-FEW, MANY = 20, 120
+COUNTED = 100  # requests per endpoint under callgrind
+
+# Callgrind's client requests are macros; Python reaches them through this, compiled per run.
+HELPER_SOURCE = """
+#include <valgrind/callgrind.h>
+void counting_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_ZERO_STATS; }
+void counting_dump(void) { CALLGRIND_DUMP_STATS; CALLGRIND_STOP_INSTRUMENTATION; }
+"""
 
 
 def count_instructions(endpoints: list[str]) -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("request_cost: valgrind is not installed (apt-get install valgrind)")
-    # The same hash seed in both runs, so that dict and set layouts match.
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-
-    def collected(endpoint: str, requests: int) -> int:
-        command = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null"]
-        command += [sys.executable, __file__, endpoint, "--rounds", "1"]
-        command += ["--requests", str(requests), "--throttle-per-day"]
+    valgrind, cc = shutil.which("valgrind"), shutil.which("cc")
+    if valgrind is None or cc is None:
+        raise SystemExit("request_cost: needs valgrind and cc (apt-get install valgrind gcc)")
+    with tempfile.TemporaryDirectory() as work:
+        source, helper = Path(work, "helper.c"), Path(work, "helper.so")
+        source.write_text(HELPER_SOURCE)
+        subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", helper, source], check=True)  # noqa: S603
+        out = Path(work, "callgrind.out")
+        command = [valgrind, "--tool=callgrind", "--instr-atstart=no"]
+        command += [f"--callgrind-out-file={out}", sys.executable, __file__, *endpoints]
+        command += ["--rounds", "1", "--requests", str(COUNTED), "--throttle-per-day"]
+        command += ["--callgrind-helper", str(helper)]
+        # The same hash seed in every run, so that dict and set layouts match.
+        env = {**os.environ, "PYTHONHASHSEED": "0"}
         run = subprocess.run(command, env=env, capture_output=True, text=True)  # noqa: S603
-        for line in run.stderr.splitlines():
-            if "Collected :" in line:
-                return int(line.rsplit(":", 1)[1])
-        raise SystemExit(f"request_cost: valgrind gave no count:\n{run.stdout}{run.stderr}")
+        dumps = sorted(Path(work).glob("callgrind.out.*"), key=lambda path: int(path.suffix[1:]))
+        if run.returncode != 0 or len(dumps) != len(endpoints):
+            raise SystemExit(f"request_cost: valgrind gave no counts:\n{run.stdout}{run.stderr}")
+        print(f"{'endpoint':10} {'instructions/request':>21}")
+        for endpoint, dump in zip(endpoints, dumps, strict=True):
+            print(f"{endpoint:10} {dumped_total(dump) // COUNTED:21,}")
 
-    print(f"{'endpoint':10} {'instructions/request':>21}")
-    for endpoint in endpoints:
-        extra = collected(endpoint, MANY) - collected(endpoint, FEW)
-        print(f"{endpoint:10} {extra // (MANY - FEW):21,}")
+
+def dumped_total(dump: Path) -> int:
+    """The instructions in one callgrind dump (its `summary:` or `totals:` line)."""
+    for line in dump.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise SystemExit(f"request_cost: no total in {dump}")
 
 
 if __name__ == "__main__":

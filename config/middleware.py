@@ -1,11 +1,17 @@
-"""Request plumbing: body size limit and Prometheus request metrics (and the pool's use)."""
+"""Request plumbing: body size limit, Prometheus request metrics (and the pool's use), and
+django-csp's middleware with the site-wide policy built once."""
 
 import functools
 import time
 
+import csp.middleware
+import csp.utils
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.exceptions import CSPNonceError
 from django.conf import settings
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
+from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.http import JsonResponse
 from django.urls import reverse
@@ -142,3 +148,58 @@ class AuthenticationMiddleware(auth_middleware.AuthenticationMiddleware):
         super().process_request(request)
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:
             request.user = AnonymousUser()
+
+
+@functools.cache
+def site_policy(report_only: bool) -> str:
+    """The site-wide policy text (settings only), built once per process."""
+    return csp.utils.build_policy(report_only=report_only)
+
+
+def _forget_site_policy(*, setting, **kwargs):
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        site_policy.cache_clear()
+
+
+setting_changed.connect(_forget_site_policy, dispatch_uid="config.middleware.site_policy")
+
+
+def _nonce_after_response():
+    raise CSPNonceError("request.csp_nonce asked for after the CSP header was written")
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's middleware, with the site-wide policy text built once per process.
+
+    Most responses (the API's JSON, pages without inline code) carry no nonce and no policy of
+    their own, yet django-csp builds the same two header texts (enforced and report-only) for
+    each. Those get the text built the first time; any other response goes through django-csp.
+    Reads django-csp's private `_csp_exempt` / `_csp_exempt_ro` marks (docs/performance.md;
+    tests/test_library_overrides.py checks them).
+    """
+
+    def process_response(self, request, response):
+        parts = (
+            self.get_policy_parts(request=request, response=response),
+            self.get_policy_parts(request=request, response=response, report_only=True),
+        )
+        plain = all(
+            value is None
+            for part in parts
+            for value in (part.config, part.update, part.replace, part.nonce)
+        )
+        if not plain or (settings.DEBUG and response.status_code in (404, 500)):
+            return super().process_response(request, response)
+        for header, report_only, exempt, setting in (
+            (HEADER, False, "_csp_exempt", "CONTENT_SECURITY_POLICY"),
+            (HEADER_REPORT_ONLY, True, "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
+        ):
+            policy = site_policy(report_only)
+            if not policy or header in response or getattr(response, exempt, False):
+                continue
+            prefixes = (getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+            if not request.path_info.startswith(tuple(prefixes)):
+                response[header] = policy
+        # As django-csp does: a nonce asked for after the header is written is an error.
+        request.csp_nonce = csp.middleware.CheckableLazyObject(_nonce_after_response)
+        return response

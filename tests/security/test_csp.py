@@ -36,8 +36,9 @@ def test_every_answer_carries_a_strict_policy(url):
 
 
 def test_a_page_that_asks_for_a_nonce_gets_one_in_the_policy(rf):
-    from csp.middleware import CSPMiddleware
     from django.http import HttpResponse
+
+    from config.middleware import CSPMiddleware  # the app's, django-csp's underneath
 
     request = rf.get("/")
 
