@@ -345,21 +345,27 @@ ID_TOKEN_ALGORITHMS = [
 ACCOUNT_CLAIMS = ("preferred_username", "email", "name", "sub")
 
 
-async def _userinfo(endpoint: str, access_token: str) -> dict:
-    """The OpenID Connect UserInfo claims for this access token."""
+async def _json_object(url: str, what: str, headers: dict[str, str] | None = None) -> dict:
+    """GET a JSON object through the address guard; OAuthFlowError for any other status,
+    ValueError when the body is not an object."""
     async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
         request = httpx2.Request(
-            "GET",
-            endpoint,
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            "GET", url, headers={"Accept": "application/json", **(headers or {})}
         )
         response = await _send(http, request)
-        if response.status_code != 200:
-            raise OAuthFlowError(f"userinfo answered HTTP {response.status_code}")
-        claims = response.json()
-        if not isinstance(claims, dict):
-            raise ValueError("userinfo is not an object")
-        return claims
+    if response.status_code != 200:
+        raise OAuthFlowError(f"{what} answered HTTP {response.status_code}")
+    document = response.json()
+    if not isinstance(document, dict):
+        raise ValueError(f"{what} did not answer a JSON object")
+    return document
+
+
+async def _userinfo(endpoint: str, access_token: str) -> dict:
+    """The OpenID Connect UserInfo claims for this access token."""
+    return await _json_object(
+        endpoint, "userinfo", headers={"Authorization": f"Bearer {access_token}"}
+    )
 
 
 async def _id_token_claims(jwks_uri: str, id_token: str, issuer: str, client_id: str) -> dict:
@@ -372,14 +378,7 @@ async def _id_token_claims(jwks_uri: str, id_token: str, issuer: str, client_id:
         algorithm = header.get("alg")
         if algorithm not in ID_TOKEN_ALGORITHMS:
             raise ValueError("id_token algorithm not accepted")
-        async with mcp_client.guarded_http_client(HTTP_TIMEOUT) as http:
-            request = httpx2.Request("GET", jwks_uri, headers={"Accept": "application/json"})
-            response = await _send(http, request)
-        if response.status_code != 200:
-            raise OAuthFlowError(f"jwks_uri answered HTTP {response.status_code}")
-        document = response.json()
-        if not isinstance(document, dict):
-            raise ValueError("jwks_uri did not answer a key set")
+        document = await _json_object(jwks_uri, "jwks_uri")
         kid = header.get("kid")
         keys = [k for k in jwt.PyJWKSet.from_dict(document).keys if k.key_id == kid]
         if len(keys) != 1:
