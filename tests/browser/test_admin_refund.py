@@ -55,6 +55,7 @@ def test_refund_shows_what_will_happen_and_asks(new_page, screenshot, width):
     rows = page.locator("#refund-rows")
     expect(rows).to_contain_text("bea's access ends: no new download links")
     expect(rows).to_contain_text("review (2/5, “Meh”) stops counting")
+    page.wait_for_load_state("load")  # its stylesheets applied: measured before, it overflows
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     screenshot(page, f"admin-refund-confirm-{width}")
     purchase.refresh_from_db()

@@ -28,6 +28,7 @@ def watch(page) -> list[str]:
 
 
 def fits(page) -> bool:
+    page.wait_for_load_state("load")  # measured before the stylesheets apply, any page overflows
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 

@@ -126,6 +126,7 @@ def test_seller_and_buyer_story(new_page, screenshot, tmp_path):
     phone = new_page(width=390, height=844)
     phone.goto("/?q=invoices")
     expect(phone.locator(".listing-card")).to_contain_text("Invoice Helper Bot")
+    phone.wait_for_load_state("load")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "06-phone-home")
 
