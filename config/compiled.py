@@ -116,22 +116,24 @@ _local = threading.local()
 
 
 def _sentinel(field):
-    """A random value for a placeholder of this field: a UUID, or for an integer field (an
-    id) a random number far beyond any real id, so that it is found only where the
-    placeholder went."""
+    """A random value for a placeholder of this field: a UUID, for an integer field (an id) a
+    random number far beyond any real id, for a text field a random word, so that it is found
+    only where the placeholder went."""
     kind = field.get_internal_type()
     if kind == "UUIDField":
         return uuid.uuid4()
     if kind in ("AutoField", "BigAutoField", "IntegerField", "BigIntegerField"):
         return secrets.randbelow(2**61) + 2**61
-    raise ValueError(f"placeholders are UUID or integer fields, not {kind}")
+    if kind == "CharField":
+        return f"placeholder-{uuid.uuid4().hex}"
+    raise ValueError(f"placeholders are UUID, integer or text fields, not {kind}")
 
 
 def compiled_values(key, build: Callable, **placeholder_fields) -> CompiledValues:
     """The compiled form of `build(**sentinels)` for this key, built on first use.
 
     `key` must decide the SQL completely, apart from the placeholders: each placeholder names
-    the field that prepares its values (a UUID or an integer field), `build` receives a random
+    the field that prepares its values (a UUID, integer or text field), `build` receives a random
     value of that kind for each (_sentinel) and returns a values() queryset, and where those
     values land among the parameters is where later values go. Shapes are kept per thread (a
     compiled query is tied to nothing but its database alias), the least recently used dropped
