@@ -4,8 +4,10 @@ from django.contrib.auth import get_user_model
 from django.db.models import F
 
 from config.api.rendered import RenderedRows
+from config.compiled import compiled_values
 from config.json_sql import JsonRow, Text, UtcMoment
 from marketplace import selectors
+from marketplace.models import Purchase
 from projects.models import Project
 
 
@@ -37,3 +39,29 @@ def purchase_page_rows(*, user, project_id=None) -> RenderedRows:
         lambda: {"json": purchase_json()},
         **placeholders,
     )
+
+
+PURCHASE_COLUMNS = [field.attname for field in Purchase._meta.concrete_fields]
+
+
+def completed_purchase(*, buyer_id, project_id) -> Purchase | None:
+    """The buyer's completed purchase of a project, if any, by a query compiled once per
+    process: a repeat purchase is answered from this read alone. (At most one exists: the
+    purchase_one_completed_per_buyer constraint.)"""
+    compiled = compiled_values(
+        ("completed-purchase",),
+        lambda buyer, project: (
+            Purchase.objects.filter(
+                buyer=buyer, project_id=project, status=Purchase.Status.COMPLETED
+            )
+            .order_by("-created_at")
+            .values(*PURCHASE_COLUMNS)[:1]
+        ),
+        buyer=get_user_model()._meta.pk,
+        project=Project._meta.pk,
+    )
+    rows = compiled.rows(buyer=buyer_id, project=project_id)
+    if not rows:
+        return None
+    values = [rows[0][name] for name in PURCHASE_COLUMNS]
+    return Purchase.from_db(compiled.alias, PURCHASE_COLUMNS, values)

@@ -50,6 +50,7 @@ from marketplace.api.serializers import (
     SellerProjectStatsSerializer,
     StatsSerializer,
     listing_data,
+    purchase_data,
     review_data,
 )
 from marketplace.downloads import project_zip_response
@@ -181,7 +182,7 @@ class ListingViewSet(
             buyer=request.user, project_id=self._listing_id()
         )
         return Response(
-            PurchaseSerializer(purchase).data,
+            purchase_data(purchase),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 

@@ -1,17 +1,22 @@
 """My projects, my purchases and the chat list, rendered by PostgreSQL (config.api.rendered),
 answer byte for byte what the serializers answer for the same rows: text JSON must escape,
 U+2028, nulls, every edge of the money and time formats, metadata of every JSON kind, empty
-lists, pages and their links, the cursor, the filters and their errors."""
+lists, pages and their links, the cursor, the filters and their errors. A purchase answers
+what PurchaseSerializer gives."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from chat.api import views as chat_views
 from chat.models import ChatMessage
 from config.json_sql import JsonRow, renders_in_database
 from marketplace.api import views as marketplace_views
+from marketplace.api.serializers import PurchaseSerializer, purchase_data
 from marketplace.models import Purchase
 from projects.api import views as project_views
 from projects.models import Project
@@ -199,3 +204,23 @@ def test_chat_messages_match_the_serializer(client, awkward_messages, monkeypatc
 def test_json_row_keys_are_plain_words():
     with pytest.raises(ValueError, match="not a plain key"):
         JsonRow(**{'x" FROM y; --': 1})
+
+
+def test_a_purchase_answers_what_the_serializer_gives(owner, client):
+    listing = ProjectFactory(is_published=True, price=Decimal("10.50"), currency="EUR")
+    url = f"/api/v1/marketplace/listings/{listing.pk}/purchase/"
+    first, repeat = client.post(url), client.post(url)
+    assert (first.status_code, repeat.status_code) == (201, 200)
+    purchase = Purchase.objects.select_related("buyer").get(buyer=owner, project=listing)
+    expected = JSONRenderer().render(PurchaseSerializer(purchase).data)
+    assert repeat.content == expected
+    assert first.json() == json.loads(expected)
+    Purchase.objects.filter(pk=purchase.pk).update(
+        status=Purchase.Status.REFUNDED, refunded_at=WHOLE_SECOND.replace(microsecond=5)
+    )
+    purchase.refresh_from_db()
+    for zone in ("UTC", "Asia/Kolkata"):
+        with timezone.override(zone):
+            assert JSONRenderer().render(purchase_data(purchase)) == JSONRenderer().render(
+                PurchaseSerializer(purchase).data
+            )
