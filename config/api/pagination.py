@@ -1,6 +1,7 @@
 import functools
 import json
 from collections.abc import Sequence
+from urllib import parse
 
 from django.db.models import Model, QuerySet
 from django.db.models.expressions import RawSQL
@@ -190,8 +191,12 @@ class AfterCursorPagination(Pagination):
     def cursor_next_link(self) -> str | None:
         if not self.has_more:
             return None
-        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
-        return replace_query_param(url, self.cursor_query_param, self.cursor)
+        return cursor_link(
+            self.request.build_absolute_uri(),
+            self.page_query_param,
+            self.cursor_query_param,
+            self.cursor,
+        )
 
     def get_paginated_response(self, data):
         if self.cursor is None:
@@ -215,3 +220,15 @@ class AfterCursorPagination(Pagination):
         answer["properties"]["count"]["nullable"] = True
         answer["properties"]["count"]["description"] = "null when paging by `after`"
         return answer
+
+
+def cursor_link(url: str, page_param: str, cursor_param: str, cursor) -> str:
+    """DRF's `replace_query_param(remove_query_param(url, page_param), cursor_param, cursor)`
+    in one pass over the query string (a poll's link changes with every poll, so it cannot
+    be remembered as the page links are)."""
+    scheme, netloc, path, query, fragment = parse.urlsplit(url)
+    query_dict = parse.parse_qs(query, keep_blank_values=True)
+    query_dict.pop(page_param, None)
+    query_dict[cursor_param] = [str(cursor)]
+    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
+    return parse.urlunsplit((scheme, netloc, path, query, fragment))

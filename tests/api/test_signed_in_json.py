@@ -11,9 +11,11 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 
 from chat.api import views as chat_views
 from chat.models import ChatMessage
+from config.api.pagination import cursor_link
 from config.json_sql import JsonRow, renders_in_database
 from marketplace.api import views as marketplace_views
 from marketplace.api.serializers import PurchaseSerializer, purchase_data
@@ -224,3 +226,17 @@ def test_a_purchase_answers_what_the_serializer_gives(owner, client):
             assert JSONRenderer().render(purchase_data(purchase)) == JSONRenderer().render(
                 PurchaseSerializer(purchase).data
             )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://testserver/api/v1/chat/messages/?after=5",
+        "http://testserver/api/v1/chat/messages/?page=3&after=5&page_size=2&project=x",
+        "http://testserver/api/v1/chat/messages/?b=1&a=&after=1&after=2&q=%C3%BC+%26#frag",
+        "http://testserver/api/v1/chat/messages/",
+    ],
+)
+def test_the_cursor_link_is_drfs(url):
+    expected = replace_query_param(remove_query_param(url, "page"), "after", 42)
+    assert cursor_link(url, "page", "after", 42) == expected
