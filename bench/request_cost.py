@@ -1,4 +1,4 @@
-"""CPU time per request of the hot anonymous reads, in this process, through the whole WSGI stack.
+"""CPU time per request of the hot reads, in this process, through the whole WSGI stack.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/atelier_bench .venv/bin/python \
         bench/request_cost.py [--requests 400] [--rounds 5] [--instructions] [ENDPOINT ...]
@@ -6,7 +6,9 @@
 Same settings as bench/run.py (production, Redis cache), against the seeded database. Prints
 the median over rounds of CPU milliseconds per request (time.process_time, so waiting on
 PostgreSQL or Redis is not counted, and another busy process skews it less than wall time).
-`/healthz` shows what the middleware stack alone costs. Run by hand; not a test.
+`/healthz` shows what the middleware stack alone costs. The signed-in endpoints (`projects`,
+`purchases`, `chat`, `purchase`) are bench/run.py's, with a token minted for the same user (the
+busiest chatter); `purchase` is a repeat buy (200). Run by hand; not a test.
 
 `--instructions` counts instead the machine instructions this process runs per request, under
 valgrind's callgrind (Debian's `valgrind`, whose headers it compiles a small helper against with
@@ -88,13 +90,28 @@ def main() -> None:
         "search": (api, "q=invoice"),
         "healthz": ("/healthz", ""),
     }
+    wanted = args.endpoints or list(ENDPOINTS)
+    token = None
+    if SIGNED_IN & set(wanted):
+        from run import prepare
+
+        target = prepare()
+        token = target["token"]
+        endpoints.update(
+            {
+                "projects": ("/api/v1/projects/", ""),
+                "purchases": ("/api/v1/marketplace/purchases/", ""),
+                "chat": ("/api/v1/chat/messages/", f"after={target['after']}"),
+                "purchase": (f"{api}{target['for_sale']}/purchase/", ""),
+            }
+        )
     application = WSGIHandler()
     helper = ctypes.CDLL(args.callgrind_helper) if args.callgrind_helper else None
 
-    def call(path: str, query: str) -> None:
+    def call(path: str, query: str, method: str = "GET", signed_in: bool = False) -> None:
         status = []
         environ = {
-            "REQUEST_METHOD": "GET",
+            "REQUEST_METHOD": method,
             "PATH_INFO": path,
             "QUERY_STRING": query,
             "SERVER_NAME": "127.0.0.1",
@@ -106,31 +123,35 @@ def main() -> None:
             "wsgi.url_scheme": "http",
             "wsgi.errors": log_sink,
         }
+        if signed_in:
+            environ["HTTP_AUTHORIZATION"] = f"Token {token}"
         b"".join(application(environ, lambda code, headers, exc_info=None: status.append(code)))
-        if not status[0].startswith("200"):
+        if not status[0].startswith(("200", "201")):
             raise SystemExit(f"request_cost: {path}?{query} answered {status[0]}")
 
     print(f"{'endpoint':10} {'CPU ms/request':>15}")
-    for name in args.endpoints or list(endpoints):
+    for name in wanted:
         path, query = endpoints[name]
+        how = ("POST" if name == "purchase" else "GET", name in SIGNED_IN)
         for _ in range(50):  # warm: compiled shapes, caches, prepared statements
-            call(path, query)
+            call(path, query, *how)
         if helper is not None:  # under callgrind: count these requests only, one dump
             helper.counting_start()
             for _ in range(args.requests):
-                call(path, query)
+                call(path, query, *how)
             helper.counting_dump()
             continue
         rounds = []
         for _ in range(args.rounds):
             started = time.process_time()
             for _ in range(args.requests):
-                call(path, query)
+                call(path, query, *how)
             rounds.append((time.process_time() - started) / args.requests * 1000)
         print(f"{name:10} {statistics.median(rounds):15.2f}")
 
 
-ENDPOINTS = ("listings", "detail", "reviews", "search", "healthz")
+SIGNED_IN = {"projects", "purchases", "chat", "purchase"}
+ENDPOINTS = ("listings", "detail", "reviews", "search", "healthz", *sorted(SIGNED_IN))
 COUNTED = 100  # requests per endpoint under callgrind
 
 # Callgrind's client requests are macros; Python reaches them through this, compiled per run.

@@ -8,6 +8,7 @@ placeholders (a listing's id, say) are put into the compiled parameters on each 
 """
 
 import re
+import secrets
 import threading
 import uuid
 from collections import OrderedDict
@@ -114,14 +115,29 @@ class Constant(Value):
 _local = threading.local()
 
 
+def _sentinel(field):
+    """A random value for a placeholder of this field: a UUID, for an integer field (an id) a
+    random number far beyond any real id, for a text field a random word, so that it is found
+    only where the placeholder went."""
+    kind = field.get_internal_type()
+    if kind == "UUIDField":
+        return uuid.uuid4()
+    if kind in ("AutoField", "BigAutoField", "IntegerField", "BigIntegerField"):
+        return secrets.randbelow(2**61) + 2**61
+    if kind == "CharField":
+        return f"placeholder-{uuid.uuid4().hex}"
+    raise ValueError(f"placeholders are UUID, integer or text fields, not {kind}")
+
+
 def compiled_values(key, build: Callable, **placeholder_fields) -> CompiledValues:
     """The compiled form of `build(**sentinels)` for this key, built on first use.
 
     `key` must decide the SQL completely, apart from the placeholders: each placeholder names
-    the UUID field that prepares its values, `build` receives a random UUID for each and
-    returns a values() queryset, and where those UUIDs land among the parameters is where later
-    values go. Shapes are kept per thread (a compiled query is tied to nothing but its database
-    alias), the least recently used dropped beyond MAX_SHAPES.
+    the field that prepares its values (a UUID, integer or text field), `build` receives a random
+    value of that kind for each (_sentinel) and returns a values() queryset, and where those
+    values land among the parameters is where later values go. Shapes are kept per thread (a
+    compiled query is tied to nothing but its database alias), the least recently used dropped
+    beyond MAX_SHAPES.
     """
     shapes = getattr(_local, "shapes", None)
     if shapes is None:
@@ -130,7 +146,7 @@ def compiled_values(key, build: Callable, **placeholder_fields) -> CompiledValue
     if found is not None:
         shapes.move_to_end(key)
         return found
-    placeholders = {name: (field, uuid.uuid4()) for name, field in placeholder_fields.items()}
+    placeholders = {name: (field, _sentinel(field)) for name, field in placeholder_fields.items()}
     found = CompiledValues(
         build(**{name: sentinel for name, (_, sentinel) in placeholders.items()}), placeholders
     )

@@ -30,6 +30,7 @@ from marketplace.limits import (
     REVIEW_TITLE_MAX_LENGTH,
 )
 from marketplace.models import Download, DownloadToken, Purchase, RevenueEvent, Review
+from marketplace.purchase_rows import completed_purchase
 from projects.models import MAX_PRICE, Project
 from projects.services import project_refresh_search_vector
 from projects.validation import normalize_tags, validate_currency
@@ -206,9 +207,7 @@ def purchase_validate_allowed(*, buyer: AbstractBaseUser, project: Project) -> N
 
 
 def _completed_purchase(buyer: AbstractBaseUser, project_id) -> Purchase | None:
-    existing = Purchase.objects.filter(
-        buyer=buyer, project_id=project_id, status=Purchase.Status.COMPLETED
-    ).first()
+    existing = completed_purchase(buyer_id=buyer.pk, project_id=project_id)
     if existing is not None:
         existing.buyer = buyer  # the caller shows the buyer: no second read of the user
     return existing

@@ -10,7 +10,7 @@ from rest_framework import generics, mixins, renderers, serializers, status, vie
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from chat import assistant, selectors, services
+from chat import assistant, rows, selectors, services
 from chat.api.serializers import (
     AssistantConfirmSerializer,
     AssistantTurnDetailSerializer,
@@ -25,6 +25,7 @@ from config.api import idempotency
 from config.api.idempotency import idempotent
 from config.api.pagination import AfterCursorPagination
 from config.api.viewsets import OwnerScopedViewSet
+from config.json_sql import renders_in_database
 from projects.selectors import project_get_for_user
 
 EVENT_POLL_SECONDS = 0.25
@@ -68,6 +69,16 @@ class ChatMessageViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, OwnerSc
             "project_id": filters.validated_data.get("project"),
             "after": filters.validated_data.get("after"),
         }
+
+    def list(self, request, *args, **kwargs):
+        if not renders_in_database():
+            return super().list(request, *args, **kwargs)
+        # One query, compiled once: the page as JSON from PostgreSQL (with its total when
+        # paged by number).
+        page = self.paginate_queryset(
+            rows.message_page_rows(user=request.user, **self.selector_filters())
+        )
+        return self.paginator.get_rendered_response([rows.message_json(row) for row in page])
 
     @idempotent
     def create(self, request, *args, **kwargs):

@@ -8,18 +8,20 @@ import knox.auth
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from knox.crypto import hash_token
-from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
+
+from config.api.token_rows import token_candidates
 
 BEARER = b"bearer"
 TOKEN_RE = re.compile(rb"[0-9A-Za-z]{1,512}")
 
 
 class TokenAuthentication(knox.auth.TokenAuthentication):
-    """Knox's token check in one query (the token with its user). Knox would also sweep the
+    """Knox's token check in one query (the token with its user, compiled once:
+    config.api.token_rows). Knox would also sweep the
     user's other expired tokens on every request, a second query; TokenView sweeps them when
     it issues a token instead. An expired token is still refused, and deleted when used.
 
@@ -44,12 +46,7 @@ class TokenAuthentication(knox.auth.TokenAuthentication):
         # Knox's own loop, built from its public parts (the token model, hash_token, the
         # settings, renew_token, validate_user) rather than by overriding its private sweep.
         token = token.decode()
-        candidates = (
-            get_token_model()
-            .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])
-            .select_related("user")
-        )
-        for auth_token in candidates:
+        for auth_token in token_candidates(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if self.expire(auth_token):
                 continue
             try:

@@ -1,6 +1,7 @@
 import functools
 import json
 from collections.abc import Sequence
+from urllib import parse
 
 from django.db.models import Model, QuerySet
 from django.db.models.expressions import RawSQL
@@ -11,6 +12,8 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from config.json_sql import json_array, json_response
 
 TOTAL = "page_total_rows"
+# The id a page of plain rows (dicts) gives AfterCursorPagination for its cursor.
+CURSOR = "cursor_id"
 
 
 class WindowFirst:
@@ -178,21 +181,54 @@ class AfterCursorPagination(Pagination):
         rows = list(queryset[: size + 1])  # one row more says whether a next page exists
         self.has_more = len(rows) > size
         rows = rows[:size]
-        self.cursor = rows[-1].pk if rows else request.query_params[self.cursor_query_param]
+        if rows:
+            last = rows[-1]
+            self.cursor = last[CURSOR] if isinstance(last, dict) else last.pk
+        else:
+            self.cursor = request.query_params[self.cursor_query_param]
         return rows
+
+    def cursor_next_link(self) -> str | None:
+        if not self.has_more:
+            return None
+        return cursor_link(
+            self.request.build_absolute_uri(),
+            self.page_query_param,
+            self.cursor_query_param,
+            self.cursor,
+        )
 
     def get_paginated_response(self, data):
         if self.cursor is None:
             return super().get_paginated_response(data)
+        return Response(
+            {"count": None, "next": self.cursor_next_link(), "previous": None, "results": data}
+        )
 
-        next_link = None
-        if self.has_more:
-            url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
-            next_link = replace_query_param(url, self.cursor_query_param, self.cursor)
-        return Response({"count": None, "next": next_link, "previous": None, "results": data})
+    def get_rendered_response(self, rendered: list[str]):
+        if self.cursor is None:
+            return super().get_rendered_response(rendered)
+        envelope = json.dumps(
+            {"count": None, "next": self.cursor_next_link(), "previous": None},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return json_response(f'{envelope[:-1]},"results":{json_array(rendered)}}}')
 
     def get_paginated_response_schema(self, schema):
         answer = super().get_paginated_response_schema(schema)
         answer["properties"]["count"]["nullable"] = True
         answer["properties"]["count"]["description"] = "null when paging by `after`"
         return answer
+
+
+def cursor_link(url: str, page_param: str, cursor_param: str, cursor) -> str:
+    """DRF's `replace_query_param(remove_query_param(url, page_param), cursor_param, cursor)`
+    in one pass over the query string (a poll's link changes with every poll, so it cannot
+    be remembered as the page links are)."""
+    scheme, netloc, path, query, fragment = parse.urlsplit(url)
+    query_dict = parse.parse_qs(query, keep_blank_values=True)
+    query_dict.pop(page_param, None)
+    query_dict[cursor_param] = [str(cursor)]
+    query = parse.urlencode(sorted(query_dict.items()), doseq=True)
+    return parse.urlunsplit((scheme, netloc, path, query, fragment))

@@ -101,3 +101,12 @@ class PurchaseFilter(django_filters.FilterSet):
     class Meta:
         model = Purchase
         fields = ("project",)
+
+
+def purchase_filters(request) -> dict:
+    """PurchaseFilter's checked values ({"project": UUID or None}), raising its 400 as the
+    filter backend does, for lists that read the rows themselves."""
+    filterset = PurchaseFilter(request.query_params, queryset=Purchase.objects.none())
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    return filterset.form.cleaned_data

@@ -145,6 +145,22 @@ class PurchaseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def purchase_data(purchase: Purchase, zone: dt.tzinfo | None = None) -> dict:
+    """PurchaseSerializer's output without the field machinery: what a purchase answers (a
+    repeat purchase is a hot request); `purchase.buyer` must be loaded."""
+    zone = zone or timezone.get_current_timezone()
+    return {
+        "id": str(purchase.pk),
+        "project": str(purchase.project_id),
+        "buyer": purchase.buyer.username,
+        "amount": _money(purchase.amount),
+        "currency": purchase.currency,
+        "status": str(purchase.status),
+        "created_at": _moment(purchase.created_at, zone),
+        "refunded_at": _moment(purchase.refunded_at, zone),
+    }
+
+
 class ReviewSerializer(serializers.ModelSerializer):
     """`purchase_refunded`: the author's purchase was refunded; the review is shown but no
     longer counts in the listing's rating and can no longer be edited."""

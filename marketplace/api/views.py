@@ -29,12 +29,13 @@ from config.api.viewsets import OwnerScopedListView, OwnerScopedViewSet
 from config.errors import NotFound
 from config.json_sql import json_response, renders_in_database
 from config.replicas import StaleReadsMixin
-from marketplace import selectors, services
+from marketplace import purchase_rows, selectors, services
 from marketplace.api.filters import (
     ListingFilter,
     PurchaseFilter,
     RevenueEventFilter,
     listing_filters,
+    purchase_filters,
 )
 from marketplace.api.pagination import listing_page_rows, review_page_rows
 from marketplace.api.serializers import (
@@ -50,6 +51,7 @@ from marketplace.api.serializers import (
     SellerProjectStatsSerializer,
     StatsSerializer,
     listing_data,
+    purchase_data,
     review_data,
 )
 from marketplace.downloads import project_zip_response
@@ -182,7 +184,7 @@ class ListingViewSet(
             buyer=request.user, project_id=self._listing_id()
         )
         return Response(
-            PurchaseSerializer(purchase).data,
+            purchase_data(purchase),
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -306,6 +308,18 @@ class PurchaseViewSet(mixins.ListModelMixin, OwnerScopedViewSet):
     filterset_class = PurchaseFilter
     queryset = Purchase.objects.none()  # the model, for the schema
     list_selector = selectors.purchase_list_for_user
+
+    def list(self, request, *args, **kwargs):
+        if not renders_in_database():
+            return super().list(request, *args, **kwargs)
+        project_id = None
+        if request.query_params:  # the filter's own checks and errors, as the list had them
+            project_id = purchase_filters(request).get("project")
+        # One query, compiled once: the page as JSON from PostgreSQL with its total.
+        page = self.paginate_queryset(
+            purchase_rows.purchase_page_rows(user=request.user, project_id=project_id)
+        )
+        return self.paginator.get_rendered_response([row["json"] for row in page])
 
     @action(
         detail=True, methods=["post"], permission_classes=[AdminPower.of(powers.REFUND_PURCHASES)]

@@ -9,7 +9,8 @@ from config import powers
 from config.api.permissions import AdminPower
 from config.api.schema import error
 from config.api.viewsets import OwnerScopedViewSet
-from projects import selectors, services
+from config.json_sql import renders_in_database
+from projects import rows, selectors, services
 from projects.api.serializers import (
     ProjectFileContentSerializer,
     ProjectFileCreateSerializer,
@@ -49,6 +50,13 @@ class ProjectViewSet(
     queryset = Project.objects.none()  # the model, for the schema
     list_selector = selectors.project_list_for_user
     get_selector = selectors.project_get_for_user
+
+    def list(self, request, *args, **kwargs):
+        if not renders_in_database():
+            return super().list(request, *args, **kwargs)
+        # One query, compiled once: the page as JSON from PostgreSQL with its total.
+        page = self.paginate_queryset(rows.project_page_rows(user=request.user))
+        return self.paginator.get_rendered_response([row["json"] for row in page])
 
     def create(self, request, *args, **kwargs):
         serializer = ProjectWriteSerializer(data=request.data)
