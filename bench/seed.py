@@ -465,6 +465,7 @@ def main(argv=None) -> int:
 
     call_command("migrate", verbosity=0, interactive=False)  # also a seeded database's schema
     if args.if_needed and seeded_scale(connection) == (args.scale, args.seed):
+        record_listings_generation()
         print(f"seed: already seeded at scale {args.scale:g}")
         return 0
     counts = counts_for(args.scale)
@@ -496,8 +497,21 @@ def main(argv=None) -> int:
             [args.scale, args.seed],
         )
         cursor.execute(f"DROP TABLE {STAGE_TABLE}")
+    record_listings_generation()
     print(f"seed: done in {time.monotonic() - started:.0f}s")
     return 0
+
+
+def record_listings_generation() -> None:
+    """Leave the database as a site is once any listing was ever written: its listings
+    generation kept in the database, which the listings page reads beside its rows. A fresh
+    seed has none, and the page then asks the cache for its count on every request, which no
+    running site does."""
+    from marketplace.generations import LISTINGS, database_generation_bump
+    from marketplace.models import CacheGeneration
+
+    if not CacheGeneration.objects.filter(name=LISTINGS).exists():
+        database_generation_bump(LISTINGS)
 
 
 def ensure_database(url: str) -> None:
