@@ -1,8 +1,36 @@
-"""Counters in the shared cache (Django's cache framework, whichever backend is configured)."""
+"""Counters in the shared cache (Django's cache framework, whichever backend is configured),
+and Django's Redis cache with one redis-py client per connection pool."""
 
 import threading
 
 from django.core.cache import caches
+from django.core.cache.backends import redis as django_redis
+
+
+class RedisCacheClient(django_redis.RedisCacheClient):
+    """Django's Redis cache client, handing out one redis-py client per connection pool.
+
+    Django builds a new `redis.Redis` for every cache call, and redis-py fills a table of some
+    200 response callbacks in each, which costs more than the round trip to a local Redis. A
+    client is thread-safe and only borrows connections from its pool, so one per pool is
+    enough. Reads Django's private `_get_connection_pool` and `_client` (docs/performance.md;
+    tests/test_library_overrides.py checks them)."""
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        clients = self.__dict__.setdefault("clients_by_pool", {})
+        client = clients.get(id(pool))
+        if client is None:  # two threads may both build one: either serves
+            client = clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
+class RedisCache(django_redis.RedisCache):
+    """Django's RedisCache with the client above (Django's private `_class` names it)."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = RedisCacheClient
 
 
 def incr_in_window(key: str, window_seconds: int, amount: int = 1) -> int:

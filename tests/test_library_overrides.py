@@ -1,8 +1,8 @@
 """No class of the project overrides a private (underscore) name of the frameworks it builds on:
 such an override breaks silently when the library renames or reshapes it. Public hooks only,
-but for the one kept for its measured gain on the hot pages (docs/performance.md): django-csp's
-policy built once. Each private name it reads is checked here, so an upgrade that moves one
-fails here first, saying which."""
+but for those kept for their measured gain on the hot paths (docs/performance.md): django-csp's
+policy built once, and one redis-py client per pool in Django's Redis cache. Each private name
+they read is checked here, so an upgrade that moves one fails here first, saying which."""
 
 import dataclasses
 import importlib
@@ -61,16 +61,42 @@ def test_no_class_overrides_a_private_name_of_a_library():
     assert library_overrides() == set()
 
 
-def test_the_settings_use_the_libraries_own_cache_and_middleware_but_the_kept_one(settings):
-    """Django's Redis cache and message middleware as shipped; django-csp's middleware only
-    through the subclass that docs/performance.md lists with its gain."""
+def test_the_settings_use_the_libraries_own_cache_and_middleware_but_the_kept_ones(settings):
+    """Django's message middleware as shipped; django-csp's middleware and Django's Redis cache
+    only through the subclasses that docs/performance.md lists with their gains."""
     assert "django.contrib.messages.middleware.MessageMiddleware" in settings.MIDDLEWARE
     assert "config.middleware.CSPMiddleware" in settings.MIDDLEWARE
     assert not [name for name in settings.MIDDLEWARE if "Lazy" in name]
     for alias in settings.CACHES.values():
-        assert alias["BACKEND"].startswith("django.core.cache.backends.")
+        assert alias["BACKEND"].startswith("django.core.cache.backends.") or (
+            alias["BACKEND"] == "config.cache.RedisCache"
+        )
     text = Path(__file__).resolve().parent.parent.joinpath("docs", "performance.md").read_text()
-    assert "config.middleware.CSPMiddleware" in text, "the kept override is not listed there"
+    for kept in ("config.middleware.CSPMiddleware", "config.cache.RedisCache"):
+        assert kept in text, f"the kept override {kept} is not listed there"
+
+
+def test_the_redis_cache_finds_the_django_internals_it_reads():
+    """config.cache.RedisCache: Django's RedisCache names its client class `_class`; the client
+    keeps `_client` (redis.Redis) and `_get_connection_pool(write)`. One client per pool is
+    handed out, and it still reaches Redis."""
+    import redis
+    from django.core.cache.backends import redis as django_redis
+
+    from config.cache import RedisCache, RedisCacheClient
+
+    cache = RedisCache("redis://127.0.0.1:6379/9", {})
+    assert cache._class is RedisCacheClient
+    assert isinstance(cache._cache, django_redis.RedisCacheClient)
+    assert cache._cache._client is redis.Redis
+    assert list(inspect.signature(cache._cache._get_connection_pool).parameters) == ["write"]
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
+    try:
+        cache.set("library-overrides-check", 1, timeout=5)
+    except redis.ConnectionError:
+        pytest.skip("needs Redis at 127.0.0.1:6379")
+    assert cache.get("library-overrides-check") == 1
+    cache.delete("library-overrides-check")
 
 
 def test_the_csp_middleware_finds_the_django_csp_internals_it_reads(rf, settings):
