@@ -139,7 +139,7 @@ def test_the_csp_middleware_finds_the_django_csp_internals_it_reads(rf, settings
 
 
 def test_the_compiled_reads_find_the_orm_internals_they_use():
-    """config.compiled (the one survivor, see docs/performance.md) reads Django's compiler
+    """config.compiled (kept for its gain, see docs/performance.md) reads Django's compiler
     and psycopg's loaders directly: this fails first, and says what moved, on an upgrade."""
     import psycopg
     from django.db.models.sql.compiler import SQLCompiler
